@@ -1,0 +1,97 @@
+"""Settings from the environment (prefix BUILDER_) and an optional .env file.
+
+Engines never import this module: the composition root turns settings into the small
+config objects each engine takes, so engines stay testable without the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_state_dir() -> Path:
+    return Path.home() / ".builder"
+
+
+class Settings(BaseSettings):
+    """Every knob of builder; defaults suit the embedded dev stack."""
+
+    model_config = SettingsConfigDict(env_prefix="BUILDER_", env_file=".env", extra="ignore")
+
+    environment: str = Field(default="dev", description="dev, test or production")
+    state_dir: Path = Field(default_factory=_default_state_dir)
+
+    # Postgres
+    database_url: str | None = None
+    database_pool_size: int = 10
+    database_max_overflow: int = 20
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "builder"
+
+    # Artifacts: file:///path or s3://bucket/prefix
+    artifact_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    artifact_inline_patch_limit: int = 64 * 1024
+
+    # Credential vault keyring: "id1:base64key,id2:base64key"; primary is used to encrypt
+    vault_keys: SecretStr | None = None
+    vault_key_file: Path | None = None
+    vault_primary_key_id: str | None = None
+
+    # Git
+    git_author_name: str = "builder"
+    git_author_email: str = "builder@localhost"
+    allow_local_remotes: bool = False
+    denied_hosts: list[str] = Field(default_factory=list)
+    workspace_dir: Path | None = None
+    mirror_cache_max_bytes: int = 20 * 1024**3
+
+    # Sandbox
+    sandbox_allow_unsandboxed: bool = False
+    build_timeout_seconds: int = 1800
+    test_timeout_seconds: int = 1800
+
+    # Locks
+    lock_ttl_seconds: int = 120
+    lock_wait: bool = False
+
+    # LLM
+    llm_provider: str | None = Field(default=None, description="openai or anthropic")
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    llm_max_tokens_per_execution: int = 2_000_000
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_rate_limit_per_minute: int = 600
+    api_max_body_bytes: int = 2 * 1024 * 1024
+
+    def resolved_state_dir(self) -> Path:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return self.state_dir
+
+    def resolved_workspace_dir(self) -> Path:
+        return self.workspace_dir or (self.state_dir / "workspaces")
+
+    def resolved_artifact_url(self) -> str:
+        return self.artifact_url or f"file://{self.state_dir / 'artifacts'}"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Pure, I/O-free types shared by every layer of builder (safe inside the workflow sandbox)."""
