@@ -1,0 +1,1 @@
+"""Parsers for the reports test runs write: JUnit XML and coverage (Cobertura, JSON)."""

@@ -1,0 +1,287 @@
+"""Runs one untrusted command: isolated, bounded in time, memory, CPU and output, and killable.
+
+The runner is synchronous on purpose: activities call it from a thread and pass a
+`threading.Event` that is set when Temporal cancels them. Output is read from a pipe in the
+calling thread, a chunk at a time, so memory stays bounded however much the command prints.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import select
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from activities.sandbox.bubblewrap import bubblewrap_argv, bubblewrap_problem
+from activities.sandbox.config import SandboxConfig
+from activities.sandbox.environment import build_environment
+from activities.sandbox.output import CappedOutput, LineSplitter
+from activities.sandbox.process_tree import terminate_run
+from domain.errors import SandboxUnavailable
+
+_POLL_S = 0.05
+_DRAIN_S = 2.0
+_SANDBOX_TMP = "/tmp"  # noqa: S108 - a private tmpfs inside the sandbox, not the host's
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one run produced; `output` is capped (head and tail, middle elided)."""
+
+    exit_code: int
+    duration_s: float
+    output: str
+    truncated: bool
+    timed_out: bool
+    cancelled: bool
+    sandboxed: bool
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.cancelled
+
+
+def command_argv(command: str | Sequence[str]) -> list[str]:
+    """A shell line runs under /bin/sh -c; a list runs as given."""
+    if isinstance(command, str):
+        if not command.strip():
+            raise ValueError("command is empty")
+        return ["/bin/sh", "-c", command]
+    argv = list(command)
+    if not argv:
+        raise ValueError("command is empty")
+    return argv
+
+
+def command_text(command: str | Sequence[str]) -> str:
+    return command if isinstance(command, str) else shlex.join(command)
+
+
+class SandboxRunner:
+    """Executes commands in a bubblewrap sandbox (or, when allowed, a scrubbed bare process)."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+
+    def sandboxed(self) -> bool:
+        """True when commands will run under bubblewrap; raises when they may not run at all."""
+        problem = bubblewrap_problem(self.config.bwrap_path)
+        if problem is None:
+            return True
+        if self.config.allow_unsandboxed:
+            return False
+        raise SandboxUnavailable(
+            f"refusing to run an untrusted command without a sandbox: {problem}. Install "
+            "bubblewrap (e.g. `apt-get install bubblewrap` or `dnf install bubblewrap`) on the "
+            "worker, or explicitly allow unsandboxed runs with the sandbox setting "
+            "allow_unsandboxed=true (commands then see the worker's filesystem and network)",
+            details={"bwrap_path": self.config.bwrap_path, "problem": problem},
+        )
+
+    def run(
+        self,
+        command: str | Sequence[str],
+        cwd: Path,
+        *,
+        timeout_s: float,
+        allow_network: bool = False,
+        on_line: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+        env: Mapping[str, str] | None = None,
+        writable_paths: Sequence[Path] = (),
+    ) -> CommandResult:
+        """Run `command` in `cwd` (the worktree, the only writable place besides
+        `writable_paths`). Never raises for the command's own failure: exit code, timeout and
+        cancellation are in the result. Raises SandboxUnavailable, PolicyViolation (a secret
+        variable in `env`) or ValueError (empty command, missing cwd)."""
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        worktree = Path(os.path.realpath(cwd))
+        if not worktree.is_dir():
+            raise ValueError(f"working directory {cwd} does not exist or is not a directory")
+        argv = command_argv(command)
+        sandboxed = self.sandboxed()
+        scratch = Path(tempfile.mkdtemp(prefix="sandbox-run-", dir=self.config.scratch_root))
+        try:
+            return self._run_in(
+                argv, worktree, scratch, sandboxed, timeout_s, allow_network, on_line, cancel,
+                env, [Path(os.path.realpath(p)) for p in writable_paths],
+            )  # fmt: skip
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _run_in(
+        self,
+        argv: list[str],
+        worktree: Path,
+        scratch: Path,
+        sandboxed: bool,
+        timeout_s: float,
+        allow_network: bool,
+        on_line: Callable[[str], None] | None,
+        cancel: threading.Event | None,
+        env: Mapping[str, str] | None,
+        writable: list[Path],
+    ) -> CommandResult:
+        home = scratch / "home"
+        tmp = scratch / "tmp"
+        home.mkdir()
+        tmp.mkdir()
+        marker = uuid.uuid4().hex
+        child_env = build_environment(
+            os.environ,
+            self.config.env_passthrough,
+            dict(self.config.fixed_env),
+            env,
+            home=str(home),
+            tmpdir=_SANDBOX_TMP if sandboxed else str(tmp),
+            marker=marker,
+        )
+        if sandboxed:
+            argv = bubblewrap_argv(
+                self.config,
+                argv,
+                cwd=worktree,
+                writable=[worktree, home, *writable],
+                allow_network=allow_network,
+                path_env=child_env["PATH"],
+                python_prefixes=sorted({sys.prefix, sys.base_prefix}),
+            )
+        argv, preexec = self._with_limits(argv)
+        capture = CappedOutput(self.config.output_cap_bytes)
+        splitter = LineSplitter(self.config.max_line_bytes)
+
+        def emit(lines: list[str]) -> None:
+            for line in lines:
+                capture.add(line)
+                if on_line is not None:
+                    on_line(line)
+
+        started = time.monotonic()
+        deadline = started + timeout_s
+        proc = subprocess.Popen(
+            argv,
+            cwd=worktree,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        os.set_blocking(fd, False)
+        timed_out = cancelled = False
+        try:
+            timed_out, cancelled = self._pump(proc, fd, splitter, emit, deadline, cancel)
+        finally:
+            terminate_run(
+                proc.pid, marker, self.config.kill_grace_s, lambda: proc.poll() is not None
+            )
+            proc.wait()
+            self._drain(fd, splitter, emit)
+            proc.stdout.close()
+        emit(splitter.flush())
+        return CommandResult(
+            exit_code=proc.returncode,
+            duration_s=round(time.monotonic() - started, 3),
+            output=capture.render(),
+            truncated=capture.truncated,
+            timed_out=timed_out,
+            cancelled=cancelled,
+            sandboxed=sandboxed,
+        )
+
+    @staticmethod
+    def _pump(
+        proc: subprocess.Popen[bytes],
+        fd: int,
+        splitter: LineSplitter,
+        emit: Callable[[list[str]], None],
+        deadline: float,
+        cancel: threading.Event | None,
+    ) -> tuple[bool, bool]:
+        """Read output until the command ends; (timed_out, cancelled)."""
+        eof = False
+        while True:
+            if cancel is not None and cancel.is_set():
+                return False, True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True, False
+            if eof:
+                if proc.poll() is not None:
+                    return False, False
+                time.sleep(min(_POLL_S, remaining))
+                continue
+            readable, _, _ = select.select([fd], [], [], min(_POLL_S, remaining))
+            if readable:
+                chunk = _read(fd)
+                if chunk == b"":
+                    eof = True
+                elif chunk is not None:
+                    emit(splitter.feed(chunk))
+            elif proc.poll() is not None:
+                # The command is done; a daemon it left may hold the pipe open, and the
+                # final kill takes care of it.
+                return False, False
+
+    @staticmethod
+    def _drain(fd: int, splitter: LineSplitter, emit: Callable[[list[str]], None]) -> None:
+        """Read what is left in the pipe once every writer is dead (bounded in time)."""
+        stop = time.monotonic() + _DRAIN_S
+        while time.monotonic() < stop:
+            readable, _, _ = select.select([fd], [], [], _POLL_S)
+            if not readable:
+                return
+            chunk = _read(fd)
+            if not chunk:
+                return
+            emit(splitter.feed(chunk))
+
+    def _with_limits(self, argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+        """Resource limits: via prlimit(1) when present (fork-safe), else setrlimit in the child."""
+        limits: list[tuple[str, int, int]] = [("core", resource.RLIMIT_CORE, 0)]
+        if self.config.memory_limit_bytes is not None:
+            kind = self.config.memory_limit_kind
+            res = resource.RLIMIT_DATA if kind == "data" else resource.RLIMIT_AS
+            limits.append((kind, res, self.config.memory_limit_bytes))
+        if self.config.cpu_seconds is not None:
+            limits.append(("cpu", resource.RLIMIT_CPU, self.config.cpu_seconds))
+        if self.config.file_size_limit_bytes is not None:
+            limits.append(("fsize", resource.RLIMIT_FSIZE, self.config.file_size_limit_bytes))
+        # An unprivileged worker cannot raise a hard limit, only lower it.
+        limits = [(name, res, _capped(res, value)) for name, res, value in limits]
+        prlimit = shutil.which(self.config.prlimit_path)
+        if prlimit is not None:
+            options = [f"--{name}={value}:{value}" for name, _, value in limits]
+            return [prlimit, *options, "--", *argv], None
+
+        def apply_limits() -> None:
+            for _, res, value in limits:
+                resource.setrlimit(res, (value, value))
+
+        return argv, apply_limits
+
+
+def _capped(res: int, value: int) -> int:
+    _, hard = resource.getrlimit(res)
+    return value if hard == resource.RLIM_INFINITY else min(value, hard)
+
+
+def _read(fd: int) -> bytes | None:
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return None
