@@ -1,0 +1,46 @@
+"""Configuration of the git workspace engine: where it keeps mirrors and workspaces, and
+which remotes it may talk to. A plain frozen dataclass so engines never import settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_denied_hosts() -> tuple[str, ...]:
+    """Hosts production must never reach: loopback, link-local and cloud metadata endpoints.
+
+    Entries are host names or IP networks; a host name that resolves into a denied network
+    is denied too.
+    """
+    return (
+        "localhost",
+        "127.0.0.0/8",
+        "::1/128",
+        "0.0.0.0/8",
+        "169.254.0.0/16",
+        "fe80::/10",
+        "fd00:ec2::254/128",
+        "metadata.google.internal",
+        "metadata.azure.com",
+        "metadata",
+    )
+
+
+@dataclass(frozen=True)
+class GitConfig:
+    """Where the engine keeps its caches and which remotes it accepts."""
+
+    workspace_root: Path
+    mirror_root: Path
+    mirror_cache_max_bytes: int = 10 * 1024**3
+    allow_local_remotes: bool = False
+    denied_hosts: tuple[str, ...] = field(default_factory=default_denied_hosts)
+    author_name: str = "builder"
+    author_email: str = "builder@localhost"
+    # Plain http leaks credentials on the wire: only for tests and dev servers.
+    allow_plain_http: bool = False
+    # Hosts whose SSH host key is accepted without a known_hosts entry (tests and dev).
+    ssh_unverified_hosts: tuple[str, ...] = ()
+    # Released workspaces kept per repository for the next execution to reuse.
+    warm_workspaces_per_repository: int = 2

@@ -1,0 +1,117 @@
+"""Pushing the feature branch without ever overwriting commits builder did not make,
+and listing a remote's refs (credential validation)."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from activities.git.config import GitConfig
+from activities.git.credentials import BuilderCallbacks, GitCredential, raise_for_remote_error
+from activities.git.progress import ProgressCallback, ProgressReporter, check_cancelled
+from activities.git.remote_url import check_remote_url, redact_url
+from domain.errors import PolicyViolation, PushRejected
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """The remote branch's head after the push, and whether it was already there."""
+
+    remote_sha: str
+    already_up_to_date: bool
+
+
+def _remote_heads(
+    repo: pygit2.Repository,
+    url: str,
+    credential: GitCredential | None,
+    config: GitConfig,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> dict[str, str]:
+    callbacks = BuilderCallbacks(url, credential, config, progress, cancel)
+    remote = repo.remotes.create_anonymous(url)
+    try:
+        heads = remote.list_heads(callbacks=callbacks)
+    except Exception as error:
+        raise_for_remote_error(error, callbacks, "listing refs of", url, credential)
+    return {str(head.name): str(head.oid) for head in heads}
+
+
+def list_remote_refs(
+    url: str,
+    credential: GitCredential | None,
+    config: GitConfig,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> dict[str, str]:
+    """`git ls-remote`: ref name -> SHA. Raises RepositoryAccessError on bad credentials."""
+    check_remote_url(url, config)
+    check_cancelled(cancel, f"listing refs of {redact_url(url)}")
+    with tempfile.TemporaryDirectory(prefix="builder-ls-remote-") as scratch:
+        repo = pygit2.init_repository(scratch, bare=True)
+        try:
+            return _remote_heads(repo, url, credential, config, progress, cancel)
+        finally:
+            repo.free()
+
+
+def push_branch(
+    ws_path: Path | str,
+    url: str,
+    credential: GitCredential | None,
+    feature_branch: str,
+    config: GitConfig,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> PushResult:
+    """Push the local `feature_branch` to the same name on `url`, fast-forward only."""
+    check_remote_url(url, config)
+    shown = redact_url(url)
+    reporter = ProgressReporter(progress)
+    repo = pygit2.Repository(str(ws_path))
+    ref_name = f"refs/heads/{feature_branch}"
+    local = repo.references.get(ref_name)
+    if local is None:
+        raise PolicyViolation(f"branch {feature_branch!r} does not exist in workspace {ws_path}")
+    head = str(local.peel(pygit2.Commit).id)
+    reporter.report(f"reading {feature_branch} on {shown}", force=True)
+    remote_sha = _remote_heads(repo, url, credential, config, progress, cancel).get(ref_name)
+    if remote_sha == head:
+        return PushResult(remote_sha=head, already_up_to_date=True)
+    if remote_sha is not None and not _is_ancestor(repo, remote_sha, head):
+        raise PushRejected(
+            f"remote branch {feature_branch!r} on {shown} is at {remote_sha[:12]}, which has "
+            f"commits builder did not make; refusing to overwrite it with {head[:12]}"
+        )
+    check_cancelled(cancel, f"pushing {feature_branch} to {shown}")
+    callbacks = BuilderCallbacks(url, credential, config, progress, cancel)
+    remote = repo.remotes.create_anonymous(url)
+    try:
+        # no '+': the server also refuses anything but a fast-forward
+        remote.push([f"{ref_name}:{ref_name}"], callbacks=callbacks)
+    except Exception as error:
+        if "non-fast-forward" in str(error) or "fast forward" in str(error).lower():
+            raise PushRejected(
+                f"remote branch {feature_branch!r} on {shown} moved during the push; "
+                "not overwritten"
+            ) from None
+        raise_for_remote_error(error, callbacks, "pushing to", url, credential)
+    if callbacks.rejected_refs:
+        reason = callbacks.rejected_refs.get(ref_name, next(iter(callbacks.rejected_refs.values())))
+        raise PushRejected(f"{shown} rejected branch {feature_branch!r}: {reason}")
+    reporter.report(f"pushed {feature_branch} at {head[:12]}", force=True)
+    return PushResult(remote_sha=head, already_up_to_date=False)
+
+
+def _is_ancestor(repo: pygit2.Repository, ancestor: str, head: str) -> bool:
+    try:
+        if repo.get(ancestor) is None:
+            return False  # we never saw that commit: it is someone else's
+    except ValueError:
+        return False
+    return ancestor == head or repo.descendant_of(head, ancestor)

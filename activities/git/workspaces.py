@@ -1,0 +1,237 @@
+"""Per-execution workspaces made cheaply from the mirror cache.
+
+A workspace is a plain non-bare repository whose object database is hardlinked from the
+mirror's packs (immutable files, so sharing them is safe and survives mirror eviction);
+only the checkout writes real files. A released workspace can be kept warm: the next
+execution on the same repository takes it over and resets it to its base commit, which
+rewrites only the files that differ.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import CheckoutStrategy
+
+from activities.git.config import GitConfig
+from activities.git.credentials import GitCredential
+from activities.git.errors import OperationCancelled
+from activities.git.mirror_cache import REMOTE, MirrorCache, repository_key
+from activities.git.progress import ProgressCallback, ProgressReporter, check_cancelled
+from activities.git.remote_url import check_remote_url, redact_url
+from domain.errors import PolicyViolation, RepositoryAccessError
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_REPOSITORY_MARKER = "builder-repository"
+_WARM = ".warm"
+_TRASH = ".trash"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A checkout on the local feature branch, at `head` (== base_commit when fresh)."""
+
+    path: Path
+    base_commit: str
+    feature_branch: str
+    head: str
+
+
+class _CheckoutProgress(pygit2.CheckoutCallbacks):
+    def __init__(self, reporter: ProgressReporter, cancel: threading.Event | None) -> None:
+        super().__init__()
+        self._reporter = reporter
+        self._cancel = cancel
+        self.cancelled = False
+
+    def checkout_progress(self, path: str, completed_steps: int, total_steps: int) -> None:
+        # libgit2 cannot abort a checkout from here; remember and stop right after it
+        if self._cancel is not None and self._cancel.is_set():
+            self.cancelled = True
+        self._reporter.report(f"checked out {completed_steps}/{total_steps} files")
+
+
+class WorkspaceStore:
+    """Workspaces under `config.workspace_root/<key>`, backed by the mirror cache."""
+
+    def __init__(self, config: GitConfig, mirrors: MirrorCache | None = None) -> None:
+        self._config = config
+        self._root = Path(config.workspace_root)
+        self._mirrors = mirrors or MirrorCache(config)
+
+    @property
+    def mirrors(self) -> MirrorCache:
+        return self._mirrors
+
+    def path_of(self, key: str) -> Path:
+        if not _KEY.match(key):
+            raise PolicyViolation(
+                f"workspace key {key!r} must be 1-200 letters, digits, '.', '_' or '-'"
+            )
+        return self._root / key
+
+    def open_workspace(
+        self,
+        url: str,
+        credential: GitCredential | None,
+        key: str,
+        target_branch: str,
+        feature_branch: str,
+        base_commit: str | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Workspace:
+        """A checkout of `base_commit` (default: tip of `target_branch`) on `feature_branch`."""
+        check_remote_url(url, self._config)
+        path = self.path_of(key)
+        for what, branch in (("target", target_branch), ("feature", feature_branch)):
+            if not pygit2.reference_is_valid_name(f"refs/heads/{branch}"):
+                raise PolicyViolation(
+                    f"{what} branch name {branch!r} is not a valid git branch name"
+                )
+        reporter = ProgressReporter(progress)
+        check_cancelled(cancel, "opening a workspace")
+        if base_commit is None or not self._mirror_has(url, base_commit):
+            self._mirrors.sync(url, credential, progress, cancel)
+        with self._mirrors.locked(url, exclusive=False) as mirror:
+            base = _resolve_base(pygit2.Repository(str(mirror)), url, target_branch, base_commit)
+            check_cancelled(cancel, "preparing the workspace")
+            self._claim(path, repository_key(url))
+            _link_objects(mirror / "objects", path / ".git" / "objects")
+            self._mirrors.touch(mirror)
+        reporter.report(f"checking out {base[:12]}", force=True)
+        repo = pygit2.Repository(str(path))
+        _reset_to(repo, base, feature_branch, reporter, cancel)
+        self._mirrors.evict(keep=self._mirrors.path_for(url))
+        return Workspace(path=path, base_commit=base, feature_branch=feature_branch, head=base)
+
+    def release_workspace(self, key: str, keep_warm: bool) -> None:
+        """Give the workspace up; keep it for the next execution on its repository when asked."""
+        path = self.path_of(key)
+        if not path.exists():
+            return
+        marker = path / ".git" / _REPOSITORY_MARKER
+        if not keep_warm or not marker.exists():
+            self.remove_workspace(key)
+            return
+        repo_key = marker.read_text().strip()
+        warm = self._root / _WARM
+        warm.mkdir(parents=True, exist_ok=True)
+        os.rename(path, warm / f"{repo_key}-{uuid.uuid4().hex[:12]}")
+        kept = sorted(warm.glob(f"{repo_key}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for extra in kept[self._config.warm_workspaces_per_repository :]:
+            _discard(extra, self._root / _TRASH)
+
+    def remove_workspace(self, key: str) -> None:
+        """Delete the workspace of `key`; a no-op when it does not exist."""
+        path = self.path_of(key)
+        if path.exists():
+            _discard(path, self._root / _TRASH)
+
+    # -- internals ---------------------------------------------------------------------
+    def _mirror_has(self, url: str, sha: str) -> bool:
+        mirror = self._mirrors.path_for(url)
+        if not (mirror / "HEAD").exists():
+            return False
+        with self._mirrors.locked(url, exclusive=False) as locked:
+            if not (locked / "HEAD").exists():
+                return False
+            try:
+                return isinstance(pygit2.Repository(str(locked)).get(sha), pygit2.Commit)
+            except (ValueError, KeyError):
+                return False
+
+    def _claim(self, path: Path, repo_key: str) -> None:
+        """Make `path` a workspace repository of `repo_key`: kept, warm, or brand new."""
+        marker = path / ".git" / _REPOSITORY_MARKER
+        if path.exists():
+            if marker.exists() and marker.read_text().strip() == repo_key:
+                return
+            _discard(path, self._root / _TRASH)
+        self._root.mkdir(parents=True, exist_ok=True)
+        for warm in sorted((self._root / _WARM).glob(f"{repo_key}-*")):
+            try:
+                os.rename(warm, path)  # atomic: two claimants never get the same one
+                return
+            except OSError:
+                continue
+        pygit2.init_repository(str(path), bare=False)
+        marker.write_text(repo_key + "\n")
+
+
+def _resolve_base(
+    mirror: pygit2.Repository, url: str, target_branch: str, base_commit: str | None
+) -> str:
+    if base_commit is not None:
+        try:
+            obj = mirror.get(base_commit)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, pygit2.Commit):
+            raise RepositoryAccessError(
+                f"base commit {base_commit!r} does not exist in {redact_url(url)}"
+            )
+        return str(obj.id)
+    ref = mirror.references.get(f"refs/remotes/{REMOTE}/{target_branch}")
+    if ref is None:
+        raise RepositoryAccessError(f"branch {target_branch!r} does not exist in {redact_url(url)}")
+    return str(ref.peel(pygit2.Commit).id)
+
+
+def _link_objects(source: Path, target: Path) -> None:
+    """Hardlink the mirror's object files (immutable) into the workspace; copy across devices."""
+    for dirpath, dirnames, files in os.walk(source):
+        rel = os.path.relpath(dirpath, source)
+        if rel == "info" or rel.startswith("info" + os.sep):
+            dirnames.clear()
+            continue
+        out = target if rel == "." else target / rel
+        out.mkdir(parents=True, exist_ok=True)
+        existing = set(os.listdir(out))
+        for name in files:
+            if name in existing or name.startswith("tmp_"):
+                continue
+            try:
+                os.link(os.path.join(dirpath, name), out / name)
+            except FileExistsError:
+                continue
+            except OSError:
+                shutil.copy2(os.path.join(dirpath, name), out / name)
+
+
+def _reset_to(
+    repo: pygit2.Repository,
+    base: str,
+    feature_branch: str,
+    reporter: ProgressReporter,
+    cancel: threading.Event | None,
+) -> None:
+    commit = repo[base]
+    callbacks = _CheckoutProgress(reporter, cancel)
+    # libgit2 compares against HEAD and the index stat cache: only differing files are written
+    repo.checkout_tree(
+        commit,
+        strategy=CheckoutStrategy.FORCE | CheckoutStrategy.REMOVE_UNTRACKED,
+        callbacks=callbacks,
+    )
+    repo.references.create(f"refs/heads/{feature_branch}", commit.id, force=True)
+    repo.set_head(f"refs/heads/{feature_branch}")
+    if callbacks.cancelled:
+        raise OperationCancelled("cancelled while checking out the workspace")
+
+
+def _discard(path: Path, trash: Path) -> None:
+    trash.mkdir(parents=True, exist_ok=True)
+    doomed = trash / f"{path.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(path, doomed)
+    except OSError:
+        doomed = path
+    shutil.rmtree(doomed, ignore_errors=True)
