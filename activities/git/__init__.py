@@ -1,7 +1,6 @@
 """Git workspace engine: mirror cache, workspaces, path-checked edits, deterministic
 commits, rebuilds and safe pushes, over pygit2. Plain Python, no Temporal."""
 
-from activities.git.branch_names import feature_branch_name
 from activities.git.commits import Author, CommitResult, commit, diff_stats
 from activities.git.config import GitConfig, default_denied_hosts
 from activities.git.credentials import GitCredential
@@ -13,6 +12,7 @@ from activities.git.push import PushResult, list_remote_refs, push_branch
 from activities.git.remote_url import RemoteLocation, check_remote_url, redact_url
 from activities.git.replay import ReplayStep
 from activities.git.workspaces import Workspace, WorkspaceStore
+from domain.branches import feature_branch_name
 
 __all__ = [
     "Author",
