@@ -1,0 +1,266 @@
+"""The execution event store: an append-only log per execution with gap-free sequence numbers.
+
+`append` is one round trip in the common case: a CTE bumps `feature_executions.
+sequence_cursor` (whose row lock serialises writers of one stream until they commit) and
+inserts the event with the new number. Appending an id that already exists is a no-op that
+returns the stored sequence number. The caller's unit of work commits.
+
+Events are addressed by execution id only; the API checks the execution's tenant first.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import uuid6
+from sqlalchemy import DateTime, LargeBinary, String, bindparam, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.errors import Conflict, NotFound
+from domain.events import PAYLOAD_SCHEMA
+from persistence.tables import ExecutionEventRow, FeatureExecutionRow
+
+_UUID = PgUUID(as_uuid=True)
+
+# `existing` sees events committed before this statement and those of this transaction;
+# `bump` takes the stream's row lock and re-reads the cursor once a competing writer commits.
+_APPEND = text(
+    """
+WITH existing AS (
+    SELECT feature_execution_id, sequence_number FROM execution_events WHERE id = :id
+), bump AS (
+    UPDATE feature_executions SET sequence_cursor = sequence_cursor + 1
+    WHERE id = :execution_id AND NOT EXISTS (SELECT 1 FROM existing)
+    RETURNING sequence_cursor
+), inserted AS (
+    INSERT INTO execution_events (
+        id, feature_execution_id, event_type, sequence_number, timestamp, causation_id,
+        correlation_id, payload, payload_schema, producer_id, tags)
+    SELECT :id, :execution_id, :event_type, bump.sequence_cursor,
+           COALESCE(CAST(:timestamp AS timestamptz), clock_timestamp()),
+           CAST(:causation_id AS uuid), CAST(:correlation_id AS uuid), :payload,
+           :payload_schema, :producer_id, CAST(:tags AS jsonb)
+    FROM bump
+    ON CONFLICT (id) DO NOTHING
+    RETURNING sequence_number
+)
+SELECT (SELECT sequence_number FROM inserted) AS inserted_seq,
+       (SELECT sequence_number FROM existing) AS existing_seq,
+       (SELECT feature_execution_id FROM existing) AS existing_stream,
+       (SELECT sequence_cursor FROM bump) AS bumped
+"""
+).bindparams(
+    bindparam("id", type_=_UUID),
+    bindparam("execution_id", type_=_UUID),
+    bindparam("event_type", type_=String),
+    bindparam("timestamp", type_=DateTime(timezone=True)),
+    bindparam("causation_id", type_=_UUID),
+    bindparam("correlation_id", type_=_UUID),
+    bindparam("payload", type_=LargeBinary),
+    bindparam("payload_schema", type_=String),
+    bindparam("producer_id", type_=String),
+    bindparam("tags", type_=JSONB),
+)
+
+# Only after losing a same-id race: this transaction still holds the stream's row lock,
+# so undoing its own bump leaves no gap.
+_UNDO_BUMP = text(
+    "UPDATE feature_executions SET sequence_cursor = sequence_cursor - 1 WHERE id = :execution_id"
+).bindparams(bindparam("execution_id", type_=_UUID))
+
+_FIND = text(
+    "SELECT feature_execution_id, sequence_number FROM execution_events WHERE id = :id"
+).bindparams(bindparam("id", type_=_UUID))
+
+_events = ExecutionEventRow.__table__
+
+
+@dataclass(frozen=True)
+class AppendedEvent:
+    """Where an event landed; `created` is False when the id was already in the stream."""
+
+    id: uuid.UUID
+    sequence_number: int
+    created: bool
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One event as read back from the log, payload decoded."""
+
+    id: uuid.UUID
+    execution_id: uuid.UUID
+    event_type: str
+    sequence_number: int
+    timestamp: datetime
+    causation_id: uuid.UUID | None
+    correlation_id: uuid.UUID | None
+    payload: dict[str, Any]
+    payload_schema: str
+    producer_id: str
+    tags: dict[str, Any]
+    created_at: datetime
+
+
+def new_event_id() -> uuid.UUID:
+    """A time-ordered UUIDv7 (as a plain uuid.UUID)."""
+    return uuid.UUID(bytes=uuid6.uuid7().bytes)
+
+
+def encode_payload(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+async def append(
+    session: AsyncSession,
+    execution_id: uuid.UUID,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    producer_id: str,
+    event_id: uuid.UUID | None = None,
+    causation_id: uuid.UUID | None = None,
+    correlation_id: uuid.UUID | None = None,
+    tags: dict[str, Any] | None = None,
+    timestamp: datetime | None = None,
+) -> AppendedEvent:
+    """Append an event to the execution's stream with the next sequence number.
+
+    Re-appending an existing `event_id` to the same stream returns its stored number with
+    `created=False`. NotFound when the execution does not exist; Conflict when the id is
+    taken by another execution's event. The row lock on the execution is held until the
+    caller commits, so keep the transaction short.
+    """
+    eid = event_id or new_event_id()
+    conn = await session.connection()
+    params = {
+        "id": eid,
+        "execution_id": execution_id,
+        "event_type": str(event_type),
+        "timestamp": timestamp,
+        "causation_id": causation_id,
+        "correlation_id": correlation_id,
+        "payload": encode_payload(payload),
+        "payload_schema": PAYLOAD_SCHEMA,
+        "producer_id": producer_id,
+        "tags": tags or {},
+    }
+    inserted, existing, stream, bumped = (await conn.execute(_APPEND, params)).one()
+    if inserted is not None:
+        return AppendedEvent(eid, int(inserted), True)
+    if existing is None and bumped is not None:
+        # a concurrent writer committed the same id between our snapshot and our insert
+        await conn.execute(_UNDO_BUMP, {"execution_id": execution_id})
+        stream, existing = (await conn.execute(_FIND, {"id": eid})).one()
+    if existing is None:
+        raise NotFound(f"feature execution {execution_id} not found")
+    if stream != execution_id:
+        raise Conflict(f"event id {eid} already belongs to feature execution {stream}")
+    return AppendedEvent(eid, int(existing), False)
+
+
+async def read_after(
+    session: AsyncSession, execution_id: uuid.UUID, after_seq: int = 0, limit: int = 100
+) -> list[StoredEvent]:
+    """Events of the stream with sequence number > `after_seq`, in order, at most `limit`."""
+    conn = await session.connection()
+    stmt = (
+        select(_events)
+        .where(
+            _events.c.feature_execution_id == execution_id,
+            _events.c.sequence_number > after_seq,
+        )
+        .order_by(_events.c.sequence_number)
+        .limit(limit)
+    )
+    return [
+        StoredEvent(
+            id=r.id,
+            execution_id=r.feature_execution_id,
+            event_type=r.event_type,
+            sequence_number=int(r.sequence_number),
+            timestamp=r.timestamp,
+            causation_id=r.causation_id,
+            correlation_id=r.correlation_id,
+            payload=json.loads(r.payload),
+            payload_schema=r.payload_schema,
+            producer_id=r.producer_id,
+            tags=r.tags or {},
+            created_at=r.created_at,
+        )
+        for r in (await conn.execute(stmt)).all()
+    ]
+
+
+async def latest_sequence(session: AsyncSession, execution_id: uuid.UUID) -> int:
+    """The highest committed sequence number of the stream (0 when empty); NotFound if the
+    execution does not exist. The cursor equals it because the sequence is gap-free."""
+    conn = await session.connection()
+    cursor = (
+        await conn.execute(
+            select(FeatureExecutionRow.sequence_cursor).where(
+                FeatureExecutionRow.id == execution_id
+            )
+        )
+    ).scalar_one_or_none()
+    if cursor is None:
+        raise NotFound(f"feature execution {execution_id} not found")
+    return int(cursor)
+
+
+class EventStore:
+    """The event store bound to one session (what the unit of work exposes as `events`)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def append(
+        self,
+        execution_id: uuid.UUID,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        producer_id: str,
+        event_id: uuid.UUID | None = None,
+        causation_id: uuid.UUID | None = None,
+        correlation_id: uuid.UUID | None = None,
+        tags: dict[str, Any] | None = None,
+        timestamp: datetime | None = None,
+    ) -> AppendedEvent:
+        return await append(
+            self.session,
+            execution_id,
+            event_type,
+            payload,
+            producer_id=producer_id,
+            event_id=event_id,
+            causation_id=causation_id,
+            correlation_id=correlation_id,
+            tags=tags,
+            timestamp=timestamp,
+        )
+
+    async def read_after(
+        self, execution_id: uuid.UUID, after_seq: int = 0, limit: int = 100
+    ) -> list[StoredEvent]:
+        return await read_after(self.session, execution_id, after_seq, limit)
+
+    async def latest_sequence(self, execution_id: uuid.UUID) -> int:
+        return await latest_sequence(self.session, execution_id)
+
+
+__all__ = [
+    "AppendedEvent",
+    "EventStore",
+    "StoredEvent",
+    "append",
+    "latest_sequence",
+    "new_event_id",
+    "read_after",
+]
