@@ -196,6 +196,8 @@ class CredentialRepository:
             raise NotFound(f"repository {repository_id} has no credential")
         row.last_validated_at = at or datetime.now(UTC)
         await self._session.flush()
+        # updated_at is set by the database on update: load it rather than lazy-load later
+        await self._session.refresh(row)
         return CredentialView.of(row)
 
 

@@ -110,15 +110,14 @@ class Keyring:
     def parse(cls, spec: str, primary: str | None = None) -> Keyring:
         """From `"id1:base64,id2:base64"`; the primary defaults to the last key listed."""
         keys: dict[str, bytes] = {}
-        for entry in (part.strip() for part in spec.split(",")):
+        for position, entry in enumerate((part.strip() for part in spec.split(",")), 1):
             if not entry:
                 continue
             key_id, sep, encoded = entry.partition(":")
             key_id = key_id.strip()
             if not sep:
-                raise KeyringInvalid(
-                    f"vault key entry for {key_id[:8]!r}... is not of the form id:base64"
-                )
+                # the entry may be a bare key: name it by position only
+                raise KeyringInvalid(f"vault key entry #{position} is not of the form id:base64")
             _check_key_id(key_id)
             if key_id in keys:
                 raise KeyringInvalid(f"vault key {key_id!r} is listed twice")
