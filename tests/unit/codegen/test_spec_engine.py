@@ -84,7 +84,7 @@ def test_plan_has_one_step_per_change_with_matching_types_and_targets(tmp_path: 
 
 
 def test_plan_without_changes_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(PlanningFailed, match="needs declared changes"):
+    with pytest.raises(PlanningFailed, match=r"needs declared changes"):
         engine.plan(FeatureRequest(title="t", description="d" * 10), None)
 
 
@@ -94,7 +94,7 @@ def test_plan_breaking_max_steps_is_refused_with_the_numbers(tmp_path: Path) -> 
         {"op": "write_file", "path": "b", "content": ""},
         constraints=FeatureConstraints(max_steps=1),
     )
-    with pytest.raises(PlanningFailed, match="plan has 2 steps but constraints.max_steps is 1"):
+    with pytest.raises(PlanningFailed, match=r"plan has 2 steps but constraints.max_steps is 1"):
         engine.plan(req, None)
 
 
@@ -122,7 +122,7 @@ def test_plan_outside_allowed_paths_is_a_policy_violation() -> None:
 
 
 def test_path_escaping_the_repository_is_a_policy_violation() -> None:
-    with pytest.raises(PolicyViolation, match="escapes the repository"):
+    with pytest.raises(PolicyViolation, match=r"escapes the repository"):
         engine.plan(request({"op": "write_file", "path": "../etc/passwd", "content": ""}), None)
 
 
@@ -147,7 +147,7 @@ def test_replace_text_with_missing_search_names_file_and_counts(tmp_path: Path) 
 
 def test_replace_text_with_too_many_occurrences_fails(tmp_path: Path) -> None:
     write_tree(tmp_path, {"a.py": "foo foo foo\n"})
-    with pytest.raises(GenerationFailed, match="expected 2 occurrences of 'foo' in a.py, found 3"):
+    with pytest.raises(GenerationFailed, match=r"expected 2 occurrences of 'foo' in a.py, found 3"):
         generate_one(
             tmp_path,
             {"op": "replace_text", "path": "a.py", "search": "foo", "replace": "", "count": 2},
@@ -155,7 +155,7 @@ def test_replace_text_with_too_many_occurrences_fails(tmp_path: Path) -> None:
 
 
 def test_replace_text_in_missing_file_fails(tmp_path: Path) -> None:
-    with pytest.raises(GenerationFailed, match="replace_text: nope.py does not exist"):
+    with pytest.raises(GenerationFailed, match=r"replace_text: nope.py does not exist"):
         generate_one(
             tmp_path, {"op": "replace_text", "path": "nope.py", "search": "a", "replace": "b"}
         )
@@ -211,7 +211,7 @@ diff --git a/app.py b/app.py
 -def main():
 +def main() -> None:
      print("hi")
- 
+<SP>
 @@ -8,2 +8,3 @@ def helper():
  def tail():
      return 1
@@ -229,7 +229,7 @@ deleted file mode 100644
 +++ /dev/null
 @@ -1 +0,0 @@
 -gone = True
-"""
+""".replace("<SP>", " ")
 
 APP = 'import os\ndef main():\n    print("hi")\n\n\n\ndef helper():\ndef tail():\n    return 1\n'
 
@@ -264,17 +264,17 @@ def test_unified_diff_hunk_that_does_not_apply_names_file_hunk_and_line(tmp_path
 
 def test_unified_diff_creating_an_existing_file_fails(tmp_path: Path) -> None:
     write_tree(tmp_path, {"app.py": APP, "old.py": "gone = True\n", "new_mod.py": "x"})
-    with pytest.raises(GenerationFailed, match="diff creates new_mod.py but it already exists"):
+    with pytest.raises(GenerationFailed, match=r"diff creates new_mod.py but it already exists"):
         generate_one(tmp_path, {"op": "apply_diff", "diff": DIFF})
 
 
 def test_unified_diff_on_a_missing_file_fails(tmp_path: Path) -> None:
-    with pytest.raises(GenerationFailed, match="diff modifies app.py but it does not exist"):
+    with pytest.raises(GenerationFailed, match=r"diff modifies app.py but it does not exist"):
         generate_one(tmp_path, {"op": "apply_diff", "diff": DIFF})
 
 
 def test_malformed_diff_fails_naming_the_line(tmp_path: Path) -> None:
-    with pytest.raises(GenerationFailed, match="malformed diff: no file headers"):
+    with pytest.raises(GenerationFailed, match=r"malformed diff: no file headers"):
         generate_one(tmp_path, {"op": "apply_diff", "diff": "just some text\n"})
     bad = "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n?b\n"
     with pytest.raises(GenerationFailed, match=r"malformed diff at line 5: hunk .* ends early"):
@@ -312,11 +312,11 @@ def test_delete_and_rename(tmp_path: Path) -> None:
 
 def test_delete_and_rename_of_missing_files_fail_precisely(tmp_path: Path) -> None:
     write_tree(tmp_path, {"b.py": "", "c.py": ""})
-    with pytest.raises(GenerationFailed, match="^delete_file: a.py does not exist$"):
+    with pytest.raises(GenerationFailed, match=r"^delete_file: a.py does not exist$"):
         generate_one(tmp_path, {"op": "delete_file", "path": "a.py"})
-    with pytest.raises(GenerationFailed, match="^rename_file: a.py does not exist$"):
+    with pytest.raises(GenerationFailed, match=r"^rename_file: a.py does not exist$"):
         generate_one(tmp_path, {"op": "rename_file", "path": "a.py", "new_path": "z.py"})
-    with pytest.raises(GenerationFailed, match="^rename_file: destination c.py already exists$"):
+    with pytest.raises(GenerationFailed, match=r"^rename_file: destination c.py already exists$"):
         generate_one(tmp_path, {"op": "rename_file", "path": "b.py", "new_path": "c.py"})
 
 
@@ -392,7 +392,10 @@ def test_package_json_dependencies_keep_order_and_indentation(tmp_path: Path) ->
 
 
 def test_go_mod_require_block_is_bumped_or_extended(tmp_path: Path) -> None:
-    gomod = "module m\n\ngo 1.22\n\nrequire (\n\tgithub.com/a/b v1.0.0\n\tgolang.org/x/c v0.1.0 // indirect\n)\n"
+    gomod = (
+        "module m\n\ngo 1.22\n\nrequire (\n\tgithub.com/a/b v1.0.0\n"
+        "\tgolang.org/x/c v0.1.0 // indirect\n)\n"
+    )
     write_tree(tmp_path, {"go.mod": gomod})
     run(
         tmp_path,
@@ -436,7 +439,7 @@ def test_cargo_dependencies_are_bumped_or_added(tmp_path: Path) -> None:
 
 
 def test_dependency_in_missing_manifest_fails_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(GenerationFailed, match="manifest package.json for npm does not exist"):
+    with pytest.raises(GenerationFailed, match=r"manifest package.json for npm does not exist"):
         generate_one(tmp_path, dep("npm", "left-pad", "1"))
 
 
@@ -447,5 +450,5 @@ def test_pyproject_without_project_table_fails(tmp_path: Path) -> None:
 
 
 def test_spec_engine_cannot_repair(tmp_path: Path) -> None:
-    with pytest.raises(GenerationFailed, match="spec engine cannot repair"):
+    with pytest.raises(GenerationFailed, match=r"spec engine cannot repair"):
         engine.repair(request(), "FAILED test_x", FilesystemWorkspace(tmp_path), Budget())
