@@ -109,8 +109,8 @@ class BuilderMetrics:
     def record_execution_state(
         self, state: str | Enum, duration_seconds: float | None = None
     ) -> None:
-        """Count one execution that ended in `state` (completed, failed, cancelled)."""
-        label = str(state.value if isinstance(state, Enum) else state)
+        """Count one execution that ended in `state` (FeatureState or its label)."""
+        label = _state_label(state)
         self.executions.labels(state=label).inc()
         if duration_seconds is not None:
             self.execution_duration.labels(state=label).observe(max(duration_seconds, 0.0))
@@ -118,6 +118,13 @@ class BuilderMetrics:
     def exposition(self) -> bytes:
         """The registry in Prometheus text format."""
         return generate_latest(self.registry)
+
+
+def _state_label(state: str | Enum) -> str:
+    # FeatureState is an IntEnum; its seed name (`completed`) is the readable label.
+    if isinstance(state, Enum):
+        return str(getattr(state, "label", state.name.lower()))
+    return state
 
 
 _DEFAULT: BuilderMetrics | None = None
