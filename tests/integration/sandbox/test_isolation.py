@@ -137,3 +137,26 @@ def test_missing_bubblewrap_is_refused_with_how_to_fix_it(worktree: Path) -> Non
     assert "/nonexistent/bwrap" in message
     assert "install bubblewrap" in message.lower()
     assert "allow_unsandboxed" in message
+
+
+def test_worktree_inside_the_hidden_state_dir_is_writable_while_its_siblings_stay_hidden(
+    runner: SandboxRunner,
+) -> None:
+    state = Path.home() / f".builder-sandbox-test-{uuid.uuid4().hex[:8]}"
+    worktree = state / "worktrees" / "w1"
+    worktree.mkdir(parents=True)
+    (state / "vault.key").write_text("planted-vault-key-material\n")
+    try:
+        result = runner.run(
+            f"echo built > out.txt && cat {state / 'vault.key'}", worktree, timeout_s=20
+        )
+        written = (worktree / "out.txt").read_text()
+    finally:
+        (state / "vault.key").unlink()
+        (worktree / "out.txt").unlink(missing_ok=True)
+        worktree.rmdir()
+        (state / "worktrees").rmdir()
+        state.rmdir()
+    assert written == "built\n"
+    assert result.exit_code != 0
+    assert "planted-vault-key-material" not in result.output
