@@ -1,0 +1,34 @@
+"""Configuration of the API facade: a frozen dataclass the composition root fills from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from activities.git.config import GitConfig
+
+
+def _default_git_config() -> GitConfig:
+    # credential validation only lists refs: no mirror or workspace is ever written
+    return GitConfig(workspace_root=Path("/nonexistent"), mirror_root=Path("/nonexistent"))
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Limits and behaviour of the HTTP API."""
+
+    rate_limit_per_minute: int = 600
+    max_body_bytes: int = 2 * 1024 * 1024
+    default_page_size: int = 20
+    max_page_size: int = 100
+    git: GitConfig = field(default_factory=_default_git_config)
+    wait_for_lock: bool = False
+    # the llm engine is refused at the edge when no model is configured
+    llm_model: str | None = None
+    auth_cache_seconds: float = 30.0
+    sse_heartbeat_seconds: float = 15.0
+    presigned_url_ttl: timedelta = timedelta(minutes=10)
+    temporal_rpc_timeout: timedelta = timedelta(seconds=10)
+    readiness_timeout_seconds: float = 3.0
+    producer_id: str = "api"

@@ -1,0 +1,269 @@
+"""Creating an execution: validate at the edge, insert once per idempotency key, start the
+workflow (healing a start that failed before), and the client-side commands on a run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+
+from api.config import ApiConfig
+from api.deps import ApiDeps
+from api.problems import conflict, validation_problem
+from api.schemas.executions import ExecutionCreate
+from api.workflow_gateway import WorkflowGateway, WorkflowNotFound
+from domain.branches import feature_branch_name
+from domain.enums import ErrorCode, FeatureState
+from domain.errors import Conflict, FieldError, NotFound
+from domain.events import EventType
+from domain.ids import derived_id, workflow_id_for
+from domain.paths import path_violation
+from domain.validation import constraints_errors, feature_execution_errors
+from domain.values import ExecutionError
+from persistence.events import EventStore
+from persistence.repositories.executions import FeatureExecutionRepository
+from persistence.repositories.repositories import RepositoryRepository
+from persistence.tables import FeatureExecutionRow
+from workflows.decisions import PlanDecision
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+@dataclass(frozen=True)
+class CreatedExecution:
+    """The execution a POST names, and whether this POST created it."""
+
+    row: FeatureExecutionRow
+    created: bool
+
+
+def fingerprint(body: ExecutionCreate) -> str:
+    """SHA-256 of the canonical JSON of the request (the key itself excluded)."""
+    canonical = json.dumps(
+        body.model_dump(mode="json", exclude={"idempotency_key"}),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotency_key_of(header: str | None, body: ExecutionCreate) -> str:
+    """The header's key, else the body's, else a new one the response hands back."""
+    if header is not None and body.idempotency_key is not None and header != body.idempotency_key:
+        raise validation_problem(
+            [
+                FieldError(
+                    "idempotency_key",
+                    "the Idempotency-Key header and the body's idempotency_key differ",
+                )
+            ]
+        )
+    key = header if header is not None else body.idempotency_key
+    if key is None:
+        return uuid.uuid4().hex
+    if (
+        not key
+        or len(key) > MAX_IDEMPOTENCY_KEY
+        or not key.isprintable()
+        or any(c.isspace() for c in key)
+    ):
+        raise validation_problem(
+            [
+                FieldError(
+                    "idempotency_key",
+                    f"idempotency_key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters "
+                    "without spaces",
+                )
+            ]
+        )
+    return key
+
+
+def request_errors(
+    tenant_id: uuid.UUID, body: ExecutionCreate, config: ApiConfig
+) -> list[FieldError]:
+    """Every broken rule of the request: the seed's, the constraints' and the engine's."""
+    errors = feature_execution_errors(
+        str(tenant_id),
+        body.repository_id,
+        body.title,
+        body.description,
+        # absent means "the repository's default branch", checked once it is known
+        body.target_branch if body.target_branch is not None else "default",
+    )
+    errors += constraints_errors(body.constraints)
+    if body.engine == "spec" and not body.changes:
+        errors.append(
+            FieldError(
+                "changes",
+                "the spec engine needs at least one declared change in changes "
+                "(or choose engine 'llm')",
+            )
+        )
+    if body.engine == "llm" and not config.llm_model:
+        errors.append(
+            FieldError(
+                "engine",
+                "the llm engine has no model configured: set BUILDER_LLM_PROVIDER, "
+                "BUILDER_LLM_MODEL and BUILDER_LLM_API_KEY for the API and the worker, "
+                "or use engine 'spec' with declared changes",
+            )
+        )
+    allowed = body.constraints.allowed_paths
+    forbidden = body.constraints.forbidden_paths
+    for index, change in enumerate(body.changes):
+        for attr in ("path", "new_path"):
+            path = getattr(change, attr, None)
+            if path is None:
+                continue
+            why = path_violation(path, allowed, forbidden)
+            if why is None and (path.startswith("/") or ".." in path.split("/")):
+                why = f"path {path!r} must be relative to the repository root"
+            if why is not None:
+                errors.append(FieldError(f"changes[{index}].{attr}", why))
+    return errors
+
+
+class ExecutionRequests:
+    """Creates executions idempotently and relays cancel and plan decisions to the workflow."""
+
+    def __init__(self, deps: ApiDeps, gateway: WorkflowGateway) -> None:
+        self._deps = deps
+        self._gateway = gateway
+
+    async def create(
+        self, tenant_id: uuid.UUID, body: ExecutionCreate, header_key: str | None
+    ) -> tuple[CreatedExecution, str]:
+        key = idempotency_key_of(header_key, body)
+        errors = request_errors(tenant_id, body, self._deps.config)
+        if errors:
+            raise validation_problem(errors)
+        assert body.repository_id and body.title and body.description
+        digest = fingerprint(body)
+        try:
+            outcome = CreatedExecution(await self._insert(tenant_id, body, key, digest), True)
+        except Conflict:
+            outcome = CreatedExecution(await self._existing(tenant_id, key, digest), False)
+        if FeatureState(outcome.row.state) == FeatureState.PENDING:
+            # also for an existing row: heals a POST whose workflow start failed
+            await self._gateway.start(outcome.row)
+        return outcome, key
+
+    async def _insert(
+        self, tenant_id: uuid.UUID, body: ExecutionCreate, key: str, digest: str
+    ) -> FeatureExecutionRow:
+        execution_id = uuid.uuid4()
+        async with self._deps.sessions.begin() as session:
+            repository = await RepositoryRepository(session).get(
+                tenant_id, body.repository_id or ""
+            )
+            target = (
+                body.target_branch if body.target_branch is not None else repository.default_branch
+            )
+            row = await FeatureExecutionRepository(session).create(
+                tenant_id,
+                repository.id,
+                title=body.title or "",
+                description=body.description or "",
+                target_branch=target,
+                constraints=body.constraints,
+                idempotency_key=key,
+                correlation_id=body.correlation_id,
+                feature_branch=feature_branch_name(body.title or "", str(execution_id)),
+                requested_by=body.requested_by,
+                engine=body.engine,
+                changes=[c.model_dump(mode="json") for c in body.changes],
+                request_fingerprint=digest,
+                workflow_id=workflow_id_for(str(tenant_id), key),
+                properties=body.properties,
+                execution_id=execution_id,
+            )
+            await EventStore(session).append(
+                row.id,
+                EventType.EXECUTION_CREATED,
+                {
+                    "title": row.title,
+                    "repository_id": str(row.repository_id),
+                    "engine": row.engine,
+                    "idempotency_key": key,
+                    "requested_by": row.requested_by,
+                },
+                producer_id=self._deps.config.producer_id,
+                event_id=uuid.UUID(derived_id(row.id, EventType.EXECUTION_CREATED)),
+            )
+        return row
+
+    async def _existing(self, tenant_id: uuid.UUID, key: str, digest: str) -> FeatureExecutionRow:
+        async with self._deps.sessions() as session:
+            row = await FeatureExecutionRepository(session).find_by_idempotency_key(tenant_id, key)
+        if row is None:
+            raise conflict(f"idempotency key {key!r} is in use by a request being processed; retry")
+        if row.request_fingerprint != digest:
+            raise conflict(
+                f"idempotency key {key!r} was already used for execution {row.id} with a "
+                "different request body; use a new key for a new request"
+            )
+        return row
+
+    async def cancel(
+        self, tenant_id: uuid.UUID, execution_id: str, reason: str | None
+    ) -> FeatureExecutionRow:
+        row = await self._get(tenant_id, execution_id)
+        state = FeatureState(row.state)
+        if state.is_terminal:
+            raise conflict(f"execution {row.id} already ended ({state.label}); nothing to cancel")
+        try:
+            await self._gateway.cancel(row.workflow_id or "", reason)
+        except WorkflowNotFound:
+            if state != FeatureState.PENDING:
+                raise
+            # its workflow never started (Temporal was down at POST): cancel the row itself
+            return await self._cancel_unstarted(row, reason)
+        return row
+
+    async def _cancel_unstarted(
+        self, row: FeatureExecutionRow, reason: str | None
+    ) -> FeatureExecutionRow:
+        message = reason or "cancelled before its workflow started"
+        async with self._deps.sessions.begin() as session:
+            updated = await FeatureExecutionRepository(session).update_state(
+                row.tenant_id,
+                row.id,
+                FeatureState.CANCELLED,
+                error=ExecutionError(code=ErrorCode.CANCELLED, message=message),
+            )
+            await EventStore(session).append(
+                row.id,
+                EventType.EXECUTION_CANCELLED,
+                {"reason": message},
+                producer_id=self._deps.config.producer_id,
+                event_id=uuid.UUID(derived_id(row.id, EventType.EXECUTION_CANCELLED)),
+            )
+        return updated
+
+    async def decide_plan(
+        self,
+        tenant_id: uuid.UUID,
+        execution_id: str,
+        approved: bool,
+        reason: str | None,
+        by: str | None,
+    ) -> tuple[FeatureExecutionRow, str]:
+        row = await self._get(tenant_id, execution_id)
+        state = FeatureState(row.state)
+        if state != FeatureState.PLANNING:
+            raise conflict(
+                f"execution {row.id} is not waiting for plan approval (state {state.label})"
+            )
+        decision = PlanDecision(approved=approved, reason=reason, by=by)
+        result = await self._gateway.decide_plan(row.workflow_id or "", decision)
+        return row, result
+
+    async def _get(self, tenant_id: uuid.UUID, execution_id: str) -> FeatureExecutionRow:
+        async with self._deps.sessions() as session:
+            row = await FeatureExecutionRepository(session).find(tenant_id, execution_id)
+        if row is None:
+            raise NotFound(f"feature execution {execution_id} not found")
+        return row

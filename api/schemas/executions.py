@@ -1,0 +1,270 @@
+"""Feature executions, their steps, file changes, artifacts and events as the API shows them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.changes import DeclaredChange
+from domain.enums import FeatureState, StepState
+from domain.values import (
+    DeliveryResult,
+    ExecutionError,
+    ExecutionPlan,
+    ExecutionProgress,
+    FeatureConstraints,
+)
+from persistence.events import StoredEvent
+from persistence.tables import (
+    ArtifactRow,
+    ExecutionStepRow,
+    FeatureExecutionRow,
+    FileChangeRow,
+)
+
+StateLabel = Literal[
+    "unspecified",
+    "pending",
+    "analyzing",
+    "planning",
+    "executing",
+    "verifying",
+    "completed",
+    "failed",
+    "cancelled",
+]
+EngineName = Literal["spec", "llm"]
+
+
+class ExecutionCreate(BaseModel):
+    """A feature request. Seed rules apply to title, description and target_branch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repository_id: str | None = Field(default=None, description="Id of a registered repository")
+    title: str | None = None
+    description: str | None = None
+    target_branch: str | None = Field(
+        default=None, description="Defaults to the repository's default branch"
+    )
+    constraints: FeatureConstraints = Field(default_factory=FeatureConstraints)
+    properties: dict[str, Any] = Field(default_factory=dict)
+    engine: EngineName = "spec"
+    changes: list[DeclaredChange] = Field(
+        default_factory=list, description="Declared operations (required by the spec engine)"
+    )
+    requested_by: str | None = Field(default=None, max_length=255)
+    correlation_id: str | None = Field(default=None, max_length=255)
+    idempotency_key: str | None = Field(
+        default=None, description="Used when no Idempotency-Key header is sent"
+    )
+
+
+class ExecutionOut(BaseModel):
+    """One feature execution: request, state, progress, plan and outcome."""
+
+    id: uuid.UUID
+    idempotency_key: str | None
+    workflow_id: str | None
+    repository_id: uuid.UUID
+    title: str
+    description: str
+    target_branch: str
+    feature_branch: str | None
+    engine: EngineName
+    state: StateLabel
+    constraints: FeatureConstraints
+    properties: dict[str, Any]
+    progress: ExecutionProgress | None
+    plan: ExecutionPlan | None
+    result: DeliveryResult | None
+    error: ExecutionError | None
+    base_commit: str | None
+    requested_by: str | None
+    correlation_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, row: FeatureExecutionRow) -> ExecutionOut:
+        return cls(
+            id=row.id,
+            idempotency_key=row.idempotency_key,
+            workflow_id=row.workflow_id,
+            repository_id=row.repository_id,
+            title=row.title,
+            description=row.description,
+            target_branch=row.target_branch,
+            feature_branch=row.feature_branch,
+            engine="llm" if row.engine == "llm" else "spec",
+            state=FeatureState(row.state).label,
+            constraints=FeatureConstraints.model_validate(row.constraints or {}),
+            properties=row.properties or {},
+            progress=ExecutionProgress.model_validate(row.progress) if row.progress else None,
+            plan=ExecutionPlan.model_validate(row.plan) if row.plan else None,
+            result=DeliveryResult.model_validate(row.result) if row.result else None,
+            error=ExecutionError.model_validate(row.error) if row.error else None,
+            base_commit=row.base_commit,
+            requested_by=row.requested_by,
+            correlation_id=row.correlation_id,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            completed_at=row.completed_at,
+        )
+
+
+class CancelBody(BaseModel):
+    """Why the execution is cancelled."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class PlanDecisionBody(BaseModel):
+    """Who decided on the plan, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=1000)
+    by: str | None = Field(default=None, max_length=255)
+
+
+class PlanDecisionOut(BaseModel):
+    """What the workflow made of the decision."""
+
+    execution_id: uuid.UUID
+    decision: Literal["approved", "rejected"]
+
+
+class StepOut(BaseModel):
+    """One step of the plan and its outcome."""
+
+    id: uuid.UUID
+    index: int
+    description: str
+    type: str
+    target_files: list[str]
+    state: Literal["pending", "running", "completed", "failed", "skipped"]
+    attempt_count: int
+    commit_sha: str | None
+    lines_added: int
+    lines_removed: int
+    error: dict[str, Any] | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, row: ExecutionStepRow) -> StepOut:
+        return cls(
+            id=row.id,
+            index=row.step_index,
+            description=row.description,
+            type=row.step_type,
+            target_files=[str(f) for f in row.target_files or []],
+            state=StepState(row.state).label,
+            attempt_count=row.attempt_count,
+            commit_sha=row.commit_sha,
+            lines_added=row.lines_added or 0,
+            lines_removed=row.lines_removed or 0,
+            error=row.error,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
+        )
+
+
+class FileChangeOut(BaseModel):
+    """One file a step changed; the patch is inline or behind `patch_url`."""
+
+    id: uuid.UUID
+    step_id: uuid.UUID
+    file_path: str
+    change_type: str
+    previous_hash: str | None
+    new_hash: str | None
+    lines_added: int
+    lines_removed: int
+    patch: str | None
+    patch_url: str | None
+
+    @classmethod
+    def of(cls, row: FileChangeRow) -> FileChangeOut:
+        link = None
+        if row.patch_artifact_id is not None:
+            link = (
+                f"/v1/executions/{row.feature_execution_id}/artifacts/"
+                f"{row.patch_artifact_id}/content"
+            )
+        return cls(
+            id=row.id,
+            step_id=row.execution_step_id,
+            file_path=row.file_path,
+            change_type=row.change_type,
+            previous_hash=row.previous_hash,
+            new_hash=row.new_hash,
+            lines_added=row.lines_added or 0,
+            lines_removed=row.lines_removed or 0,
+            patch=row.patch_content,
+            patch_url=link,
+        )
+
+
+class ArtifactOut(BaseModel):
+    """A stored blob of the execution; download it from `content_url`."""
+
+    id: uuid.UUID
+    name: str
+    type: str
+    content_type: str
+    size: int
+    checksum: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    content_url: str
+
+    @classmethod
+    def of(cls, row: ArtifactRow) -> ArtifactOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            type=row.type,
+            content_type=row.content_type,
+            size=row.size,
+            checksum=row.checksum,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            content_url=f"/v1/executions/{row.feature_execution_id}/artifacts/{row.id}/content",
+        )
+
+
+class EventOut(BaseModel):
+    """One event of the execution's audit log."""
+
+    id: uuid.UUID
+    sequence_number: int
+    type: str
+    timestamp: datetime
+    payload: dict[str, Any]
+    causation_id: uuid.UUID | None
+    correlation_id: uuid.UUID | None
+
+    @classmethod
+    def of(cls, event: StoredEvent) -> EventOut:
+        return cls(
+            id=event.id,
+            sequence_number=event.sequence_number,
+            type=event.event_type,
+            timestamp=event.timestamp,
+            payload=event.payload,
+            causation_id=event.causation_id,
+            correlation_id=event.correlation_id,
+        )
+
+
+class EventPage(BaseModel):
+    """Events after a sequence number; pass `next_after` as `after` for the next page."""
+
+    items: list[EventOut]
+    next_after: int
