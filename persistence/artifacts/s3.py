@@ -6,6 +6,7 @@ bounded by about two parts whatever the artifact size; small blobs take a single
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, suppress
 from datetime import timedelta
@@ -90,8 +91,9 @@ class S3ArtifactStore:
     ) -> StoredBlob:
         object_key = self._object_key(key)
         digest = Digest()
-        pending: list[bytes] = []
-        pending_size = 0
+        # parts are assembled in a BytesIO that is closed after each upload: closing frees
+        # the buffer even while botocore's request objects still reference it
+        part = io.BytesIO()
         upload_id: str | None = None
         parts: list[dict[str, Any]] = []
         async with self._client() as client:
@@ -100,46 +102,28 @@ class S3ArtifactStore:
                     if not chunk:
                         continue
                     digest.update(chunk)
-                    pending.append(chunk)
-                    pending_size += len(chunk)
-                    if pending_size < self.part_size:
+                    part.write(chunk)
+                    if part.tell() < self.part_size:
                         continue
                     if upload_id is None:
                         created = await client.create_multipart_upload(
                             Bucket=self.bucket, Key=object_key, ContentType=content_type
                         )
                         upload_id = created["UploadId"]
-                    body = b"".join(pending)
-                    pending.clear()
-                    pending_size = 0
-                    number = len(parts) + 1
-                    result = await client.upload_part(
-                        Bucket=self.bucket,
-                        Key=object_key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=body,
+                    parts.append(
+                        await self._upload_part(client, object_key, upload_id, parts, part)
                     )
-                    del body
-                    parts.append({"PartNumber": number, "ETag": result["ETag"]})
+                    part = io.BytesIO()
                 if upload_id is None:
+                    part.seek(0)
                     await client.put_object(
-                        Bucket=self.bucket,
-                        Key=object_key,
-                        Body=b"".join(pending),
-                        ContentType=content_type,
+                        Bucket=self.bucket, Key=object_key, Body=part, ContentType=content_type
                     )
                     return digest.blob(key)
-                if pending:
-                    number = len(parts) + 1
-                    result = await client.upload_part(
-                        Bucket=self.bucket,
-                        Key=object_key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=b"".join(pending),
+                if part.tell():
+                    parts.append(
+                        await self._upload_part(client, object_key, upload_id, parts, part)
                     )
-                    parts.append({"PartNumber": number, "ETag": result["ETag"]})
                 await client.complete_multipart_upload(
                     Bucket=self.bucket,
                     Key=object_key,
@@ -154,7 +138,27 @@ class S3ArtifactStore:
                             Bucket=self.bucket, Key=object_key, UploadId=upload_id
                         )
                 raise
+            finally:
+                part.close()
         return digest.blob(key)
+
+    async def _upload_part(
+        self,
+        client: Any,
+        object_key: str,
+        upload_id: str,
+        done: list[dict[str, Any]],
+        part: io.BytesIO,
+    ) -> dict[str, Any]:
+        number = len(done) + 1
+        part.seek(0)
+        try:
+            result = await client.upload_part(
+                Bucket=self.bucket, Key=object_key, UploadId=upload_id, PartNumber=number, Body=part
+            )
+        finally:
+            part.close()
+        return {"PartNumber": number, "ETag": result["ETag"]}
 
     async def get_stream(self, key: str) -> AsyncIterator[bytes]:
         object_key = self._object_key(key)
@@ -165,9 +169,13 @@ class S3ArtifactStore:
                 if error.response.get("Error", {}).get("Code") in _MISSING:
                     raise BlobNotFound(f"artifact blob {key!r} does not exist") from None
                 raise
-            async with response["Body"] as body:
+            body = response["Body"]
+            try:
                 async for chunk in body.iter_chunks(CHUNK_SIZE):
                     yield chunk
+            finally:
+                # a reader that stops early must not leave the connection half-read
+                body.close()
 
     async def delete(self, key: str) -> None:
         object_key = self._object_key(key)
