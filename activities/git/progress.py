@@ -25,6 +25,10 @@ class ProgressReporter:
         self._interval = interval_seconds
         self._last = 0.0
 
+    @property
+    def active(self) -> bool:
+        return self._progress is not None
+
     def report(self, message: str, *, force: bool = False) -> None:
         if self._progress is None:
             return

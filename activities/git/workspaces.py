@@ -98,8 +98,10 @@ class WorkspaceStore:
                 )
         reporter = ProgressReporter(progress)
         check_cancelled(cancel, "opening a workspace")
+        synced = False
         if base_commit is None or not self._mirror_has(url, base_commit):
             self._mirrors.sync(url, credential, progress, cancel)
+            synced = True
         with self._mirrors.locked(url, exclusive=False) as mirror:
             base = _resolve_base(pygit2.Repository(str(mirror)), url, target_branch, base_commit)
             check_cancelled(cancel, "preparing the workspace")
@@ -109,7 +111,8 @@ class WorkspaceStore:
         reporter.report(f"checking out {base[:12]}", force=True)
         repo = pygit2.Repository(str(path))
         _reset_to(repo, base, feature_branch, reporter, cancel)
-        self._mirrors.evict(keep=self._mirrors.path_for(url))
+        if synced:  # only a fetch grows the cache
+            self._mirrors.evict(keep=self._mirrors.path_for(url))
         return Workspace(path=path, base_commit=base, feature_branch=feature_branch, head=base)
 
     def release_workspace(self, key: str, keep_warm: bool) -> None:
@@ -214,7 +217,8 @@ def _reset_to(
     cancel: threading.Event | None,
 ) -> None:
     commit = repo[base]
-    callbacks = _CheckoutProgress(reporter, cancel)
+    # a Python callback per file costs ~10% of a checkout: only pay when someone listens
+    callbacks = _CheckoutProgress(reporter, cancel) if reporter.active or cancel else None
     # libgit2 compares against HEAD and the index stat cache: only differing files are written
     repo.checkout_tree(
         commit,
@@ -223,7 +227,7 @@ def _reset_to(
     )
     repo.references.create(f"refs/heads/{feature_branch}", commit.id, force=True)
     repo.set_head(f"refs/heads/{feature_branch}")
-    if callbacks.cancelled:
+    if callbacks is not None and callbacks.cancelled:
         raise OperationCancelled("cancelled while checking out the workspace")
 
 
