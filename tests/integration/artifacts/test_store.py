@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
 
@@ -17,6 +18,7 @@ from persistence.artifacts import BlobNotFound, open_store
 from persistence.artifacts.local import LocalArtifactStore
 from persistence.artifacts.s3 import S3ArtifactStore
 from persistence.artifacts.store import ArtifactStore
+from tests.fixtures.s3 import S3Endpoint
 
 MB = 1024 * 1024
 
@@ -137,3 +139,34 @@ def test_open_store_understands_file_and_s3_urls(tmp_path: Path) -> None:
     for bad in ("http://example.com/x", "s3:///nobucket", "file://host/path"):
         with pytest.raises(ValueError, match="artifact URL"):
             open_store(bad)
+
+
+async def test_a_stream_failing_midway_leaves_no_blob_behind(
+    artifact_store: ArtifactStore, request: pytest.FixtureRequest
+) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        for _ in range(6):
+            yield os.urandom(MB)
+        raise ConnectionResetError("producer died")
+
+    with pytest.raises(ConnectionResetError):
+        await artifact_store.put_stream("t/e/a/half.bin", broken(), "application/octet-stream")
+    assert not await artifact_store.exists("t/e/a/half.bin")
+    if isinstance(artifact_store, LocalArtifactStore):
+        leftovers = [p for p in artifact_store.root.rglob("*") if p.is_file()]
+        assert leftovers == []
+    else:
+        assert isinstance(artifact_store, S3ArtifactStore)
+        endpoint: S3Endpoint = request.getfixturevalue("s3_endpoint")
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint.endpoint_url,
+            region_name=endpoint.region,
+            aws_access_key_id=endpoint.access_key,
+            aws_secret_access_key=endpoint.secret_key,
+        )
+        # the multipart upload was aborted: no orphaned parts keep costing storage
+        uploads = client.list_multipart_uploads(
+            Bucket=artifact_store.bucket, Prefix=artifact_store.prefix
+        )
+        assert uploads.get("Uploads", []) == []
