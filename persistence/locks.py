@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Interval, String, bindparam, text
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.errors import FieldError, NotFound, ValidationFailed
@@ -31,8 +30,9 @@ _ACQUIRE = text(
     """
 INSERT INTO distributed_locks AS l
     (lock_key, owner_id, feature_id, acquired_at, expires_at, fencing_token)
-VALUES (:lock_key, :owner_id, :feature_id, clock_timestamp(), clock_timestamp() + :ttl,
-        nextval('distributed_lock_fencing_seq'))
+SELECT :lock_key, :owner_id, f.id, clock_timestamp(), clock_timestamp() + :ttl,
+       nextval('distributed_lock_fencing_seq')
+FROM feature_executions f WHERE f.id = :feature_id
 ON CONFLICT (lock_key) DO UPDATE SET
     owner_id = excluded.owner_id,
     feature_id = excluded.feature_id,
@@ -80,6 +80,10 @@ WHERE lock_key = :lock_key AND expires_at > clock_timestamp()
 """
 )
 
+_EXECUTION = text("SELECT 1 FROM feature_executions WHERE id = :id").bindparams(
+    bindparam("id", type_=_UUID)
+)
+
 _PURGE = text("DELETE FROM distributed_locks WHERE expires_at < clock_timestamp()")
 
 
@@ -115,12 +119,11 @@ class LockRepository:
         _check_ttl(ttl)
         conn = await self.session.connection()
         params = {"lock_key": lock_key, "owner_id": owner_id, "feature_id": feature_id, "ttl": ttl}
-        try:
-            # a savepoint, so an unknown feature id leaves the caller's transaction usable
-            async with self.session.begin_nested():
-                row = (await conn.execute(_ACQUIRE, params)).first()
-        except IntegrityError:
-            raise NotFound(f"feature execution {feature_id} not found") from None
+        # selecting the execution instead of VALUES: an unknown id inserts nothing rather
+        # than failing the caller's transaction on the foreign key
+        row = (await conn.execute(_ACQUIRE, params)).first()
+        if row is None and (await conn.execute(_EXECUTION, {"id": feature_id})).first() is None:
+            raise NotFound(f"feature execution {feature_id} not found")
         return None if row is None else Lease(*row)
 
     async def refresh(
