@@ -187,3 +187,23 @@ def test_mirror_cache_evicts_least_recently_used_mirrors(tmp_path: Path, bare_re
     repo = pygit2.Repository(str(engine.workspace_path("exec-a")))
     assert repo.revparse_single("HEAD").tree is not None
     assert os.path.isdir(engine.workspace_path("exec-a") / "src")
+
+
+def _open_in_process(root: str, remote: str, key: str) -> str:
+    engine = engine_for(Path(root))
+    return engine.open_workspace(remote, None, key, "main", f"builder/{key}-1").base_commit
+
+
+def test_concurrent_processes_share_one_mirror_safely(tmp_path: Path, bare_remote) -> None:
+    import multiprocessing
+
+    remote = bare_remote(files=100)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(3) as pool:
+        bases = pool.starmap(
+            _open_in_process, [(str(tmp_path), str(remote), f"p{n}") for n in range(3)]
+        )
+    assert len(set(bases)) == 1
+    mirror = engine_for(tmp_path).workspaces.mirrors.path_for(str(remote))
+    assert "error" not in _git("fsck", "--full", "--no-dangling", cwd=mirror).lower()
+    assert not list(mirror.parent.glob("*.tmp-*")), "no half-built mirror left behind"
