@@ -83,7 +83,7 @@ def test_one_bad_edit_means_no_edit_is_written(worktree: Path) -> None:
 
 def test_impossible_edits_fail_before_anything_is_written(worktree: Path) -> None:
     edits = [WriteEdit(path="a.txt", content="a"), DeleteEdit(path="missing.txt")]
-    with pytest.raises(GenerationFailed, match="missing.txt"):
+    with pytest.raises(GenerationFailed, match=r"missing\.txt"):
         apply_edits(worktree, edits)
     assert not (worktree / "a.txt").exists()
 
