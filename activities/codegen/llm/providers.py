@@ -1,0 +1,207 @@
+"""Chat model providers behind one small interface: OpenAI-compatible and Anthropic.
+
+Both use the official SDKs with their retries off (Temporal owns retries). A call runs in a
+helper thread so a set cancellation event aborts it promptly by closing the HTTP client.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import anthropic
+import openai
+
+from activities.codegen.llm.config import LLMConfig
+from domain.cancellation import OperationCancelled
+from domain.errors import GenerationFailed
+
+T = TypeVar("T")
+
+
+class ModelCallFailed(GenerationFailed):
+    """The model endpoint failed transiently (connection, timeout, 429, 5xx): retry later."""
+
+    retryable = True
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat turn: role is "user" or "assistant"."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The text a model returned and the tokens the provider billed for it."""
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+
+
+class ChatModel(Protocol):
+    """A provider that completes a conversation."""
+
+    provider: str
+    model: str
+
+    def complete(
+        self,
+        system: str,
+        messages: list[Message],
+        max_tokens: int,
+        cancel: threading.Event | None = None,
+    ) -> Completion: ...
+
+
+def _run_cancellable(
+    call: Callable[[], T], abort: Callable[[], None], cancel: threading.Event | None, what: str
+) -> T:
+    if cancel is None:
+        return call()
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    # a daemon thread: an abandoned call (bounded by the client timeout) never blocks exit
+    threading.Thread(target=target, name="model-call", daemon=True).start()
+    while not done.wait(0.1):
+        if cancel.is_set():
+            abort()
+            raise OperationCancelled(f"{what} was cancelled")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _status_error(provider: str, exc: Exception) -> GenerationFailed:
+    status = getattr(exc, "status_code", None)
+    body = str(getattr(exc, "message", "") or exc)[:300]
+    message = f"{provider} model call failed with HTTP {status}: {body}"
+    if status in (408, 409, 429) or (isinstance(status, int) and status >= 500):
+        return ModelCallFailed(message, details={"status": status})
+    return GenerationFailed(message, details={"status": status})
+
+
+class OpenAIChatModel:
+    """Chat completions on any OpenAI-compatible endpoint."""
+
+    provider = "openai"
+
+    def __init__(self, config: LLMConfig) -> None:
+        self.model = config.model
+        self.config = config
+        key = config.api_key.get_secret_value() if config.api_key else "unused"
+        self._client = openai.OpenAI(
+            api_key=key,
+            base_url=config.base_url,
+            max_retries=0,
+            timeout=config.timeout_seconds,
+        )
+
+    def complete(
+        self,
+        system: str,
+        messages: list[Message],
+        max_tokens: int,
+        cancel: threading.Event | None = None,
+    ) -> Completion:
+        payload: list[Any] = [{"role": "system", "content": system}]
+        payload += [{"role": m.role, "content": m.content} for m in messages]
+
+        def call() -> Completion:
+            try:
+                response = self._client.chat.completions.create(
+                    model=self.model,
+                    messages=payload,
+                    max_tokens=max_tokens,
+                    temperature=self.config.temperature,
+                )
+            except openai.APIStatusError as exc:
+                raise _status_error("openai", exc) from None
+            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+                raise ModelCallFailed(
+                    f"openai model endpoint unreachable: {type(exc).__name__}"
+                ) from None
+            if not response.choices:
+                raise GenerationFailed("openai model returned no choices")
+            text = response.choices[0].message.content or ""
+            usage = response.usage
+            return Completion(
+                text=text,
+                input_tokens=usage.prompt_tokens if usage else 0,
+                output_tokens=usage.completion_tokens if usage else 0,
+            )
+
+        return _run_cancellable(call, self._client.close, cancel, "model call")
+
+
+class AnthropicChatModel:
+    """The Anthropic Messages API."""
+
+    provider = "anthropic"
+
+    def __init__(self, config: LLMConfig) -> None:
+        self.model = config.model
+        self.config = config
+        key = config.api_key.get_secret_value() if config.api_key else "unused"
+        self._client = anthropic.Anthropic(
+            api_key=key,
+            base_url=config.base_url,
+            max_retries=0,
+            timeout=config.timeout_seconds,
+        )
+
+    def complete(
+        self,
+        system: str,
+        messages: list[Message],
+        max_tokens: int,
+        cancel: threading.Event | None = None,
+    ) -> Completion:
+        payload: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
+
+        def call() -> Completion:
+            try:
+                response = self._client.messages.create(
+                    model=self.model,
+                    system=system,
+                    messages=payload,
+                    max_tokens=max_tokens,
+                )
+            except anthropic.APIStatusError as exc:
+                raise _status_error("anthropic", exc) from None
+            except (anthropic.APIConnectionError, anthropic.APITimeoutError) as exc:
+                raise ModelCallFailed(
+                    f"anthropic model endpoint unreachable: {type(exc).__name__}"
+                ) from None
+            text = "".join(
+                getattr(block, "text", "") for block in response.content if block.type == "text"
+            )
+            return Completion(
+                text=text,
+                input_tokens=response.usage.input_tokens,
+                output_tokens=response.usage.output_tokens,
+            )
+
+        return _run_cancellable(call, self._client.close, cancel, "model call")
+
+
+def build_chat_model(config: LLMConfig) -> ChatModel:
+    if config.provider == "openai":
+        return OpenAIChatModel(config)
+    if config.provider == "anthropic":
+        return AnthropicChatModel(config)
+    raise GenerationFailed(f"unknown model provider {config.provider!r}")

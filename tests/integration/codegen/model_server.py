@@ -1,0 +1,127 @@
+"""A scripted model server: real HTTP on 127.0.0.1 speaking the OpenAI chat completions and
+Anthropic messages wire formats, answering with scripted responses in order."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """One scripted answer: text and billed tokens, or an HTTP error status."""
+
+    text: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    status: int = 200
+    delay_seconds: float = 0.0
+
+
+@dataclass
+class ScriptedModelServer:
+    host: str = "127.0.0.1"
+    script: list[Reply] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+
+    def start(self) -> None:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                server.requests.append({"path": self.path, "body": body})
+                server.headers.append({k.lower(): v for k, v in self.headers.items()})
+                if not server.script:
+                    self._send(500, {"error": {"message": "script exhausted"}})
+                    return
+                reply = server.script.pop(0)
+                if reply.delay_seconds:
+                    time.sleep(reply.delay_seconds)
+                if reply.status != 200:
+                    self._send(reply.status, {"error": {"message": "scripted failure"}})
+                    return
+                prompt_chars = len(json.dumps(body.get("messages", [])))
+                inp = reply.input_tokens if reply.input_tokens is not None else prompt_chars // 4
+                out = (
+                    reply.output_tokens if reply.output_tokens is not None else len(reply.text) // 4
+                )
+                if self.path.endswith("/chat/completions"):
+                    self._send(200, _openai(body["model"], reply.text, inp, out))
+                elif self.path.endswith("/messages"):
+                    self._send(200, _anthropic(body["model"], reply.text, inp, out))
+                else:
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._httpd = ThreadingHTTPServer((self.host, 0), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def say(self, *texts: str, **kw: Any) -> None:
+        self.script.extend(Reply(text=t, **kw) for t in texts)
+
+    def last_user_message(self, n: int = -1) -> str:
+        messages = self.requests[n]["body"]["messages"]
+        content = messages[-1]["content"]
+        return content if isinstance(content, str) else json.dumps(content)
+
+
+def _openai(model: str, text: str, inp: int, out: int) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out},
+    }
+
+
+def _anthropic(model: str, text: str, inp: int, out: int) -> dict[str, Any]:
+    return {
+        "id": "msg_scripted",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": inp, "output_tokens": out},
+    }
