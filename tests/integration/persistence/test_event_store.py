@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.errors import Conflict, NotFound
 from domain.events import PAYLOAD_SCHEMA, EventType
 from persistence import events
+from persistence.event_log import EventLog
 from persistence.uow import UnitOfWork
 from tests.integration.persistence.factories import committed_execution
 
@@ -172,3 +173,49 @@ async def test_append_without_commit_leaves_no_trace(
     async with UnitOfWork(sessions) as uow:
         assert await uow.events.latest_sequence(execution.id) == 0
         assert await uow.events.read_after(execution.id, 0) == []
+
+
+async def test_event_log_groups_concurrent_appends_into_gap_free_numbers(
+    sessions: async_sessionmaker[AsyncSession], db_engine: AsyncEngine
+) -> None:
+    execution = await committed_execution(sessions)
+    log = EventLog(db_engine)
+    dup = uuid.uuid4()
+    appended = await asyncio.gather(
+        *(log.append(execution.id, "x", {"n": n}, producer_id="w") for n in range(50)),
+        *(
+            log.append(execution.id, "x", {"dup": True}, producer_id="w", event_id=dup)
+            for _ in range(5)
+        ),
+        # a writer in its own transaction interleaves with the grouped ones
+        *(_append_committed(sessions, execution.id, 100 + n) for n in range(5)),
+    )
+    dups = appended[50:55]
+    assert sum(a.created for a in dups) == 1 and len({a.sequence_number for a in dups}) == 1
+    assert sorted({a.sequence_number for a in appended}) == list(range(1, 57))
+    assert await _stored_sequences(sessions, execution.id) == list(range(1, 57))
+    again = await log.append(execution.id, "x", {}, producer_id="w", event_id=dup)
+    assert (again.created, again.sequence_number) == (False, dups[0].sequence_number)
+    async with UnitOfWork(sessions) as uow:
+        stored = await uow.events.read_after(execution.id, 0, limit=100)
+    ours = [e for e in stored if e.payload.get("n") is not None and e.producer_id == "w"]
+    assert sorted(e.payload["n"] for e in ours) == list(range(50))
+
+
+async def test_event_log_reports_unknown_streams_and_foreign_ids_per_caller(
+    sessions: async_sessionmaker[AsyncSession], db_engine: AsyncEngine
+) -> None:
+    one = await committed_execution(sessions)
+    two = await committed_execution(sessions)
+    log = EventLog(db_engine)
+    taken = await log.append(one.id, "x", {}, producer_id="w")
+    missing = uuid.uuid4()
+    with pytest.raises(NotFound, match=str(missing)):
+        await log.append(missing, "x", {}, producer_id="w")
+    results = await asyncio.gather(
+        log.append(two.id, "x", {}, producer_id="w", event_id=taken.id),
+        log.append(two.id, "x", {}, producer_id="w"),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Conflict) and str(one.id) in str(results[0])
+    assert isinstance(results[1], events.AppendedEvent) and results[1].sequence_number == 1
