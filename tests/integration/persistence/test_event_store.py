@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.errors import Conflict, NotFound
 from domain.events import PAYLOAD_SCHEMA, EventType
 from persistence import events
-from persistence.event_log import EventLog
 from persistence.uow import UnitOfWork
 from tests.integration.persistence.factories import committed_execution
 
@@ -179,7 +178,7 @@ async def test_event_log_groups_concurrent_appends_into_gap_free_numbers(
     sessions: async_sessionmaker[AsyncSession], db_engine: AsyncEngine
 ) -> None:
     execution = await committed_execution(sessions)
-    log = EventLog(db_engine)
+    log = events.EventLog(db_engine)
     dup = uuid.uuid4()
     appended = await asyncio.gather(
         *(log.append(execution.id, "x", {"n": n}, producer_id="w") for n in range(50)),
@@ -207,7 +206,7 @@ async def test_event_log_reports_unknown_streams_and_foreign_ids_per_caller(
 ) -> None:
     one = await committed_execution(sessions)
     two = await committed_execution(sessions)
-    log = EventLog(db_engine)
+    log = events.EventLog(db_engine)
     taken = await log.append(one.id, "x", {}, producer_id="w")
     missing = uuid.uuid4()
     with pytest.raises(NotFound, match=str(missing)):
