@@ -79,6 +79,7 @@ def _document_problem_schema(app: FastAPI) -> None:
             "ApiKey": {"type": "http", "scheme": "bearer"}
         }
         problem = problem_responses(422)[422]
+        bad_request = problem_responses(400)[400]
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
                 if path not in ("/healthz", "/readyz"):
@@ -87,6 +88,8 @@ def _document_problem_schema(app: FastAPI) -> None:
                 # request validation answers problem+json, not FastAPI's default shape
                 if "422" in responses or operation.get("parameters") or "requestBody" in operation:
                     responses["422"] = problem
+                if "requestBody" in operation:
+                    responses["400"] = bad_request  # a body that is not JSON at all
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
         app.openapi_schema = schema

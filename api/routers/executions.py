@@ -93,6 +93,8 @@ async def search_executions(
         str | None, Query(max_length=255, description="Text in title or description")
     ] = None,
 ) -> Page[ExecutionOut]:
+    if q is not None and "\x00" in q:
+        raise validation_problem([FieldError("q", "q must not contain NUL characters")])
     for name, moment in (("created_after", created_after), ("created_before", created_before)):
         if moment is not None and moment.tzinfo is None:
             raise validation_problem(

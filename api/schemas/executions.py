@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas.text import refuse_nul
 from domain.changes import DeclaredChange
 from domain.enums import FeatureState, StepState
 from domain.values import (
@@ -48,7 +49,7 @@ class ExecutionCreate(BaseModel):
     title: str | None = None
     description: str | None = None
     target_branch: str | None = Field(
-        default=None, description="Defaults to the repository's default branch"
+        default=None, max_length=255, description="Defaults to the repository's default branch"
     )
     constraints: FeatureConstraints = Field(default_factory=FeatureConstraints)
     properties: dict[str, Any] = Field(default_factory=dict)
@@ -61,6 +62,11 @@ class ExecutionCreate(BaseModel):
     idempotency_key: str | None = Field(
         default=None, description="Used when no Idempotency-Key header is sent"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return refuse_nul(data)
 
 
 class ExecutionOut(BaseModel):
@@ -123,6 +129,11 @@ class CancelBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(default=None, max_length=1000)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return refuse_nul(data)
+
 
 class PlanDecisionBody(BaseModel):
     """Who decided on the plan, and why."""
@@ -130,6 +141,11 @@ class PlanDecisionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(default=None, max_length=1000)
     by: str | None = Field(default=None, max_length=255)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return refuse_nul(data)
 
 
 class PlanDecisionOut(BaseModel):

@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from activities.git.remote_url import redact_url
+from api.schemas.text import refuse_nul
 from domain.enums import CredentialType, GitProvider, State
 from domain.values import CredentialData
 from persistence.credentials import CredentialView
@@ -31,6 +32,11 @@ def state_of(name: str) -> State:
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return refuse_nul(data)
 
 
 class RepositoryCreate(_Request):

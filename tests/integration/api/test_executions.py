@@ -241,7 +241,9 @@ async def test_cancel_of_an_execution_whose_workflow_never_started_cancels_the_r
         listed = await down.get("/v1/executions", headers=tenant.headers)
         [execution] = listed.json()["items"]
     async with client_for(make_app()) as up:
-        cancelled = await up.post(f"/v1/executions/{execution['id']}/cancel", headers=tenant.headers)
+        cancelled = await up.post(
+            f"/v1/executions/{execution['id']}/cancel", headers=tenant.headers
+        )
         assert cancelled.status_code == 202
         assert cancelled.json()["state"] == "cancelled"
         events = await up.get(f"/v1/executions/{execution['id']}/events", headers=tenant.headers)

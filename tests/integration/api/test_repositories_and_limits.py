@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 from temporalio.client import Client
 
@@ -28,7 +26,9 @@ async def test_repository_lifecycle_update_only_allowed_fields_and_soft_delete(
     )
     assert patched.status_code == 200
     assert (patched.json()["default_branch"], patched.json()["state"]) == ("develop", "inactive")
-    refused = await client.patch(path, json={"url": "https://evil.example.com/x.git"}, headers=tenant.headers)
+    refused = await client.patch(
+        path, json={"url": "https://evil.example.com/x.git"}, headers=tenant.headers
+    )
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "url"
     assert (await client.delete(path, headers=tenant.headers)).status_code == 204
     assert (await client.get(path, headers=tenant.headers)).status_code == 404
@@ -39,7 +39,9 @@ async def test_repository_lifecycle_update_only_allowed_fields_and_soft_delete(
 async def test_repository_create_reports_each_broken_seed_rule(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
-    response = await client.post("/v1/repositories", json={"name": "x" * 256}, headers=tenant.headers)
+    response = await client.post(
+        "/v1/repositories", json={"name": "x" * 256}, headers=tenant.headers
+    )
     assert response.status_code == 422
     assert [e["message"] for e in response.json()["errors"]] == [
         "name must be 255 characters or less",
@@ -53,7 +55,11 @@ async def test_credential_validation_lists_refs_and_failure_never_shows_the_secr
     url = http_git_server.url(http_git_server.add_repo(files=2))
     repo = await register_repository(client, tenant, url=url)
     path = f"/v1/repositories/{repo['id']}/credential"
-    good = {"type": "basic", "username": http_git_server.username, "password": http_git_server.password}
+    good = {
+        "type": "basic",
+        "username": http_git_server.username,
+        "password": http_git_server.password,
+    }
     assert (await client.put(path, json=good, headers=tenant.headers)).status_code == 204
     ok = await client.post(f"{path}/validate", headers=tenant.headers)
     assert ok.status_code == 200, ok.text
@@ -74,7 +80,11 @@ async def test_credential_validation_lists_refs_and_failure_never_shows_the_secr
 
 
 async def test_requests_without_a_valid_key_are_unauthorized(client: httpx.AsyncClient) -> None:
-    for headers in ({}, {"Authorization": "Bearer bld_not-a-real-key"}, {"Authorization": "Basic x"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer bld_not-a-real-key"},
+        {"Authorization": "Basic x"},
+    ):
         response = await client.get("/v1/repositories", headers=headers)
         assert response.status_code == 401
         assert response.headers["content-type"] == "application/problem+json"
@@ -95,7 +105,7 @@ async def test_revoked_key_stops_working(make_app: AppFactory, tenant: Tenant) -
 
 
 async def test_rate_limit_per_key_answers_429_with_retry_after(
-    make_app: AppFactory, tenant: Tenant, new_tenant: object
+    make_app: AppFactory, tenant: Tenant
 ) -> None:
     async with client_for(make_app(rate_limit_per_minute=3)) as client:
         statuses = [
@@ -110,7 +120,11 @@ async def test_rate_limit_per_key_answers_429_with_retry_after(
 
 async def test_oversized_bodies_are_refused_with_413(make_app: AppFactory, tenant: Tenant) -> None:
     async with client_for(make_app(max_body_bytes=1024)) as client:
-        big = {"name": "big", "url": "https://git.example.com/a.git", "properties": {"x": "y" * 2000}}
+        big = {
+            "name": "big",
+            "url": "https://git.example.com/a.git",
+            "properties": {"x": "y" * 2000},
+        }
         declared = await client.post("/v1/repositories", json=big, headers=tenant.headers)
 
         async def chunks():  # type: ignore[no-untyped-def]
@@ -127,7 +141,9 @@ async def test_oversized_bodies_are_refused_with_413(make_app: AppFactory, tenan
         assert response.json()["type"] == "https://builder.dev/problems/payload-too-large"
 
 
-async def test_page_sizes_beyond_the_limit_are_refused(client: httpx.AsyncClient, tenant: Tenant) -> None:
+async def test_page_sizes_beyond_the_limit_are_refused(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
     for params in ({"limit": 101}, {"limit": 0}, {"offset": -1}):
         response = await client.get("/v1/executions", params=params, headers=tenant.headers)
         assert response.status_code == 422, params
@@ -150,4 +166,3 @@ async def test_readyz_names_what_is_down(make_app: AppFactory, client: httpx.Asy
     assert response.status_code == 503
     assert "temporal" in response.json()["detail"]
     assert "postgres" not in response.json()["detail"]
-    _ = uuid

@@ -79,7 +79,11 @@ async def _populate(
         await FileChangeRepository(session).record(
             owner.id,
             step.id,
-            [FileChangeStat(file_path="docs/hello.md", change_type=ChangeType.CREATED, patch="+hi")],
+            [
+                FileChangeStat(
+                    file_path="docs/hello.md", change_type=ChangeType.CREATED, patch="+hi"
+                )
+            ],
         )
     return repo["id"], execution_id, str(artifact.id)
 
@@ -159,4 +163,10 @@ async def test_no_response_contains_a_credential_secret_or_its_ciphertext(
     assert seen == len(reads)
     shown = (await client.get(f"/v1/repositories/{repo_id}", headers=tenant.headers)).json()
     assert shown["credential"]["type"] == "basic"
-    assert set(shown["credential"]) == {"id", "type", "created_at", "updated_at", "last_validated_at"}
+    assert set(shown["credential"]) == {
+        "id",
+        "type",
+        "created_at",
+        "updated_at",
+        "last_validated_at",
+    }
