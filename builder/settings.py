@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "builder"
+    worker_id: str | None = None
+    worker_max_activities: int = 200
+    worker_max_workflow_tasks: int = 100
 
     # Artifacts: file:///path or s3://bucket/prefix
     artifact_url: str | None = None
@@ -69,6 +72,12 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None
     llm_max_tokens_per_execution: int = 2_000_000
+
+    # Observability
+    log_level: str = "INFO"
+    log_json: bool = True
+    otlp_endpoint: str | None = None
+    worker_metrics_port: int | None = None
 
     # API
     api_host: str = "127.0.0.1"

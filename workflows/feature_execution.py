@@ -385,18 +385,23 @@ class FeatureExecutionWorkflow:
     async def _finish(self, outcome: FeatureExecutionOutput) -> None:
         """Always: clean up (lock, worktree), then the final state, event and completed_at."""
         assert self._ref is not None
-        try:
-            await workflow.execute_activity(
-                Activity.CLEANUP,
-                CleanupRequest(
-                    ref=self._ref, keep_warm=outcome.state == FeatureState.COMPLETED.label
-                ),
-                start_to_close_timeout=timedelta(minutes=5),
-                retry_policy=RetryPolicy(maximum_attempts=5),
-                summary="remove the worktree",
-            )
-        except ActivityError:
-            workflow.logger.warning("cleanup failed; the purge schedule removes orphaned worktrees")
+        if self._workspace is not None:
+            try:
+                await workflow.execute_activity(
+                    Activity.CLEANUP,
+                    CleanupRequest(
+                        ref=self._ref, keep_warm=outcome.state == FeatureState.COMPLETED.label
+                    ),
+                    task_queue=self._workspace.task_queue,
+                    start_to_close_timeout=timedelta(minutes=5),
+                    schedule_to_start_timeout=policies.WORKER_AFFINITY_WAIT,
+                    retry_policy=RetryPolicy(maximum_attempts=5),
+                    summary="keep the partial patch, remove the worktree",
+                )
+            except ActivityError:
+                workflow.logger.warning(
+                    "cleanup failed; the purge schedule removes orphaned worktrees"
+                )
         if self._lock is not None and self._lock.acquired:
             await self._bookkeeping(
                 Activity.RELEASE_LOCK,

@@ -1,0 +1,120 @@
+"""What the pipeline's activities need, built once per worker from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from activities.codegen.llm import LLMConfig
+from activities.git import GitConfig, GitEngine, default_denied_hosts
+from activities.sandbox import SandboxConfig, SandboxRunner
+from builder.settings import Settings
+from persistence.artifacts import ArtifactStore, open_store
+from persistence.db import create_engine, session_factory
+from persistence.vault import Keyring
+
+
+@dataclass
+class PipelineDeps:
+    """Shared clients and engines of one worker process."""
+
+    db: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    store: ArtifactStore
+    keyring: Keyring
+    git: GitEngine
+    sandbox: SandboxRunner
+    llm: LLMConfig | None
+    worker_queue: str
+    producer_id: str
+    lock_ttl: timedelta
+    build_timeout_s: float
+    test_timeout_s: float
+    patch_inline_limit: int
+
+
+def git_config(settings: Settings) -> GitConfig:
+    state = settings.resolved_state_dir()
+    # production refuses loopback, link-local and metadata hosts unless told otherwise;
+    # dev and tests talk to git servers on this machine
+    denied = tuple(settings.denied_hosts) or (
+        default_denied_hosts() if settings.is_production else ()
+    )
+    return GitConfig(
+        workspace_root=settings.resolved_workspace_dir(),
+        mirror_root=state / "mirrors",
+        mirror_cache_max_bytes=settings.mirror_cache_max_bytes,
+        allow_local_remotes=settings.allow_local_remotes,
+        author_name=settings.git_author_name,
+        author_email=settings.git_author_email,
+        allow_plain_http=not settings.is_production,
+        denied_hosts=denied,
+    )
+
+
+def llm_config(settings: Settings) -> LLMConfig | None:
+    if not settings.llm_provider or not settings.llm_model:
+        return None
+    return LLMConfig(
+        provider=settings.llm_provider,  # type: ignore[arg-type]
+        model=settings.llm_model,
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key,
+        max_tokens_budget=settings.llm_max_tokens_per_execution,
+    )
+
+
+def keyring_of(settings: Settings) -> Keyring:
+    from persistence.vault import load_or_create_key_file
+
+    if settings.vault_keys or settings.vault_key_file:
+        return Keyring.from_config(
+            settings.vault_keys.get_secret_value() if settings.vault_keys else None,
+            settings.vault_key_file,
+            settings.vault_primary_key_id,
+        )
+    if settings.is_production:
+        raise RuntimeError("no vault keys: set BUILDER_VAULT_KEYS or BUILDER_VAULT_KEY_FILE")
+    keyring, _ = load_or_create_key_file(settings.resolved_state_dir() / "vault-keys.json")
+    return keyring
+
+
+def artifact_store(settings: Settings) -> ArtifactStore:
+    url = settings.resolved_artifact_url()
+    if url.startswith("s3://"):
+        return open_store(url, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
+    return open_store(url)
+
+
+def build_deps(settings: Settings, worker_queue: str) -> PipelineDeps:
+    if not settings.database_url:
+        raise RuntimeError("no database configured: set BUILDER_DATABASE_URL")
+    db = create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
+    state = settings.resolved_state_dir()
+    sandbox = SandboxRunner(
+        SandboxConfig(
+            allow_unsandboxed=settings.sandbox_allow_unsandboxed,
+            extra_hidden=(str(state),),
+        )
+    )
+    return PipelineDeps(
+        db=db,
+        sessions=session_factory(db),
+        store=artifact_store(settings),
+        keyring=keyring_of(settings),
+        git=GitEngine(git_config(settings)),
+        sandbox=sandbox,
+        llm=llm_config(settings),
+        worker_queue=worker_queue,
+        producer_id=f"worker:{worker_queue}",
+        lock_ttl=timedelta(seconds=settings.lock_ttl_seconds),
+        build_timeout_s=settings.build_timeout_seconds,
+        test_timeout_s=settings.test_timeout_seconds,
+        patch_inline_limit=settings.artifact_inline_patch_limit,
+    )

@@ -1,0 +1,82 @@
+"""The worker process: runs FeatureExecutionWorkflow and the pipeline's activities.
+
+It polls two task queues: the shared `builder` queue (workflows, bookkeeping, clone) and
+its own `builder@<worker id>` queue for activities that touch the worktrees it holds. The
+worker id is stable per host and workspace directory, so a restarted worker resumes its
+own queue and finds its worktrees still on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import signal
+import socket
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from builder.settings import Settings
+from workflows.contracts import TASK_QUEUE
+from workflows.feature_execution import FeatureExecutionWorkflow
+
+
+def worker_id(settings: Settings) -> str:
+    """Stable id of this worker: host plus a hash of its workspace directory."""
+    if settings.worker_id:
+        return settings.worker_id
+    digest = hashlib.sha256(str(settings.resolved_workspace_dir()).encode()).hexdigest()[:8]
+    return f"{socket.gethostname()}-{digest}"
+
+
+def worker_queue(settings: Settings) -> str:
+    return f"{settings.task_queue or TASK_QUEUE}@{worker_id(settings)}"
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (or SIGINT/SIGTERM), then shut down gracefully."""
+    from activities.pipeline import build_pipeline
+
+    stop = stop or _stop_on_signals()
+    client = await connect(settings)
+    queue = worker_queue(settings)
+    pipeline = await build_pipeline(settings, worker_queue=queue)
+    common = {
+        "activities": pipeline.activities(),
+        "max_concurrent_activities": settings.worker_max_activities,
+        "graceful_shutdown_timeout": timedelta(seconds=10),
+        # cancellations reach heartbeating activities within about a second
+        "max_heartbeat_throttle_interval": timedelta(seconds=1),
+        "default_heartbeat_throttle_interval": timedelta(seconds=1),
+    }
+    shared = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[FeatureExecutionWorkflow],
+        max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
+        **common,  # type: ignore[arg-type]
+    )
+    local = Worker(client, task_queue=queue, **common)  # type: ignore[arg-type]
+    try:
+        async with shared, local:
+            await stop.wait()
+    finally:
+        await pipeline.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
