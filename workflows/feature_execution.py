@@ -181,7 +181,8 @@ class FeatureExecutionWorkflow:
     async def _execute(self, inp: FeatureExecutionInput) -> FeatureExecutionOutput:
         try:
             return await self._stages(inp)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ActivityError, _Stop):
+            # a cancelled activity surfaces as an ActivityError (or a _Stop wrapping one)
             if self._cancel_reason is not None:
                 return self._cancelled()
             raise
