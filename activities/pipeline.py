@@ -330,7 +330,7 @@ class FeaturePipeline:
             )
             row = await uow.executions.get(ctx.tenant, ctx.execution.id)
             row.properties = {**(row.properties or {}), COMMANDS_KEY: commands}
-            languages = {lang.language: lang.share for lang in report.languages}
+            languages = {lang.name: lang.share for lang in report.languages}
             await self._append(
                 uow,
                 row.id,
@@ -762,7 +762,7 @@ class FeaturePipeline:
             execution = await uow.executions.get(ref.tenant_id, ref.execution_id)
             repository = await uow.repositories.get(ref.tenant_id, execution.repository_id)
             loaded = await CredentialRepository(uow.session, self.deps.keyring).load_credential(
-                ref.tenant_id, repository.id
+                execution.tenant_id, repository.id
             )
         credential = GitCredential(type=loaded[0], data=loaded[1]) if loaded else None
         return _Context(execution=execution, repository=repository, credential=credential)
@@ -921,7 +921,7 @@ class FeaturePipeline:
             row = next((r for r in rows if r.name == name), None)
             if row is None:
                 return None
-            chunks = [c async for c in service.open(ctx.tenant, row.id)]
+            chunks = [c async for c in await service.open(ctx.tenant, row.id)]
         return b"".join(chunks).decode(errors="replace")
 
     async def _store_phase(self, ctx: _Context, result: Any, *, passed: bool) -> None:
@@ -1044,7 +1044,7 @@ def _verify_round(ctx: _Context) -> int:
 
 def _json_bytes(obj: Any) -> bytes:
     if hasattr(obj, "model_dump_json"):
-        return obj.model_dump_json().encode()  # type: ignore[no-any-return]
+        return bytes(obj.model_dump_json().encode())
     import dataclasses
 
     return json.dumps(dataclasses.asdict(obj), default=str).encode()

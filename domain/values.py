@@ -54,7 +54,9 @@ class ExecutionProgress(_Value):
     percent_complete: float = 0.0
 
     @classmethod
-    def of(cls, total: int, completed: int, current: int, description: str | None) -> ExecutionProgress:
+    def of(
+        cls, total: int, completed: int, current: int, description: str | None
+    ) -> ExecutionProgress:
         percent = round(100.0 * completed / total, 1) if total else 0.0
         return cls(
             total_steps=total,

@@ -337,7 +337,7 @@ class FeatureExecutionWorkflow:
                     await self._on_worktree(
                         Activity.VERIFY,
                         VerifyRequest(ref=self._ref, phase=phase),
-                        VerifyResult,  # type: ignore[arg-type]
+                        VerifyResult,
                         policies.VERIFY_TIMEOUT,
                         f"run the {phase}",
                     )
@@ -458,7 +458,8 @@ class FeatureExecutionWorkflow:
             arg,
             result_type=result_type,
             summary=name.value.replace("_", " "),
-            **policies.BOOKKEEPING,
+            start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
+            retry_policy=policies.BOOKKEEPING_RETRY,
         )
 
     async def _on_worktree(

@@ -21,15 +21,13 @@ NON_RETRYABLE = [
 ]
 
 # Bookkeeping (state, events, locks): fast, retried until Postgres answers.
-BOOKKEEPING = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(milliseconds=200),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=10),
-        non_retryable_error_types=NON_RETRYABLE,
-    ),
-}
+BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
+BOOKKEEPING_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=NON_RETRYABLE,
+)
 
 # Work on the worktree or the remote: heartbeats so a dead worker is noticed quickly.
 WORKTREE_RETRY = RetryPolicy(

@@ -121,7 +121,9 @@ def _keys_create(args: argparse.Namespace) -> int:
     from api.admin import create_api_key
 
     tenant = _tenant(args.tenant)
-    key_id, plaintext = _with_sessions(get_settings(), lambda s: create_api_key(s, tenant, args.name))
+    key_id, plaintext = _with_sessions(
+        get_settings(), lambda s: create_api_key(s, tenant, args.name)
+    )
     if args.json:
         print(json.dumps({"id": str(key_id), "tenant_id": tenant, "key": plaintext}))
     else:
@@ -157,13 +159,13 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 
 
 def _keys_rotate(args: argparse.Namespace) -> int:
-    from builder.vault_keys import load_keyring
-    from persistence.vault import rotate_keys
+    from activities.deps import keyring_of
+    from persistence.credentials import rotate_keys
 
     settings = get_settings()
-    keyring = load_keyring(settings)
+    keyring = keyring_of(settings)
     report = _with_sessions(settings, lambda s: rotate_keys(s, keyring, batch_size=args.batch_size))
-    print(f"re-wrapped credentials under key {keyring.primary_id}: {report}")
+    print(f"re-wrapped credentials under key {keyring.primary_key_id}: {report}")
     return 0
 
 
@@ -171,5 +173,6 @@ def _jsonable(obj: Any) -> dict[str, Any]:
     if isinstance(obj, dict):
         return obj
     if hasattr(obj, "model_dump"):
-        return obj.model_dump()  # type: ignore[no-any-return]
-    return {k: getattr(obj, k) for k in ("id", "name", "key_prefix", "created_at", "revoked_at") if hasattr(obj, k)}
+        return dict(obj.model_dump())
+    fields = ("id", "name", "key_prefix", "created_at", "revoked_at")
+    return {k: getattr(obj, k) for k in fields if hasattr(obj, k)}

@@ -7,7 +7,7 @@ Revises: 000001
 from alembic import op
 
 revision = "000002"
-down_revision = '000001'
+down_revision = "000001"
 branch_labels = None
 depends_on = None
 

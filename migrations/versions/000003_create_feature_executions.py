@@ -7,7 +7,7 @@ Revises: 000002
 from alembic import op
 
 revision = "000003"
-down_revision = '000002'
+down_revision = "000002"
 branch_labels = None
 depends_on = None
 

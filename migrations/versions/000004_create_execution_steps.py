@@ -7,7 +7,7 @@ Revises: 000003
 from alembic import op
 
 revision = "000004"
-down_revision = '000003'
+down_revision = "000003"
 branch_labels = None
 depends_on = None
 

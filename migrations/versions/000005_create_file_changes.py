@@ -7,7 +7,7 @@ Revises: 000004
 from alembic import op
 
 revision = "000005"
-down_revision = '000004'
+down_revision = "000004"
 branch_labels = None
 depends_on = None
 

@@ -7,7 +7,7 @@ Revises: 000005
 from alembic import op
 
 revision = "000006"
-down_revision = '000005'
+down_revision = "000005"
 branch_labels = None
 depends_on = None
 

@@ -7,7 +7,7 @@ Revises: 000006
 from alembic import op
 
 revision = "000007"
-down_revision = '000006'
+down_revision = "000006"
 branch_labels = None
 depends_on = None
 

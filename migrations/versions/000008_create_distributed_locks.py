@@ -7,7 +7,7 @@ Revises: 000007
 from alembic import op
 
 revision = "000008"
-down_revision = '000007'
+down_revision = "000007"
 branch_labels = None
 depends_on = None
 

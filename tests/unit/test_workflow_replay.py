@@ -22,5 +22,7 @@ def test_every_kind_of_ending_has_a_recorded_history() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays_deterministically(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[FeatureExecutionWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[FeatureExecutionWorkflow], data_converter=pydantic_data_converter
+    )
     await replayer.replay_workflow(history)

@@ -30,7 +30,9 @@ from workflows.contracts import (
 VAULT_KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
 
 
-def worker_settings(database_url: str, temporal: TemporalDevServer, state: Path, **extra: Any) -> Settings:
+def worker_settings(
+    database_url: str, temporal: TemporalDevServer, state: Path, **extra: Any
+) -> Settings:
     return Settings(
         environment="test",
         state_dir=state,
@@ -52,7 +54,9 @@ class Harness:
     client: Client
     task_queue: str
 
-    async def repository(self, tenant: uuid.UUID, url: str, properties: dict | None = None) -> uuid.UUID:
+    async def repository(
+        self, tenant: uuid.UUID, url: str, properties: dict | None = None
+    ) -> uuid.UUID:
         async with UnitOfWork(self.sessions) as uow:
             row = await uow.repositories.create(
                 tenant, f"repo-{uuid.uuid4().hex[:6]}", url, properties=properties or {}
@@ -72,9 +76,15 @@ class Harness:
         key = uuid.uuid4().hex
         async with UnitOfWork(self.sessions) as uow:
             row = await uow.executions.create(
-                tenant, repository_id, title=title, description="Declared changes for a test run",
-                target_branch="main", constraints=constraints or {}, idempotency_key=key,
-                engine="spec", changes=changes,
+                tenant,
+                repository_id,
+                title=title,
+                description="Declared changes for a test run",
+                target_branch="main",
+                constraints=constraints or {},
+                idempotency_key=key,
+                engine="spec",
+                changes=changes,
             )
             row.feature_branch = feature_branch_name(title, str(row.id))
             row.workflow_id = workflow_id_for(str(tenant), key)
@@ -84,11 +94,16 @@ class Harness:
         handle = await self.client.start_workflow(
             WORKFLOW_NAME,
             FeatureExecutionInput(
-                execution_id=str(row.id), tenant_id=str(tenant), repository_id=str(repository_id),
-                title=title, engine="spec",
+                execution_id=str(row.id),
+                tenant_id=str(tenant),
+                repository_id=str(repository_id),
+                title=title,
+                engine="spec",
                 constraints=FeatureConstraints.model_validate(constraints or {}),
             ),
-            id=row.workflow_id, task_queue=self.task_queue, static_summary=title,
+            id=row.workflow_id,
+            task_queue=self.task_queue,
+            static_summary=title,
             result_type=FeatureExecutionOutput,
         )
         return row.id, handle
@@ -103,7 +118,9 @@ async def harness(sessions, temporal_client: Client) -> Harness:
 async def running_worker(
     database_url: str, temporal_server: TemporalDevServer, harness: Harness, tmp_path: Path
 ) -> AsyncIterator[Settings]:
-    settings = worker_settings(database_url, temporal_server, tmp_path / "state", task_queue=harness.task_queue)
+    settings = worker_settings(
+        database_url, temporal_server, tmp_path / "state", task_queue=harness.task_queue
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(run_worker(settings, stop))
     await asyncio.sleep(0.5)

@@ -9,7 +9,13 @@ from persistence.uow import UnitOfWork
 
 CHANGES = [
     {"op": "write_file", "path": "greeting/hello.py", "content": "def hello():\n    return 'hi'\n"},
-    {"op": "replace_text", "path": "src/pkg0/file_0.txt", "search": "line 0 of", "replace": "LINE 0 of", "count": 1},
+    {
+        "op": "replace_text",
+        "path": "src/pkg0/file_0.txt",
+        "search": "line 0 of",
+        "replace": "LINE 0 of",
+        "count": 1,
+    },
     {"op": "write_file", "path": "README.md", "content": "# demo\n"},
 ]
 
@@ -42,13 +48,25 @@ async def test_spec_execution_pushes_one_commit_per_step_and_tells_the_whole_sto
     assert head == row.result["commit_sha"]
     assert git(remote, "rev-list", "--count", f"main..{branch}") == str(len(CHANGES))
     assert [s.state for s in steps] == [2, 2, 2]
-    assert {c.file_path for c in changes} == {"greeting/hello.py", "src/pkg0/file_0.txt", "README.md"}
+    assert {c.file_path for c in changes} == {
+        "greeting/hello.py",
+        "src/pkg0/file_0.txt",
+        "README.md",
+    }
     assert row.completed_at is not None and row.state == 6
     sequence = [e.sequence_number for e in events]
     assert sequence == list(range(1, len(events) + 1))
     types = [e.event_type for e in events]
-    for expected in ("execution.state_changed", "plan.created", "step.completed", "file.changed",
-                     "push.completed", "execution.completed", "lock.acquired", "lock.released"):
+    for expected in (
+        "execution.state_changed",
+        "plan.created",
+        "step.completed",
+        "file.changed",
+        "push.completed",
+        "execution.completed",
+        "lock.acquired",
+        "lock.released",
+    ):
         assert expected in types, expected
     states = [e.payload["to"] for e in events if e.event_type == "execution.state_changed"]
     assert states == ["analyzing", "planning", "executing", "verifying", "completed"]

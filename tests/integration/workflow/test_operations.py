@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -28,7 +29,9 @@ HISTORIES = Path(__file__).resolve().parents[2] / "histories"
 def _branches(remote: Path) -> list[str]:
     out = subprocess.run(
         ["git", "--git-dir", str(remote), "for-each-ref", "--format=%(refname)", "refs/heads"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return out.split()
 
@@ -70,9 +73,13 @@ async def test_cancel_during_the_test_phase_ends_cancelled_with_cleanup_and_noth
     assert elapsed < 15
     async with UnitOfWork(sessions) as uow:
         row = await uow.executions.get(tenant, execution_id)
-        locks = (await uow.session.scalars(
-            DistributedLockRow.__table__.select().where(DistributedLockRow.feature_id == execution_id)
-        )).all()
+        locks = (
+            await uow.session.scalars(
+                DistributedLockRow.__table__.select().where(
+                    DistributedLockRow.feature_id == execution_id
+                )
+            )
+        ).all()
         events = await uow.events.read_after(execution_id, 0, 1000)
         artifacts = {a.name for a in await _artifacts(uow, tenant, execution_id)}
     assert row.state == 8 and row.error["code"] == "cancelled"
@@ -116,10 +123,8 @@ async def test_failed_build_fails_the_execution_with_build_failed_and_pushes_not
         tenant, str(remote), {"build_command": "echo compiling; echo boom >&2; exit 3"}
     )
     execution_id, handle = await harness.start(tenant, repo_id, WRITE)
-    try:
+    with contextlib.suppress(Exception):
         await handle.result()
-    except Exception:
-        pass
     async with UnitOfWork(sessions) as uow:
         row = await uow.executions.get(tenant, execution_id)
     assert row.state == 7
@@ -140,7 +145,7 @@ async def test_token_never_enters_the_temporal_history_and_operators_find_the_ru
             tenant, repo_id, CredentialType.TOKEN, CredentialData(token=http_git_server.token)
         )
         await uow.commit()
-    execution_id, handle = await harness.start(tenant, repo_id, WRITE)
+    _execution_id, handle = await harness.start(tenant, repo_id, WRITE)
     outcome = await handle.result()
     assert outcome.state == "completed", outcome
 
@@ -159,8 +164,19 @@ async def test_token_never_enters_the_temporal_history_and_operators_find_the_ru
         await asyncio.sleep(0.2)
     assert found == [handle.id]
     listed = subprocess.run(
-        ["temporal", "workflow", "list", "--address", running_worker.temporal_address,
-         "--query", query, "-o", "json"],
-        check=True, capture_output=True, text=True,
+        [
+            "temporal",
+            "workflow",
+            "list",
+            "--address",
+            running_worker.temporal_address,
+            "--query",
+            query,
+            "-o",
+            "json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     assert handle.id in listed
