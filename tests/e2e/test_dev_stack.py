@@ -29,6 +29,7 @@ from tests.fixtures.postgres import create_database, drop_database
 from tests.fixtures.services import require_executable
 
 READY_LINE = "builder dev is ready"
+BUILDER = [sys.executable, "-c", "import sys; from builder.cli import main; sys.exit(main())"]
 START_TIMEOUT = 90.0
 
 
@@ -65,9 +66,7 @@ class DevStack:
 
 def _builder_dev_command(state_dir: Path, api: int, temporal: int, ui: int) -> list[str]:
     return [
-        sys.executable,
-        "-c",
-        "import sys; from builder.cli import main; sys.exit(main())",
+        *BUILDER,
         "dev",
         "--state-dir",
         str(state_dir),
