@@ -254,15 +254,33 @@ async def event_times(database_url: str, execution_id: uuid.UUID) -> list[tuple[
     return out
 
 
+MILESTONES: tuple[tuple[str, str], ...] = (
+    ("workspace.ready", "lock + clone/fetch + worktree"),
+    ("analysis.completed", "analyze"),
+    ("plan.created", "plan"),
+    ("step.completed", "steps: edit + commit"),
+    ("build.completed", "build (sandboxed)"),
+    ("test.completed", "test (sandboxed)"),
+    ("push.completed", "push"),
+)
+
+
 def phase_breakdown(events: list[tuple[str, datetime]]) -> list[tuple[str, float]]:
-    """Seconds spent in each state, from the state-change events' timestamps."""
-    marks = [(n[3:], t) for n, t in events if n.startswith("-> ")]
-    if events:
-        marks.append(("(end)", events[-1][1]))
-    return [
-        (name, (nxt - t).total_seconds())
-        for (name, t), (_n, nxt) in zip(marks, marks[1:], strict=False)
-    ]
+    """Seconds between milestone events: each phase ends at the last event of its type,
+    and "finish" runs from the push to the last event (cleanup, lock release)."""
+    if not events:
+        return []
+    last_of = {name: t for name, t in events}
+    out: list[tuple[str, float]] = []
+    previous = events[0][1]
+    for event, label in MILESTONES:
+        at = last_of.get(event)
+        if at is None:
+            continue
+        out.append((label, (at - previous).total_seconds()))
+        previous = at
+    out.append(("finish: cleanup + lock release", (events[-1][1] - previous).total_seconds()))
+    return out
 
 
 async def postgres_connections(admin_url: str, database_url: str) -> int:
@@ -297,7 +315,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
     cells = [[cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))]
+    lines = [
+        "  ".join(
+            h.ljust(w) if i == 0 else h.rjust(w)
+            for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+        )
+    ]
     lines.append("  ".join("-" * w for w in widths))
     for r in cells:
         lines.append(

@@ -17,19 +17,24 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from _harness import ROOT, settings_env
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from _harness import ROOT, settings_env
 from builder.settings import Settings
 from builder.worker import worker_queue
 
 
 def _command() -> list[str]:
     # the same interpreter as the benchmark, whatever `builder` on PATH points at
-    return [sys.executable, "-c", "import sys; from builder.cli import main; sys.exit(main())", "worker"]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from builder.cli import main; sys.exit(main())",
+        "worker",
+    ]
 
 
 @contextlib.contextmanager
