@@ -204,6 +204,25 @@ def test_spec_execution_through_the_cli_pushes_the_branch(
     assert f"execution {execution_id}: completed" in human.stdout
 
 
+def test_run_wait_exits_1_with_the_error_when_the_execution_fails(
+    dev_stack: DevStack, bare_remote: BareRemoteFactory
+) -> None:
+    remote = bare_remote(files=1, name="failing")
+    assert dev_stack.cli("repos", "add", "failing", f"file://{remote}").returncode == 0
+    change = json.dumps({"op": "delete_file", "path": "does-not-exist.txt"})
+    run = dev_stack.cli(
+        "run", "failing", "--title", "Delete a ghost",
+        "--description", "Deletes a file that is not there",
+        "--change", change, "--wait", timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1, f"expected a failure:\n{run.stdout}\n{run.stderr}"
+    assert "failed" in run.stderr and run.stderr.startswith("builder: execution ")
+    execution_id = run.stdout.split("started execution ", 1)[1].split()[0]
+    events = dev_stack.cli("events", execution_id)
+    assert events.returncode == 0, events.stderr
+    assert "execution.failed" in events.stdout
+
+
 def test_api_problems_print_as_one_line_and_exit_1(dev_stack: DevStack) -> None:
     result = dev_stack.cli("repos", "show", "no-such-repository")
     assert result.returncode == 1
