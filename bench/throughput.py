@@ -1,0 +1,307 @@
+"""N concurrent no-op-ish executions on one worker against a bare Temporal workflow.
+
+Starts Postgres (fresh database), a Temporal dev server and `builder worker` as a child
+process. One warm-up execution counts the activities an execution runs (K) from its
+history. Then for each N (10, 50, 200; --quick: 10) it starts N spec executions at once
+(one small file write each, on a 10-file repository, no build or test command), waits
+for all of them and reports completions per minute, p50/p95 latency (start to result),
+the worker's peak RSS and the peak Postgres connections. The baseline is a bare Temporal
+workflow of K trivial activities (bench/_bare_workflow.py) on its own worker process on
+the same server, with the same N. Asserts nothing about timings.
+
+    python bench/throughput.py [--quick] [--sizes 10,50,200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+
+import psutil
+from _harness import (
+    ROOT,
+    Executions,
+    Stack,
+    connect_temporal,
+    percentile,
+    postgres_connections,
+    stack,
+    table,
+    worker_settings,
+)
+from _worker_process import wait_until_polling, worker_process
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from persistence.db import create_engine, session_factory
+from tests.fixtures.git_servers import make_bare_repository
+
+BARE_QUEUE = "bench-bare"
+
+
+def change(n: int) -> list[dict[str, object]]:
+    return [{"op": "write_file", "path": f"notes/note_{n}.md", "content": f"note {n}\n"}]
+
+
+@dataclass
+class Batch:
+    """One batch's measurements."""
+
+    n: int
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+    peak_rss: int = 0
+    peak_connections: int = 0
+    worker_connections: int = 0
+
+    @property
+    def per_minute(self) -> float:
+        return (self.n - self.failures) / self.seconds * 60 if self.seconds else 0.0
+
+
+class Sampler:
+    """Samples the worker's RSS and the database's connections until stopped."""
+
+    def __init__(self, pid: int, stk: Stack, batch: Batch) -> None:
+        self.proc = psutil.Process(pid)
+        self.stk = stk
+        self.batch = batch
+        self.task: asyncio.Task[None] | None = None
+
+    def _worker_db_sockets(self) -> int:
+        try:
+            conns = self.proc.net_connections(kind="inet")
+        except psutil.Error:
+            return 0
+        return sum(1 for c in conns if c.raddr and c.raddr.port == 5432)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(psutil.Error):
+                self.batch.peak_rss = max(self.batch.peak_rss, self.proc.memory_info().rss)
+            self.batch.worker_connections = max(
+                self.batch.worker_connections, self._worker_db_sockets()
+            )
+            self.batch.peak_connections = max(
+                self.batch.peak_connections,
+                await postgres_connections(self.stk.postgres_admin_url, self.stk.database_url),
+            )
+            await asyncio.sleep(0.25)
+
+    def __enter__(self) -> Sampler:
+        self.task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.task:
+            self.task.cancel()
+
+
+async def run_batch(n: int, one: Callable[[int], Awaitable[bool]], batch: Batch) -> None:
+    """Run `one(i)` for i < n concurrently; each returns success. Fills latencies/seconds."""
+
+    async def timed(i: int) -> None:
+        start = time.perf_counter()
+        try:
+            ok = await one(i)
+        except Exception as err:
+            print(f"  execution {i} failed: {err}", file=sys.stderr)
+            ok = False
+        batch.latencies.append(time.perf_counter() - start)
+        batch.failures += not ok
+
+    start = time.perf_counter()
+    await asyncio.gather(*(timed(i) for i in range(n)))
+    batch.seconds = time.perf_counter() - start
+
+
+async def activities_per_execution(client: Client, workflow_id: str) -> int:
+    count = 0
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        count += event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    return count
+
+
+async def builder_batches(stk: Stack, sizes: list[int]) -> tuple[int, list[Batch]]:
+    remote = make_bare_repository(stk.scratch / "remote.git", files=10)
+    state = stk.scratch / "worker"
+    state.mkdir()
+    settings = worker_settings(stk, state, worker_id="bench-throughput")
+    client = await connect_temporal(stk.temporal.address)
+    engine = create_engine(stk.database_url, pool_size=8, max_overflow=0)
+    executions = Executions(session_factory(engine), client, settings.task_queue)
+    tenant = uuid.uuid4()
+    repo_id = await executions.repository(tenant, str(remote))
+    starts = asyncio.Semaphore(16)  # what a busy API would do: bounded concurrent starts
+    batches: list[Batch] = []
+    try:
+        with worker_process(settings, stk.scratch / "worker.log") as proc:
+            await wait_until_polling(client, settings, proc)
+            # warm-up: mirror, imports, pools; and it tells us K
+            _eid, handle = await executions.start(tenant, repo_id, change(-1))
+            await handle.result()
+            k = await activities_per_execution(client, handle.id)
+            for n in sizes:
+                batch = Batch(n)
+
+                async def one(i: int, n: int = n) -> bool:
+                    async with starts:
+                        _eid, h = await executions.start(
+                            tenant, repo_id, change(n * 1000 + i), title=f"Note {n}-{i}"
+                        )
+                    return (await h.result()).state == "completed"
+
+                with Sampler(proc.pid, stk, batch):
+                    await run_batch(n, one, batch)
+                batches.append(batch)
+                print(f"builder N={n}: {batch.seconds:.1f} s, {batch.failures} failed")
+    finally:
+        await engine.dispose()
+    return k, batches
+
+
+@contextlib.contextmanager
+def bare_worker(stk: Stack) -> Iterator[subprocess.Popen[bytes]]:
+    with open(stk.scratch / "bare-worker.log", "ab") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "_bare_workflow.py"),
+                "--address",
+                stk.temporal.address,
+                "--queue",
+                BARE_QUEUE,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+async def bare_batches(stk: Stack, sizes: list[int], k: int) -> list[Batch]:
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    client = await Client.connect(stk.temporal.address)
+    starts = asyncio.Semaphore(16)
+    batches: list[Batch] = []
+    with bare_worker(stk) as proc:
+        while True:  # wait for the worker to poll
+            if proc.poll() is not None:
+                raise RuntimeError("the bare worker exited; see bare-worker.log")
+            resp = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=BARE_QUEUE),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+                )
+            )
+            if resp.pollers:
+                break
+            await asyncio.sleep(0.2)
+        warm = await client.start_workflow(
+            "BareWorkflow", k, id=f"bare-warm-{uuid.uuid4()}", task_queue=BARE_QUEUE
+        )
+        await warm.result()
+        for n in sizes:
+            batch = Batch(n)
+
+            async def one(i: int) -> bool:
+                async with starts:
+                    h = await client.start_workflow(
+                        "BareWorkflow", k, id=f"bare-{uuid.uuid4()}", task_queue=BARE_QUEUE
+                    )
+                return bool(await h.result() >= 0)
+
+            with Sampler(proc.pid, stk, batch):
+                await run_batch(n, one, batch)
+            batches.append(batch)
+            print(f"bare N={n}: {batch.seconds:.1f} s")
+    return batches
+
+
+def report(k: int, builder: list[Batch], bare: list[Batch]) -> None:
+    mib = 1024 * 1024
+    rows: list[list[object]] = []
+    for label, batches in (("builder", builder), ("bare Temporal", bare)):
+        for b in batches:
+            rows.append(
+                [
+                    f"{label} N={b.n}",
+                    b.per_minute,
+                    percentile(b.latencies, 50),
+                    percentile(b.latencies, 95),
+                    b.peak_rss / mib,
+                    b.peak_connections,
+                    b.worker_connections if label == "builder" else "-",
+                    b.failures,
+                ]
+            )
+    print(f"\nactivities per execution (K, from a builder history): {k}\n")
+    print(
+        table(
+            [
+                "run",
+                "done/min",
+                "p50 s",
+                "p95 s",
+                "peak RSS MiB",
+                "db conns",
+                "worker conns",
+                "failed",
+            ],
+            rows,
+        )
+    )
+    print("\nratios (builder / bare Temporal, same N)")
+    for b, base in zip(builder, bare, strict=True):
+        ratio = b.per_minute / base.per_minute if base.per_minute else float("nan")
+        print(f"  N={b.n:<5} rate {ratio:6.2f}x   target >= 0.5x")
+    if builder:
+        last = builder[-1]
+        print(f"  worker peak RSS at N={last.n}: {last.peak_rss / mib:.0f} MiB   target < 500 MiB")
+    print(
+        "\n'db conns' is the peak of pg_stat_activity for the benchmark database (the driver"
+        " holds up to 8 of them); 'worker conns' counts the worker's own TCP sockets to :5432."
+    )
+
+
+async def measure(stk: Stack, sizes: list[int]) -> None:
+    k, builder = await builder_batches(stk, sizes)
+    bare = await bare_batches(stk, sizes, k)
+    report(k, builder, bare)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 10 only")
+    parser.add_argument("--sizes", default="10,50,200")
+    args = parser.parse_args()
+    sizes = [10] if args.quick else [int(s) for s in args.sizes.split(",")]
+    with stack("bench-throughput-") as stk:  # sync: it runs its own event loops
+        asyncio.run(measure(stk, sizes))
+
+
+if __name__ == "__main__":
+    main()
