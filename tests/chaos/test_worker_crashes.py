@@ -1,0 +1,84 @@
+"""SIGKILL the worker mid-run: the execution still completes, once, with the same commits."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+
+import pytest
+
+from tests.chaos.conftest import wait_for_state
+from tests.chaos.invariants import assert_completed_exactly_once
+
+CHANGES = [
+    {"op": "write_file", "path": "pkg/feature.py", "content": "VALUE = 1\n"},
+    {"op": "replace_text", "path": "src/pkg0/file_0.txt", "search": "line 0 of", "replace": "LINE 0 of"},
+    {"op": "write_file", "path": "docs/feature.md", "content": "# feature\n"},
+]
+SLOW = {"build_command": "sleep 2", "test_command": "sleep 1"}
+
+
+@pytest.mark.parametrize("phase", ["analyzing", "planning", "executing", "verifying"])
+async def test_worker_killed_in_each_phase_completes_with_no_duplicates(
+    chaos, sessions, bare_remote, phase: str
+) -> None:
+    remote = bare_remote(files=200)
+    tenant = uuid.uuid4()
+    repo_id = await chaos.harness.repository(tenant, str(remote), SLOW)
+    worker = chaos.worker()
+    execution_id, handle = await chaos.harness.start(tenant, repo_id, CHANGES)
+    await wait_for_state(sessions, tenant, execution_id, phase)
+    worker.kill()
+    chaos.worker()  # same worker id: it resumes its own queue and finds its worktree
+
+    outcome = await asyncio.wait_for(handle.result(), 120)
+    assert outcome.state == "completed", outcome
+    await assert_completed_exactly_once(
+        sessions, tenant, execution_id, remote, len(CHANGES),
+        chaos.state / "workspaces", chaos.tmp / "scratch",
+    )
+
+
+async def test_worker_gone_for_good_moves_the_worktree_to_another_worker(
+    chaos, sessions, bare_remote
+) -> None:
+    remote = bare_remote(files=50)
+    tenant = uuid.uuid4()
+    repo_id = await chaos.harness.repository(tenant, str(remote), SLOW)
+    first = chaos.worker("first")
+    execution_id, handle = await chaos.harness.start(tenant, repo_id, CHANGES)
+    await wait_for_state(sessions, tenant, execution_id, "verifying")
+    first.kill()
+    chaos.worker("second")  # a different host: the worktree is rebuilt from stored edits
+
+    outcome = await asyncio.wait_for(handle.result(), 180)
+    assert outcome.state == "completed", outcome
+    await assert_completed_exactly_once(
+        sessions, tenant, execution_id, remote, len(CHANGES),
+        chaos.state / "workspaces", chaos.tmp / "scratch",
+    )
+
+
+async def test_batch_survives_repeated_random_worker_kills(chaos, sessions, bare_remote) -> None:
+    rng = random.Random(7)
+    tenant = uuid.uuid4()
+    runs = []
+    for n in range(4):
+        remote = bare_remote(files=30, name=f"batch-{n}")
+        repo_id = await chaos.harness.repository(tenant, str(remote), SLOW)
+        execution_id, handle = await chaos.harness.start(tenant, repo_id, CHANGES)
+        runs.append((remote, execution_id, handle))
+    worker = chaos.worker()
+    for _ in range(3):
+        await asyncio.sleep(rng.uniform(0.5, 3.0))
+        worker.kill()
+        worker = chaos.worker()
+
+    for remote, execution_id, handle in runs:
+        outcome = await asyncio.wait_for(handle.result(), 180)
+        assert outcome.state == "completed", outcome
+        await assert_completed_exactly_once(
+            sessions, tenant, execution_id, remote, len(CHANGES),
+            chaos.state / "workspaces", chaos.tmp / f"scratch-{execution_id}",
+        )
