@@ -38,7 +38,10 @@ class WorkerProcess:
         out = open(self.log, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
             [sys.executable, "-m", "builder.cli", "worker"],
-            env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.started.append(self.process.pid)
         return self
@@ -58,7 +61,9 @@ class WorkerProcess:
                 self.kill()
 
 
-def worker_env(database_url: str, temporal_address: str, state: Path, task_queue: str, worker_id: str) -> dict[str, str]:
+def worker_env(
+    database_url: str, temporal_address: str, state: Path, task_queue: str, worker_id: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUILDER_")}
     env.update(
         BUILDER_ENVIRONMENT="test",
@@ -88,12 +93,18 @@ async def connect(server: TemporalDevServer) -> Client:
 
 
 @pytest.fixture
-async def chaos(database_url: str, sessions: Any, chaos_temporal: TemporalDevServer, tmp_path: Path) -> AsyncIterator[ChaosRig]:
+async def chaos(
+    database_url: str, sessions: Any, chaos_temporal: TemporalDevServer, tmp_path: Path
+) -> AsyncIterator[ChaosRig]:
     client = await connect(chaos_temporal)
     queue = f"chaos-{uuid.uuid4().hex[:8]}"
     rig = ChaosRig(
-        harness=Harness(sessions, client, queue), database_url=database_url,
-        temporal=chaos_temporal, state=tmp_path / "state", queue=queue, tmp=tmp_path,
+        harness=Harness(sessions, client, queue),
+        database_url=database_url,
+        temporal=chaos_temporal,
+        state=tmp_path / "state",
+        queue=queue,
+        tmp=tmp_path,
     )
     yield rig
     for worker in rig.workers:
@@ -111,7 +122,9 @@ class ChaosRig:
     workers: list[WorkerProcess] = field(default_factory=list)
 
     def worker(self, worker_id: str = "chaos-worker") -> WorkerProcess:
-        env = worker_env(self.database_url, self.temporal.address, self.state, self.queue, worker_id)
+        env = worker_env(
+            self.database_url, self.temporal.address, self.state, self.queue, worker_id
+        )
         w = WorkerProcess(env=env, log=self.tmp / f"worker-{worker_id}.log").start()
         self.workers.append(w)
         return w
@@ -134,7 +147,9 @@ class ChaosRig:
             await conn.close()
 
 
-async def wait_for_state(sessions: Any, tenant: uuid.UUID, execution_id: uuid.UUID, at_least: str, timeout: float = 60) -> int:
+async def wait_for_state(
+    sessions: Any, tenant: uuid.UUID, execution_id: uuid.UUID, at_least: str, timeout: float = 60
+) -> int:
     from persistence.uow import UnitOfWork
 
     target = STATES[at_least]

@@ -17,7 +17,11 @@ from persistence.uow import UnitOfWork
 
 def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
     return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
         env={**os.environ, **(env or {})},
     ).stdout.strip()
 
@@ -43,9 +47,14 @@ def recompute_head_with_git_cli(remote: Path, base: str, steps: list[Any], scrat
                     new.write_text(edit.content)
         git("add", "-A", cwd=scratch)
         stamp = f"@{step.commit_timestamp} +0000"
-        who = {"GIT_AUTHOR_NAME": "builder", "GIT_AUTHOR_EMAIL": "builder@localhost",
-               "GIT_COMMITTER_NAME": "builder", "GIT_COMMITTER_EMAIL": "builder@localhost",
-               "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+        who = {
+            "GIT_AUTHOR_NAME": "builder",
+            "GIT_AUTHOR_EMAIL": "builder@localhost",
+            "GIT_COMMITTER_NAME": "builder",
+            "GIT_COMMITTER_EMAIL": "builder@localhost",
+            "GIT_AUTHOR_DATE": stamp,
+            "GIT_COMMITTER_DATE": stamp,
+        }
         message = scratch.parent / f"msg-{uuid.uuid4().hex}"
         message.write_text(step.commit_message)
         git("commit", "-q", "--cleanup=verbatim", "-F", str(message), cwd=scratch, env=who)
@@ -53,8 +62,13 @@ def recompute_head_with_git_cli(remote: Path, base: str, steps: list[Any], scrat
 
 
 async def assert_completed_exactly_once(
-    sessions: Any, tenant: uuid.UUID, execution_id: uuid.UUID, remote: Path,
-    expected_steps: int, workspace_root: Path, scratch: Path,
+    sessions: Any,
+    tenant: uuid.UUID,
+    execution_id: uuid.UUID,
+    remote: Path,
+    expected_steps: int,
+    workspace_root: Path,
+    scratch: Path,
 ) -> None:
     async with UnitOfWork(sessions) as uow:
         row = await uow.executions.get(tenant, execution_id)
@@ -62,17 +76,25 @@ async def assert_completed_exactly_once(
         changes = await uow.file_changes.list_by_execution(tenant, execution_id)
         events = await uow.events.read_after(execution_id, 0, 10_000)
         artifacts = await ArtifactService(uow.session, None).list_by_execution(tenant, execution_id)  # type: ignore[arg-type]
-        locks = (await uow.session.execute(
-            DistributedLockRow.__table__.select().where(DistributedLockRow.feature_id == execution_id)
-        )).all()
+        locks = (
+            await uow.session.execute(
+                DistributedLockRow.__table__.select().where(
+                    DistributedLockRow.feature_id == execution_id
+                )
+            )
+        ).all()
 
     assert row.state == 6, (row.state, row.error)
     branch = row.feature_branch
     head = git("--git-dir", str(remote), "rev-parse", f"refs/heads/{branch}")
     assert head == row.result["commit_sha"]
-    assert git("--git-dir", str(remote), "rev-list", "--count", f"{row.base_commit}..{branch}") == str(expected_steps)
+    assert git(
+        "--git-dir", str(remote), "rev-list", "--count", f"{row.base_commit}..{branch}"
+    ) == str(expected_steps)
     assert len(steps) == expected_steps and all(s.state == 2 for s in steps)
-    chain = git("--git-dir", str(remote), "rev-list", "--reverse", f"{row.base_commit}..{branch}").split()
+    chain = git(
+        "--git-dir", str(remote), "rev-list", "--reverse", f"{row.base_commit}..{branch}"
+    ).split()
     assert chain == [s.commit_sha for s in steps]
     assert head == recompute_head_with_git_cli(remote, row.base_commit, steps, scratch)
 
@@ -82,7 +104,8 @@ async def assert_completed_exactly_once(
 
     assert [e.sequence_number for e in events] == list(range(1, len(events) + 1))
     per_step = collections.Counter(
-        (e.event_type, e.payload.get("step_index")) for e in events
+        (e.event_type, e.payload.get("step_index"))
+        for e in events
         if e.event_type in ("step.completed", "step.started")
     )
     assert set(per_step.values()) == {1}, per_step

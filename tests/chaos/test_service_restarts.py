@@ -30,13 +30,18 @@ async def test_temporal_server_restart_mid_run_completes_every_execution(
 
     for remote, execution_id in runs:
         handle = chaos.harness.client.get_workflow_handle(
-            (await _workflow_id(sessions, tenant, execution_id))
+            await _workflow_id(sessions, tenant, execution_id)
         )
         outcome = await asyncio.wait_for(handle.result(), 180)
         assert outcome["state"] == "completed", outcome
         await assert_completed_exactly_once(
-            sessions, tenant, execution_id, remote, len(CHANGES),
-            chaos.state / "workspaces", chaos.tmp / f"scratch-{execution_id}",
+            sessions,
+            tenant,
+            execution_id,
+            remote,
+            len(CHANGES),
+            chaos.state / "workspaces",
+            chaos.tmp / f"scratch-{execution_id}",
         )
 
 
@@ -62,8 +67,13 @@ async def test_postgres_connections_cut_mid_run_completes_every_execution(
         outcome = await asyncio.wait_for(handle.result(), 180)
         assert outcome.state == "completed", outcome
         await assert_completed_exactly_once(
-            sessions, tenant, execution_id, remote, len(CHANGES),
-            chaos.state / "workspaces", chaos.tmp / f"scratch-{execution_id}",
+            sessions,
+            tenant,
+            execution_id,
+            remote,
+            len(CHANGES),
+            chaos.state / "workspaces",
+            chaos.tmp / f"scratch-{execution_id}",
         )
 
 

@@ -13,7 +13,12 @@ from tests.chaos.invariants import assert_completed_exactly_once
 
 CHANGES = [
     {"op": "write_file", "path": "pkg/feature.py", "content": "VALUE = 1\n"},
-    {"op": "replace_text", "path": "src/pkg0/file_0.txt", "search": "line 0 of", "replace": "LINE 0 of"},
+    {
+        "op": "replace_text",
+        "path": "src/pkg0/file_0.txt",
+        "search": "line 0 of",
+        "replace": "LINE 0 of",
+    },
     {"op": "write_file", "path": "docs/feature.md", "content": "# feature\n"},
 ]
 SLOW = {"build_command": "sleep 2", "test_command": "sleep 1"}
@@ -35,8 +40,13 @@ async def test_worker_killed_in_each_phase_completes_with_no_duplicates(
     outcome = await asyncio.wait_for(handle.result(), 120)
     assert outcome.state == "completed", outcome
     await assert_completed_exactly_once(
-        sessions, tenant, execution_id, remote, len(CHANGES),
-        chaos.state / "workspaces", chaos.tmp / "scratch",
+        sessions,
+        tenant,
+        execution_id,
+        remote,
+        len(CHANGES),
+        chaos.state / "workspaces",
+        chaos.tmp / "scratch",
     )
 
 
@@ -55,8 +65,13 @@ async def test_worker_gone_for_good_moves_the_worktree_to_another_worker(
     outcome = await asyncio.wait_for(handle.result(), 180)
     assert outcome.state == "completed", outcome
     await assert_completed_exactly_once(
-        sessions, tenant, execution_id, remote, len(CHANGES),
-        chaos.state / "workspaces", chaos.tmp / "scratch",
+        sessions,
+        tenant,
+        execution_id,
+        remote,
+        len(CHANGES),
+        chaos.state / "workspaces",
+        chaos.tmp / "scratch",
     )
 
 
@@ -79,6 +94,11 @@ async def test_batch_survives_repeated_random_worker_kills(chaos, sessions, bare
         outcome = await asyncio.wait_for(handle.result(), 180)
         assert outcome.state == "completed", outcome
         await assert_completed_exactly_once(
-            sessions, tenant, execution_id, remote, len(CHANGES),
-            chaos.state / "workspaces", chaos.tmp / f"scratch-{execution_id}",
+            sessions,
+            tenant,
+            execution_id,
+            remote,
+            len(CHANGES),
+            chaos.state / "workspaces",
+            chaos.tmp / f"scratch-{execution_id}",
         )
