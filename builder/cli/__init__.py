@@ -20,12 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     operator.register(sub)
-    try:
-        from builder.cli import client
-    except ImportError:  # the client commands are optional while they are being built
-        pass
-    else:
-        client.register(sub)
+    from builder.cli import client
+
+    client.register(sub)
     return parser
 
 
