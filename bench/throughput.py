@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+import asyncpg
 import psutil
 from _harness import (
     ROOT,
@@ -86,6 +87,13 @@ class Sampler:
         return sum(1 for c in conns if c.raddr and c.raddr.port == 5432)
 
     async def _run(self) -> None:
+        admin = await asyncpg.connect(self.stk.postgres_admin_url)
+        try:
+            await self._sample(admin)
+        finally:
+            await admin.close()
+
+    async def _sample(self, admin: asyncpg.Connection) -> None:
         while True:
             with contextlib.suppress(psutil.Error):
                 self.batch.peak_rss = max(self.batch.peak_rss, self.proc.memory_info().rss)
@@ -94,17 +102,19 @@ class Sampler:
             )
             self.batch.peak_connections = max(
                 self.batch.peak_connections,
-                await postgres_connections(self.stk.postgres_admin_url, self.stk.database_url),
+                await postgres_connections(admin, self.stk.database_url),
             )
             await asyncio.sleep(0.25)
 
-    def __enter__(self) -> Sampler:
+    async def __aenter__(self) -> Sampler:
         self.task = asyncio.create_task(self._run())
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    async def __aexit__(self, *_exc: object) -> None:
         if self.task:
             self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
 
 
 async def run_batch(n: int, one: Callable[[int], Awaitable[bool]], batch: Batch) -> None:
@@ -161,7 +171,7 @@ async def builder_batches(stk: Stack, sizes: list[int]) -> tuple[int, list[Batch
                         )
                     return (await h.result()).state == "completed"
 
-                with Sampler(proc.pid, stk, batch):
+                async with Sampler(proc.pid, stk, batch):
                     await run_batch(n, one, batch)
                 batches.append(batch)
                 print(f"builder N={n}: {batch.seconds:.1f} s, {batch.failures} failed")
@@ -234,7 +244,7 @@ async def bare_batches(stk: Stack, sizes: list[int], k: int) -> list[Batch]:
                     )
                 return bool(await h.result() >= 0)
 
-            with Sampler(proc.pid, stk, batch):
+            async with Sampler(proc.pid, stk, batch):
                 await run_batch(n, one, batch)
             batches.append(batch)
             print(f"bare N={n}: {batch.seconds:.1f} s")
