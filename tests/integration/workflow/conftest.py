@@ -19,6 +19,7 @@ from builder.stack.temporal import TemporalDevServer
 from builder.worker import run_worker
 from domain.branches import feature_branch_name
 from domain.ids import workflow_id_for
+from domain.values import FeatureConstraints
 from persistence.uow import UnitOfWork
 from workflows.contracts import (
     TASK_QUEUE,
@@ -72,6 +73,7 @@ class Harness:
         *,
         title: str = "Add a greeting module",
         constraints: dict | None = None,
+        feature_branch: str | None = None,
     ) -> tuple[uuid.UUID, WorkflowHandle]:
         key = uuid.uuid4().hex
         async with UnitOfWork(self.sessions) as uow:
@@ -81,16 +83,14 @@ class Harness:
                 title=title,
                 description="Declared changes for a test run",
                 target_branch="main",
-                constraints=constraints or {},
+                constraints=FeatureConstraints.model_validate(constraints or {}),
                 idempotency_key=key,
                 engine="spec",
                 changes=changes,
             )
-            row.feature_branch = feature_branch_name(title, str(row.id))
+            row.feature_branch = feature_branch or feature_branch_name(title, str(row.id))
             row.workflow_id = workflow_id_for(str(tenant), key)
             await uow.commit()
-        from domain.values import FeatureConstraints
-
         handle = await self.client.start_workflow(
             WORKFLOW_NAME,
             FeatureExecutionInput(
