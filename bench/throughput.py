@@ -142,6 +142,65 @@ async def activities_per_execution(client: Client, workflow_id: str) -> int:
     return count
 
 
+@dataclass
+class Timing:
+    """Per activity type (or workflow task): how long tasks waited in queue and ran."""
+
+    count: int = 0
+    wait: float = 0.0
+    run: float = 0.0
+
+
+async def history_timings(client: Client, workflow_ids: list[str]) -> dict[str, Timing]:
+    """Queue wait (scheduled -> started) and run time (started -> closed) per task kind,
+    summed over the workflows' histories."""
+    out: dict[str, Timing] = {}
+    for wid in workflow_ids:
+        scheduled: dict[int, tuple[str, float]] = {}
+        started: dict[int, float] = {}
+        async for ev in client.get_workflow_handle(wid).fetch_history_events():
+            at = ev.event_time.ToDatetime().timestamp()
+            kind = ev.event_type
+            if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                name = ev.activity_task_scheduled_event_attributes.activity_type.name
+                scheduled[ev.event_id] = (name, at)
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+                scheduled[ev.event_id] = ("(workflow task)", at)
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                started[ev.activity_task_started_event_attributes.scheduled_event_id] = at
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                started[ev.workflow_task_started_event_attributes.scheduled_event_id] = at
+            elif kind in (
+                EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+                EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+            ):
+                attrs = (
+                    ev.activity_task_completed_event_attributes
+                    if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+                    else ev.workflow_task_completed_event_attributes
+                )
+                sid = attrs.scheduled_event_id
+                if sid in scheduled and sid in started:
+                    name, at_scheduled = scheduled[sid]
+                    t = out.setdefault(name, Timing())
+                    t.count += 1
+                    t.wait += started[sid] - at_scheduled
+                    t.run += at - started[sid]
+    return out
+
+
+def print_timings(title: str, timings: dict[str, Timing], executions: int) -> None:
+    print(f"\n{title}")
+    rows: list[list[object]] = [
+        [name, t.count / executions, t.wait / executions, t.run / executions]
+        for name, t in sorted(timings.items(), key=lambda kv: -kv[1].run - kv[1].wait)
+    ]
+    total_wait = sum(t.wait for t in timings.values()) / executions
+    total_run = sum(t.run for t in timings.values()) / executions
+    rows.append(["(sum)", "", total_wait, total_run])
+    print(table(["task", "per execution", "queue wait s", "run s"], rows))
+
+
 async def builder_batches(stk: Stack, sizes: list[int]) -> tuple[int, list[Batch]]:
     remote = make_bare_repository(stk.scratch / "remote.git", files=10)
     state = stk.scratch / "worker"
@@ -161,22 +220,33 @@ async def builder_batches(stk: Stack, sizes: list[int]) -> tuple[int, list[Batch
             _eid, handle = await executions.start(tenant, repo_id, change(-1))
             await handle.result()
             k = await activities_per_execution(client, handle.id)
+            alone = await history_timings(client, [handle.id])
             for n in sizes:
                 batch = Batch(n)
+                ids: list[str] = []
 
-                async def one(i: int, n: int = n) -> bool:
+                async def one(i: int, n: int = n, ids: list[str] = ids) -> bool:
                     async with starts:
                         _eid, h = await executions.start(
                             tenant, repo_id, change(n * 1000 + i), title=f"Note {n}-{i}"
                         )
+                    ids.append(h.id)
                     return (await h.result()).state == "completed"
 
                 async with Sampler(proc.pid, stk, batch):
                     await run_batch(n, one, batch)
                 batches.append(batch)
                 print(f"builder N={n}: {batch.seconds:.1f} s, {batch.failures} failed")
+            sample = ids[:: max(1, len(ids) // 20)]
+            loaded = await history_timings(client, sample)
     finally:
         await engine.dispose()
+    print_timings("one builder execution alone (warm-up), per task kind", alone, 1)
+    print_timings(
+        f"builder executions at N={sizes[-1]} ({len(sample)} sampled), per execution",
+        loaded,
+        len(sample),
+    )
     return k, batches
 
 
@@ -234,20 +304,29 @@ async def bare_batches(stk: Stack, sizes: list[int], k: int) -> list[Batch]:
             "BareWorkflow", k, id=f"bare-warm-{uuid.uuid4()}", task_queue=BARE_QUEUE
         )
         await warm.result()
+        ids: list[str] = []
         for n in sizes:
             batch = Batch(n)
+            ids = []
 
-            async def one(i: int) -> bool:
+            async def one(i: int, ids: list[str] = ids) -> bool:
                 async with starts:
                     h = await client.start_workflow(
                         "BareWorkflow", k, id=f"bare-{uuid.uuid4()}", task_queue=BARE_QUEUE
                     )
+                ids.append(h.id)
                 return bool(await h.result() >= 0)
 
             async with Sampler(proc.pid, stk, batch):
                 await run_batch(n, one, batch)
             batches.append(batch)
             print(f"bare N={n}: {batch.seconds:.1f} s")
+    sample = ids[:: max(1, len(ids) // 20)]
+    print_timings(
+        f"bare workflows at N={sizes[-1]} ({len(sample)} sampled), per workflow",
+        await history_timings(client, sample),
+        len(sample),
+    )
     return batches
 
 
