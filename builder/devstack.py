@@ -218,6 +218,14 @@ class _DevApiServer(uvicorn.Server):
         yield
 
 
+async def _ensure_schedules(settings: Settings) -> None:
+    """The hourly purge of expired artifacts, expired locks and orphaned worktrees."""
+    from builder.schedules import ensure_purge_schedule
+    from builder.worker import connect
+
+    await ensure_purge_schedule(await connect(settings), settings.task_queue)
+
+
 async def serve_worker_and_api(settings: Settings, host: str, port: int, on_ready: Any) -> None:
     """Run the worker and the API in this loop until SIGINT/SIGTERM; either failing stops both."""
     from builder.api_server import create_app_from_settings
@@ -245,6 +253,7 @@ async def serve_worker_and_api(settings: Settings, host: str, port: int, on_read
                 break
             await asyncio.sleep(0.05)
         else:
+            await _ensure_schedules(settings)
             on_ready()
         await asyncio.wait({worker, api, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:

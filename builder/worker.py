@@ -12,15 +12,17 @@ import asyncio
 import hashlib
 import signal
 import socket
+from collections.abc import Sequence
 from datetime import timedelta
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from builder.settings import Settings
 from workflows.contracts import TASK_QUEUE
 from workflows.feature_execution import FeatureExecutionWorkflow
+from workflows.maintenance import PurgeWorkflow
 
 
 def worker_id(settings: Settings) -> str:
@@ -35,25 +37,41 @@ def worker_queue(settings: Settings) -> str:
     return f"{settings.task_queue or TASK_QUEUE}@{worker_id(settings)}"
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        interceptors=list(interceptors),
     )
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or SIGINT/SIGTERM), then shut down gracefully."""
+async def run_worker(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    interceptors: Sequence[Interceptor] = (),
+) -> None:
+    """Run until `stop` is set (or SIGINT/SIGTERM), then shut down gracefully.
+
+    `interceptors` (e.g. tracing) go on the client, so both workers inherit them; activity
+    metrics are always recorded.
+    """
+    from activities.maintenance import Maintenance
     from activities.pipeline import build_pipeline
+    from builder.observability.metrics import ActivityMetricsInterceptor
 
     stop = stop or _stop_on_signals()
-    client = await connect(settings)
+    client = await connect(settings, interceptors)
     queue = worker_queue(settings)
     pipeline = await build_pipeline(settings, worker_queue=queue)
+    maintenance = Maintenance(pipeline.deps)
+    # a restarted worker first clears worktrees whose executions ended while it was down
+    await maintenance.purge_orphaned_worktrees()
     common = {
-        "activities": pipeline.activities(),
+        "activities": [*pipeline.activities(), maintenance.purge_expired],
         "max_concurrent_activities": settings.worker_max_activities,
+        "interceptors": [ActivityMetricsInterceptor()],
         "graceful_shutdown_timeout": timedelta(seconds=10),
         # cancellations reach heartbeating activities within about a second
         "max_heartbeat_throttle_interval": timedelta(seconds=1),
@@ -62,7 +80,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     shared = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[FeatureExecutionWorkflow],
+        workflows=[FeatureExecutionWorkflow, PurgeWorkflow],
         max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
         **common,  # type: ignore[arg-type]
     )

@@ -31,6 +31,12 @@ def register(sub: Any) -> None:
     p.add_argument("--ui-port", type=int, default=8233)
     p.set_defaults(handler=_dev)
 
+    schedules = sub.add_parser("schedules", help="Temporal schedules builder relies on")
+    schedules_sub = schedules.add_subparsers(dest="schedules_command", metavar="ACTION")
+    schedules_sub.required = True
+    p = schedules_sub.add_parser("ensure", help="create the hourly purge schedule if missing")
+    p.set_defaults(handler=_schedules_ensure)
+
     keys = sub.add_parser("keys", help="manage API keys and vault keys").add_subparsers(
         dest="keys_command", metavar="ACTION"
     )
@@ -84,8 +90,11 @@ def _worker(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     _require_database(settings)
-    setup_process(settings, "worker")
-    asyncio.run(run_worker(settings))
+    tracing = setup_process(settings, "worker")
+    try:
+        asyncio.run(run_worker(settings, interceptors=tracing.interceptors))
+    finally:
+        tracing.shutdown()
     return 0
 
 
@@ -102,6 +111,20 @@ def _dev(args: argparse.Namespace) -> int:
     from builder.devstack import run_dev
 
     return run_dev(args)
+
+
+def _schedules_ensure(args: argparse.Namespace) -> int:
+    from builder.schedules import ensure_purge_schedule
+    from builder.worker import connect
+
+    settings = get_settings()
+
+    async def go() -> bool:
+        return await ensure_purge_schedule(await connect(settings), settings.task_queue)
+
+    created = asyncio.run(go())
+    print("purge schedule created" if created else "purge schedule already exists")
+    return 0
 
 
 def _with_sessions(settings: Settings, fn: Any) -> Any:
