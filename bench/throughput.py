@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import psutil
@@ -64,6 +65,8 @@ class Batch:
     peak_rss: int = 0
     peak_connections: int = 0
     worker_connections: int = 0
+    worker_cpu: float = 0.0
+    temporal_cpu: float = 0.0
 
     @property
     def per_minute(self) -> float:
@@ -78,6 +81,22 @@ class Sampler:
         self.stk = stk
         self.batch = batch
         self.task: asyncio.Task[None] | None = None
+        temporal = stk.temporal.process
+        self.temporal = psutil.Process(temporal.pid) if temporal else None
+        self.cpu_start = (0.0, 0.0)
+
+    def _cpu(self) -> tuple[float, float]:
+        """CPU seconds (user + system, children included) of the worker and Temporal."""
+
+        def of(p: psutil.Process | None) -> float:
+            if p is None:
+                return 0.0
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                return float(t.user + t.system + t.children_user + t.children_system)
+            return 0.0
+
+        return of(self.proc), of(self.temporal)
 
     def _worker_db_sockets(self) -> int:
         try:
@@ -107,10 +126,14 @@ class Sampler:
             await asyncio.sleep(0.25)
 
     async def __aenter__(self) -> Sampler:
+        self.cpu_start = self._cpu()
         self.task = asyncio.create_task(self._run())
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
+        worker, temporal = self._cpu()
+        self.batch.worker_cpu = worker - self.cpu_start[0]
+        self.batch.temporal_cpu = temporal - self.cpu_start[1]
         if self.task:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -201,11 +224,13 @@ def print_timings(title: str, timings: dict[str, Timing], executions: int) -> No
     print(table(["task", "per execution", "queue wait s", "run s"], rows))
 
 
-async def builder_batches(stk: Stack, sizes: list[int]) -> tuple[int, list[Batch]]:
+async def builder_batches(
+    stk: Stack, sizes: list[int], worker_options: dict[str, Any]
+) -> tuple[int, list[Batch]]:
     remote = make_bare_repository(stk.scratch / "remote.git", files=10)
     state = stk.scratch / "worker"
     state.mkdir()
-    settings = worker_settings(stk, state, worker_id="bench-throughput")
+    settings = worker_settings(stk, state, worker_id="bench-throughput", **worker_options)
     client = await connect_temporal(stk.temporal.address)
     engine = create_engine(stk.database_url, pool_size=8, max_overflow=0)
     executions = Executions(session_factory(engine), client, settings.task_queue)
@@ -344,6 +369,8 @@ def report(k: int, builder: list[Batch], bare: list[Batch]) -> None:
                     b.peak_rss / mib,
                     b.peak_connections,
                     b.worker_connections if label == "builder" else "-",
+                    b.worker_cpu,
+                    b.temporal_cpu,
                     b.failures,
                 ]
             )
@@ -358,6 +385,8 @@ def report(k: int, builder: list[Batch], bare: list[Batch]) -> None:
                 "peak RSS MiB",
                 "db conns",
                 "worker conns",
+                "worker CPU s",
+                "Temporal CPU s",
                 "failed",
             ],
             rows,
@@ -372,12 +401,13 @@ def report(k: int, builder: list[Batch], bare: list[Batch]) -> None:
         print(f"  worker peak RSS at N={last.n}: {last.peak_rss / mib:.0f} MiB   target < 500 MiB")
     print(
         "\n'db conns' is the peak of pg_stat_activity for the benchmark database (the driver"
-        " holds up to 8 of them); 'worker conns' counts the worker's own TCP sockets to :5432."
+        " holds up to 8 of them); 'worker conns' counts the worker's own TCP sockets to :5432;"
+        " CPU seconds are the batch's user+system time of the worker and of the Temporal server."
     )
 
 
-async def measure(stk: Stack, sizes: list[int]) -> None:
-    k, builder = await builder_batches(stk, sizes)
+async def measure(stk: Stack, sizes: list[int], worker_options: dict[str, Any]) -> None:
+    k, builder = await builder_batches(stk, sizes, worker_options)
     bare = await bare_batches(stk, sizes, k)
     report(k, builder, bare)
 
@@ -386,10 +416,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 10 only")
     parser.add_argument("--sizes", default="10,50,200")
+    parser.add_argument(
+        "--db-pool",
+        metavar="SIZE,OVERFLOW",
+        help="the worker's database pool (default: the Settings defaults)",
+    )
     args = parser.parse_args()
+    options: dict[str, Any] = {}
+    if args.db_pool:
+        size, overflow = (int(x) for x in args.db_pool.split(","))
+        options = {"database_pool_size": size, "database_max_overflow": overflow}
     sizes = [10] if args.quick else [int(s) for s in args.sizes.split(",")]
     with stack("bench-throughput-") as stk:  # sync: it runs its own event loops
-        asyncio.run(measure(stk, sizes))
+        asyncio.run(measure(stk, sizes, options))
 
 
 if __name__ == "__main__":
