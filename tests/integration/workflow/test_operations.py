@@ -180,3 +180,30 @@ async def test_token_never_enters_the_temporal_history_and_operators_find_the_ru
         text=True,
     ).stdout
     assert handle.id in listed
+
+
+async def test_run_past_timeout_minutes_fails_with_code_timeout_and_cleans_up(
+    harness, running_worker, bare_remote, sessions
+) -> None:
+    remote = bare_remote(files=5)
+    tenant = uuid.uuid4()
+    repo_id = await harness.repository(tenant, str(remote), {"test_command": "sleep 300"})
+    execution_id, handle = await harness.start(
+        tenant, repo_id, WRITE, constraints={"timeout_minutes": 1}
+    )
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(handle.result(), 120)
+    async with UnitOfWork(sessions) as uow:
+        row = await uow.executions.get(tenant, execution_id)
+        held = (
+            await uow.session.execute(
+                DistributedLockRow.__table__.select().where(
+                    DistributedLockRow.feature_id == execution_id
+                )
+            )
+        ).all()
+    assert row.state == 7
+    assert row.error["code"] == "timeout"
+    assert "1 minutes" in row.error["message"]
+    assert held == []
+    assert _branches(remote) == ["refs/heads/main"]
