@@ -74,6 +74,7 @@ class Harness:
         title: str = "Add a greeting module",
         constraints: dict | None = None,
         feature_branch: str | None = None,
+        engine: str = "spec",
     ) -> tuple[uuid.UUID, WorkflowHandle]:
         key = uuid.uuid4().hex
         async with UnitOfWork(self.sessions) as uow:
@@ -85,8 +86,8 @@ class Harness:
                 target_branch="main",
                 constraints=FeatureConstraints.model_validate(constraints or {}),
                 idempotency_key=key,
-                engine="spec",
-                changes=changes,
+                engine=engine,
+                changes=changes or None,
             )
             row.feature_branch = feature_branch or feature_branch_name(title, str(row.id))
             row.workflow_id = workflow_id_for(str(tenant), key)
@@ -98,7 +99,7 @@ class Harness:
                 tenant_id=str(tenant),
                 repository_id=str(repository_id),
                 title=title,
-                engine="spec",
+                engine=engine,  # type: ignore[arg-type]
                 constraints=FeatureConstraints.model_validate(constraints or {}),
             ),
             id=row.workflow_id,
