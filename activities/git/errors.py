@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
+from domain.cancellation import OperationCancelled
 from domain.enums import ErrorCode
 from domain.errors import DomainError
 
-
-class OperationCancelled(DomainError):
-    """The caller set the cancellation event; the operation stopped where it was."""
-
-    code = ErrorCode.CANCELLED
+__all__ = ["OperationCancelled", "ReplayDiverged"]
 
 
 class ReplayDiverged(DomainError):
