@@ -203,6 +203,23 @@ def test_spec_execution_through_the_cli_pushes_the_branch(
     human = dev_stack.cli("status", execution_id)
     assert f"execution {execution_id}: completed" in human.stdout
 
+    # the Temporal UI at the printed URL lists the run under its search attributes
+    query = f"WorkflowId='{execution['workflow_id']}' AND BuilderState='completed'"
+    for _ in range(50):  # visibility is eventually consistent
+        listed = httpx.get(
+            f"{dev_stack.ui_url}/api/v1/namespaces/default/workflows",
+            params={"query": query},
+            timeout=10,
+        ).json()
+        if listed.get("executions"):
+            break
+        time.sleep(0.1)
+    assert [e["execution"]["workflowId"] for e in listed["executions"]] == [
+        execution["workflow_id"]
+    ]
+    fields = listed["executions"][0]["searchAttributes"]["indexedFields"]
+    assert {"BuilderState", "BuilderTenantId", "BuilderRepositoryId"} <= set(fields)
+
 
 def test_run_wait_exits_1_with_the_error_when_the_execution_fails(
     dev_stack: DevStack, bare_remote: BareRemoteFactory
