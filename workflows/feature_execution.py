@@ -179,6 +179,9 @@ class FeatureExecutionWorkflow:
             await self._pipeline
 
     async def _execute(self, inp: FeatureExecutionInput) -> FeatureExecutionOutput:
+        if self._cancel_reason is not None:
+            # cancelled before the run began (e.g. while no worker was up)
+            return self._cancelled()
         try:
             return await self._stages(inp)
         except (asyncio.CancelledError, ActivityError, _Stop):

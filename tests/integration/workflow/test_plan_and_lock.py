@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 
 from persistence.uow import UnitOfWork
-from workflows.decisions import PlanDecision
+from workflows.decisions import CancelRequest, PlanDecision
 
 WRITE = [{"op": "write_file", "path": "notes/a.txt", "content": "hello\n"}]
 
@@ -96,3 +96,49 @@ async def test_second_execution_on_a_locked_branch_fails_clearly(
     with pytest.raises(WorkflowUpdateFailedError):
         await first.execute_update("approve_plan", PlanDecision(approved=True))
     await first.cancel()
+
+
+async def test_cancel_while_waiting_for_plan_approval_ends_cancelled(
+    harness, running_worker, bare_remote, sessions
+) -> None:
+    remote = bare_remote(files=5)
+    tenant = uuid.uuid4()
+    repo_id = await harness.repository(tenant, str(remote))
+    execution_id, handle = await harness.start(
+        tenant, repo_id, WRITE, constraints={"require_plan_approval": True}
+    )
+    await _wait_for_event(sessions, execution_id, "plan.approval_requested")
+    await handle.signal("cancel", CancelRequest(reason="not now"))
+    outcome = await handle.result()
+    assert outcome.state == "cancelled" and outcome.error.message == "not now"
+    async with UnitOfWork(sessions) as uow:
+        events = await uow.events.read_after(execution_id, 0, 1000)
+    states = [e.payload["to"] for e in events if e.event_type == "execution.state_changed"]
+    assert states == ["analyzing", "planning", "cancelled"]
+
+
+async def test_cancel_before_any_worker_picks_the_run_up_ends_cancelled_at_once(
+    harness, bare_remote, sessions, database_url, temporal_server, tmp_path
+) -> None:
+    from builder.worker import run_worker
+    from tests.integration.workflow.conftest import worker_settings
+
+    remote = bare_remote(files=5)
+    tenant = uuid.uuid4()
+    repo_id = await harness.repository(tenant, str(remote))
+    execution_id, handle = await harness.start(tenant, repo_id, WRITE)
+    await handle.signal("cancel", CancelRequest(reason="queued by mistake"))
+    settings = worker_settings(
+        database_url, temporal_server, tmp_path / "state", task_queue=harness.task_queue
+    )
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, stop))
+    try:
+        outcome = await asyncio.wait_for(handle.result(), 60)
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 30)
+    assert outcome.state == "cancelled"
+    async with UnitOfWork(sessions) as uow:
+        events = await uow.events.read_after(execution_id, 0, 1000)
+    assert [e.event_type for e in events] == ["execution.state_changed", "execution.cancelled"]
