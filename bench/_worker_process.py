@@ -27,8 +27,15 @@ from builder.settings import Settings
 from builder.worker import worker_queue
 
 
-def _command() -> list[str]:
+def _command(profile: Path | None = None) -> list[str]:
     # the same interpreter as the benchmark, whatever `builder` on PATH points at
+    if profile is not None:
+        # cProfile of the event loop thread, written when the worker shuts down gracefully
+        code = (
+            "import cProfile, sys; from builder.cli import main; "
+            f"cProfile.run('main([\"worker\"])', {str(profile)!r})"
+        )
+        return [sys.executable, "-c", code]
     return [
         sys.executable,
         "-c",
@@ -38,14 +45,18 @@ def _command() -> list[str]:
 
 
 @contextlib.contextmanager
-def worker_process(settings: Settings, log_file: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Start the worker; on exit SIGTERM it (graceful shutdown), SIGKILL after 20 s."""
+def worker_process(
+    settings: Settings, log_file: Path, profile: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start the worker; on exit SIGTERM it (graceful shutdown), SIGKILL after 20 s.
+
+    With `profile`, the worker runs under cProfile and writes its stats there on exit."""
     env = settings_env(settings)
     env["BUILDER_LOG_JSON"] = "false"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
-            _command(),
+            _command(profile),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

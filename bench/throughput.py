@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -225,7 +226,7 @@ def print_timings(title: str, timings: dict[str, Timing], executions: int) -> No
 
 
 async def builder_batches(
-    stk: Stack, sizes: list[int], worker_options: dict[str, Any]
+    stk: Stack, sizes: list[int], worker_options: dict[str, Any], profile: Path | None = None
 ) -> tuple[int, list[Batch]]:
     remote = make_bare_repository(stk.scratch / "remote.git", files=10)
     state = stk.scratch / "worker"
@@ -239,7 +240,7 @@ async def builder_batches(
     starts = asyncio.Semaphore(16)  # what a busy API would do: bounded concurrent starts
     batches: list[Batch] = []
     try:
-        with worker_process(settings, stk.scratch / "worker.log") as proc:
+        with worker_process(settings, stk.scratch / "worker.log", profile) as proc:
             await wait_until_polling(client, settings, proc)
             # warm-up: mirror, imports, pools; and it tells us K
             _eid, handle = await executions.start(tenant, repo_id, change(-1))
@@ -406,8 +407,10 @@ def report(k: int, builder: list[Batch], bare: list[Batch]) -> None:
     )
 
 
-async def measure(stk: Stack, sizes: list[int], worker_options: dict[str, Any]) -> None:
-    k, builder = await builder_batches(stk, sizes, worker_options)
+async def measure(
+    stk: Stack, sizes: list[int], worker_options: dict[str, Any], profile: Path | None
+) -> None:
+    k, builder = await builder_batches(stk, sizes, worker_options, profile)
     bare = await bare_batches(stk, sizes, k)
     report(k, builder, bare)
 
@@ -421,6 +424,12 @@ def main() -> None:
         metavar="SIZE,OVERFLOW",
         help="the worker's database pool (default: the Settings defaults)",
     )
+    parser.add_argument(
+        "--profile-worker",
+        type=Path,
+        metavar="FILE",
+        help="run the worker under cProfile and write its stats to FILE (slows it down)",
+    )
     args = parser.parse_args()
     options: dict[str, Any] = {}
     if args.db_pool:
@@ -428,7 +437,7 @@ def main() -> None:
         options = {"database_pool_size": size, "database_max_overflow": overflow}
     sizes = [10] if args.quick else [int(s) for s in args.sizes.split(",")]
     with stack("bench-throughput-") as stk:  # sync: it runs its own event loops
-        asyncio.run(measure(stk, sizes, options))
+        asyncio.run(measure(stk, sizes, options, args.profile_worker))
 
 
 if __name__ == "__main__":
