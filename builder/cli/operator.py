@@ -172,11 +172,13 @@ def _keys_list(args: argparse.Namespace) -> int:
 def _keys_revoke(args: argparse.Namespace) -> int:
     from api.admin import revoke_api_key
     from builder.cli import CliError
+    from domain.errors import NotFound
 
     tenant = _tenant(args.tenant)
-    ok = _with_sessions(get_settings(), lambda s: revoke_api_key(s, tenant, args.key_id))
-    if not ok:
-        raise CliError(f"no active API key {args.key_id} for tenant {tenant}")
+    try:
+        _with_sessions(get_settings(), lambda s: revoke_api_key(s, tenant, args.key_id))
+    except NotFound:
+        raise CliError(f"no API key {args.key_id} for tenant {tenant}") from None
     print(f"revoked {args.key_id}")
     return 0
 
