@@ -34,6 +34,7 @@ from activities.git.worktree_state import (
 )
 from activities.runtime import maps_domain_errors, run_blocking
 from activities.sandbox import run_phase
+from builder.observability.redaction import register_secrets
 from builder.settings import Settings
 from domain.changes import declared_changes_adapter
 from domain.edits import FileEdit, file_edits_adapter
@@ -765,6 +766,9 @@ class FeaturePipeline:
                 execution.tenant_id, repository.id
             )
         credential = GitCredential(type=loaded[0], data=loaded[1]) if loaded else None
+        if credential is not None:
+            # whatever a library logs from here on, these values come out redacted
+            register_secrets(credential.secrets())
         return _Context(execution=execution, repository=repository, credential=credential)
 
     async def _step(self, ctx: _Context, index: int) -> ExecutionStepRow:

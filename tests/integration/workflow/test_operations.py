@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import uuid
@@ -135,8 +136,9 @@ async def test_failed_build_fails_the_execution_with_build_failed_and_pushes_not
 
 
 async def test_token_never_enters_the_temporal_history_and_operators_find_the_run(
-    harness, running_worker, http_git_server, sessions, temporal_client
+    harness, running_worker, http_git_server, sessions, temporal_client, caplog
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     name = http_git_server.add_repo(files=5)
     tenant = uuid.uuid4()
     repo_id = await harness.repository(tenant, http_git_server.url(name, "token"))
@@ -145,7 +147,7 @@ async def test_token_never_enters_the_temporal_history_and_operators_find_the_ru
             tenant, repo_id, CredentialType.TOKEN, CredentialData(token=http_git_server.token)
         )
         await uow.commit()
-    _execution_id, handle = await harness.start(tenant, repo_id, WRITE)
+    execution_id, handle = await harness.start(tenant, repo_id, WRITE)
     outcome = await handle.result()
     assert outcome.state == "completed", outcome
 
@@ -153,6 +155,10 @@ async def test_token_never_enters_the_temporal_history_and_operators_find_the_ru
     for event in history.events:
         assert http_git_server.token not in MessageToJson(event)
     assert http_git_server.token not in history.to_json()
+    assert caplog.records and http_git_server.token not in caplog.text
+    async with UnitOfWork(sessions) as uow:
+        events = await uow.events.read_after(execution_id, 0, 1000)
+    assert http_git_server.token not in repr([e.payload for e in events])
     _record_history("completed", history.to_json())
 
     query = f"BuilderState='completed' AND BuilderTenantId='{tenant}'"
