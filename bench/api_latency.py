@@ -37,10 +37,19 @@ from _harness import (
     table,
     worker_settings,
 )
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 
 from api.admin import create_api_key
 from builder.stack.ports import free_port
+from domain.values import FeatureConstraints
 from persistence.db import create_engine, session_factory
+from workflows import search_attributes as sa
+from workflows.contracts import WORKFLOW_NAME, FeatureExecutionInput
 
 SERVER = ROOT / "bench" / "_api_server.py"
 Request = Callable[[httpx.AsyncClient, int], Any]
@@ -192,6 +201,37 @@ async def measure(stk: Stack, count: int, concurrency: int) -> None:
             await load(client, get, warmup, concurrency)
             record("GET /v1/executions/{id}", await load(client, get, count, concurrency))
             record("  one at a time", await load(client, get, solo, 1), "get solo")
+
+    # what POST waits on besides Postgres: the same StartWorkflowExecution the API's
+    # WorkflowGateway.start sends (input, summary, search attributes), timed from here
+    starts: list[float] = []
+    for i in range(solo):
+        begin = time.perf_counter()
+        await temporal.start_workflow(
+            WORKFLOW_NAME,
+            FeatureExecutionInput(
+                execution_id=str(uuid.uuid4()),
+                tenant_id=str(tenant),
+                repository_id=str(repo_id),
+                title=f"Bench execution {i}",
+                engine="spec",
+                constraints=FeatureConstraints(),
+            ),
+            id=f"bench-{uuid.uuid4()}",
+            task_queue="bench-unpolled",
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"Bench execution {i}",
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.TENANT, str(tenant)),
+                    SearchAttributePair(sa.REPOSITORY, str(repo_id)),
+                    SearchAttributePair(sa.STATE, "pending"),
+                ]
+            ),
+        )
+        starts.append(time.perf_counter() - begin)
+    record("Temporal start_workflow alone", (starts, sum(starts), {}))
 
     print(
         f"\n{count} requests per endpoint at concurrency {concurrency} after {warmup} warm-up;"
