@@ -75,10 +75,10 @@ class Batch:
 
 
 class Sampler:
-    """Samples the worker's RSS and the database's connections until stopped."""
+    """Samples the workers' RSS (summed) and the database's connections until stopped."""
 
-    def __init__(self, pid: int, stk: Stack, batch: Batch) -> None:
-        self.proc = psutil.Process(pid)
+    def __init__(self, pids: list[int], stk: Stack, batch: Batch) -> None:
+        self.procs = [psutil.Process(pid) for pid in pids]
         self.stk = stk
         self.batch = batch
         self.task: asyncio.Task[None] | None = None
@@ -97,14 +97,22 @@ class Sampler:
                 return float(t.user + t.system + t.children_user + t.children_system)
             return 0.0
 
-        return of(self.proc), of(self.temporal)
+        return sum(of(p) for p in self.procs), of(self.temporal)
 
     def _worker_db_sockets(self) -> int:
-        try:
-            conns = self.proc.net_connections(kind="inet")
-        except psutil.Error:
-            return 0
-        return sum(1 for c in conns if c.raddr and c.raddr.port == 5432)
+        total = 0
+        for proc in self.procs:
+            with contextlib.suppress(psutil.Error):
+                conns = proc.net_connections(kind="inet")
+                total += sum(1 for c in conns if c.raddr and c.raddr.port == 5432)
+        return total
+
+    def _rss(self) -> int:
+        total = 0
+        for proc in self.procs:
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        return total
 
     async def _run(self) -> None:
         admin = await asyncpg.connect(self.stk.postgres_admin_url)
@@ -115,8 +123,7 @@ class Sampler:
 
     async def _sample(self, admin: asyncpg.Connection) -> None:
         while True:
-            with contextlib.suppress(psutil.Error):
-                self.batch.peak_rss = max(self.batch.peak_rss, self.proc.memory_info().rss)
+            self.batch.peak_rss = max(self.batch.peak_rss, self._rss())
             self.batch.worker_connections = max(
                 self.batch.worker_connections, self._worker_db_sockets()
             )
@@ -226,12 +233,21 @@ def print_timings(title: str, timings: dict[str, Timing], executions: int) -> No
 
 
 async def builder_batches(
-    stk: Stack, sizes: list[int], worker_options: dict[str, Any], profile: Path | None = None
+    stk: Stack,
+    sizes: list[int],
+    worker_options: dict[str, Any],
+    profile: Path | None = None,
+    workers: int = 1,
 ) -> tuple[int, list[Batch]]:
     remote = make_bare_repository(stk.scratch / "remote.git", files=10)
-    state = stk.scratch / "worker"
-    state.mkdir()
-    settings = worker_settings(stk, state, worker_id="bench-throughput", **worker_options)
+    all_settings = []
+    for w in range(workers):
+        state = stk.scratch / f"worker-{w}"
+        state.mkdir()
+        all_settings.append(
+            worker_settings(stk, state, worker_id=f"bench-throughput-{w}", **worker_options)
+        )
+    settings = all_settings[0]
     client = await connect_temporal(stk.temporal.address)
     engine = create_engine(stk.database_url, pool_size=8, max_overflow=0)
     executions = Executions(session_factory(engine), client, settings.task_queue)
@@ -240,8 +256,15 @@ async def builder_batches(
     starts = asyncio.Semaphore(16)  # what a busy API would do: bounded concurrent starts
     batches: list[Batch] = []
     try:
-        with worker_process(settings, stk.scratch / "worker.log", profile) as proc:
-            await wait_until_polling(client, settings, proc)
+        with contextlib.ExitStack() as running:
+            procs = [
+                running.enter_context(
+                    worker_process(ws, stk.scratch / f"worker-{w}.log", profile if w == 0 else None)
+                )
+                for w, ws in enumerate(all_settings)
+            ]
+            for ws, proc in zip(all_settings, procs, strict=True):
+                await wait_until_polling(client, ws, proc)
             # warm-up: mirror, imports, pools; and it tells us K
             _eid, handle = await executions.start(tenant, repo_id, change(-1))
             await handle.result()
@@ -259,7 +282,7 @@ async def builder_batches(
                     ids.append(h.id)
                     return (await h.result()).state == "completed"
 
-                async with Sampler(proc.pid, stk, batch):
+                async with Sampler([p.pid for p in procs], stk, batch):
                     await run_batch(n, one, batch)
                 batches.append(batch)
                 print(f"builder N={n}: {batch.seconds:.1f} s, {batch.failures} failed")
@@ -343,7 +366,7 @@ async def bare_batches(stk: Stack, sizes: list[int], k: int) -> list[Batch]:
                 ids.append(h.id)
                 return bool(await h.result() >= 0)
 
-            async with Sampler(proc.pid, stk, batch):
+            async with Sampler([proc.pid], stk, batch):
                 await run_batch(n, one, batch)
             batches.append(batch)
             print(f"bare N={n}: {batch.seconds:.1f} s")
@@ -408,10 +431,15 @@ def report(k: int, builder: list[Batch], bare: list[Batch]) -> None:
 
 
 async def measure(
-    stk: Stack, sizes: list[int], worker_options: dict[str, Any], profile: Path | None
+    stk: Stack,
+    sizes: list[int],
+    worker_options: dict[str, Any],
+    profile: Path | None,
+    workers: int,
 ) -> None:
-    k, builder = await builder_batches(stk, sizes, worker_options, profile)
+    k, builder = await builder_batches(stk, sizes, worker_options, profile, workers)
     bare = await bare_batches(stk, sizes, k)
+    print(f"\nbuilder worker processes: {workers} (RSS, CPU and worker conns summed)")
     report(k, builder, bare)
 
 
@@ -430,6 +458,12 @@ def main() -> None:
         metavar="FILE",
         help="run the worker under cProfile and write its stats to FILE (slows it down)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="builder worker processes (default 1; RSS and CPU are summed over them)",
+    )
     args = parser.parse_args()
     options: dict[str, Any] = {}
     if args.db_pool:
@@ -437,7 +471,7 @@ def main() -> None:
         options = {"database_pool_size": size, "database_max_overflow": overflow}
     sizes = [10] if args.quick else [int(s) for s in args.sizes.split(",")]
     with stack("bench-throughput-") as stk:  # sync: it runs its own event loops
-        asyncio.run(measure(stk, sizes, options, args.profile_worker))
+        asyncio.run(measure(stk, sizes, options, args.profile_worker, args.workers))
 
 
 if __name__ == "__main__":
