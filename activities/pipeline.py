@@ -88,11 +88,11 @@ COMMANDS_KEY = "commands"
 
 @dataclass(frozen=True)
 class _Context:
-    """What most activities load first: the execution and its repository."""
+    """What most activities load first: the execution, its repository and its steps."""
 
     execution: FeatureExecutionRow
     repository: RepositoryRow
-    credential: GitCredential | None
+    steps: list[ExecutionStepRow]
 
     @property
     def tenant(self) -> uuid.UUID:
@@ -121,6 +121,9 @@ class FeaturePipeline:
 
     def __init__(self, deps: PipelineDeps) -> None:
         self.deps = deps
+        # worktrees this process left clean at a commit (it made or reset them): they need
+        # no status scan before the next step; a restarted process scans once
+        self._known_clean: dict[str, str] = {}
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -294,7 +297,7 @@ class FeaturePipeline:
     @maps_domain_errors
     async def analyze(self, ref: ExecutionRef) -> AnalysisResult:
         ctx = await self._context(ref)
-        path = await self._ensure_worktree(ctx)
+        path = await self._ensure_worktree(ctx, clean=False)
         overrides = {
             k: v
             for k, v in (ctx.repository.properties or {}).items()
@@ -405,10 +408,17 @@ class FeaturePipeline:
     async def generate_step(self, inp: StepRequest) -> StepResult:
         """Generate and persist a step's edits; stored edits are reused, never regenerated."""
         ctx = await self._context(inp.ref)
-        step = await self._step(ctx, inp.step_index)
+        step = self._step(ctx, inp.step_index)
         if step.generated_edits is not None:
             return StepResult(step_index=inp.step_index, reused=True)
         path = await self._ensure_worktree(ctx, upto_step=inp.step_index)
+        await self._generate_and_store(ctx, step, path, inp.commit_timestamp)
+        return StepResult(step_index=inp.step_index)
+
+    async def _generate_and_store(
+        self, ctx: _Context, step: ExecutionStepRow, path: Path, commit_timestamp: int
+    ) -> ExecutionStepRow:
+        """Ask the engine for the step's edits and store them before anything applies them."""
         engine = build_engine(ctx.execution.engine, self.deps.llm)  # type: ignore[arg-type]
         request = ctx.request()
         budget = await self._budget(ctx)
@@ -418,16 +428,12 @@ class FeaturePipeline:
             type=StepType(step.step_type),
             target_files=list(step.target_files or []),
         )
-        async with UnitOfWork(self.deps.sessions) as uow:
-            await uow.steps.update_state(ctx.tenant, step.id, StepState.RUNNING)
-            await self._append(
-                uow,
-                ctx.execution.id,
-                EventType.STEP_STARTED,
-                {"step_index": step.step_index, "description": step.description},
-                event_id=uuid.UUID(derived_id(ctx.execution.id, "step.started", step.step_index)),
-            )
-            await uow.commit()
+        # a model call takes a while: say the step started before it, not after
+        slow = ctx.execution.engine != "spec"
+        if slow:
+            async with UnitOfWork(self.deps.sessions) as uow:
+                await self._start_step(uow, ctx, step)
+                await uow.commit()
         try:
             generated = await run_blocking(
                 lambda cancel, progress: engine.generate(
@@ -444,23 +450,36 @@ class FeaturePipeline:
             await self._fail_step(ctx, step, err, "generate")
             raise
         async with UnitOfWork(self.deps.sessions) as uow:
+            if not slow:
+                await self._start_step(uow, ctx, step)
             await self._record_usage(uow, ctx, f"step-{step.step_index}", generated.usage)
-            await uow.steps.record_edits(
+            stored = await uow.steps.record_edits(
                 ctx.tenant,
                 step.id,
                 generated.edits,
                 commit_message=_commit_message(ctx, step),
-                commit_timestamp=inp.commit_timestamp,
+                commit_timestamp=commit_timestamp,
             )
             await uow.commit()
-        return StepResult(step_index=inp.step_index)
+        return stored
+
+    async def _start_step(self, uow: UnitOfWork, ctx: _Context, step: ExecutionStepRow) -> None:
+        await uow.steps.update_state(ctx.tenant, step.id, StepState.RUNNING)
+        await self._append(
+            uow,
+            ctx.execution.id,
+            EventType.STEP_STARTED,
+            {"step_index": step.step_index, "description": step.description},
+            event_id=uuid.UUID(derived_id(ctx.execution.id, "step.started", step.step_index)),
+        )
 
     @activity.defn(name=Activity.APPLY_STEP)
     @maps_domain_errors
     async def apply_step(self, inp: StepRequest) -> StepResult:
-        """Apply the stored edits on the previous step's commit and commit them."""
+        """Apply the stored edits on the previous step's commit and commit them; a step with
+        no stored edits yet (the spec engine's, cheap to compute) is generated first."""
         ctx = await self._context(inp.ref)
-        step = await self._step(ctx, inp.step_index)
+        step = self._step(ctx, inp.step_index)
         if step.state == StepState.COMPLETED and step.commit_sha:
             return StepResult(
                 step_index=inp.step_index,
@@ -469,8 +488,10 @@ class FeaturePipeline:
                 lines_added=step.lines_added or 0,
                 lines_removed=step.lines_removed or 0,
             )
-        edits = _edits_of(step)
         path = await self._ensure_worktree(ctx, upto_step=inp.step_index)
+        if step.generated_edits is None:
+            step = await self._generate_and_store(ctx, step, path, inp.commit_timestamp)
+        edits = _edits_of(step)
         constraints = ctx.constraints
         git = self.deps.git
 
@@ -484,9 +505,12 @@ class FeaturePipeline:
 
         try:
             committed = await run_blocking(apply, what=f"applying step {step.step_index}")
-        except DomainError as err:
-            await self._fail_step(ctx, step, err, "apply")
+        except BaseException as err:
+            self._known_clean.pop(ctx.key, None)
+            if isinstance(err, DomainError):
+                await self._fail_step(ctx, step, err, "apply")
             raise
+        self._known_clean[ctx.key] = committed.sha
         async with UnitOfWork(self.deps.sessions) as uow:
             artifacts = ArtifactService(uow.session, self.deps.store)
             for change in committed.files:
@@ -529,9 +553,10 @@ class FeaturePipeline:
                 lines_removed=committed.lines_removed,
             )
             await uow.steps.update_state(ctx.tenant, step.id, StepState.COMPLETED, error=None)
-            steps = await uow.steps.get_by_feature_id(ctx.tenant, ctx.execution.id)
-            done = sum(1 for s in steps if s.state == StepState.COMPLETED)
-            progress = ExecutionProgress.of(len(steps), done, step.step_index, step.description)
+            done = 1 + sum(
+                1 for s in ctx.steps if s.state == StepState.COMPLETED and s.id != step.id
+            )
+            progress = ExecutionProgress.of(len(ctx.steps), done, step.step_index, step.description)
             await uow.executions.update(ctx.tenant, ctx.execution.id, progress=progress)
             await self._append(
                 uow,
@@ -561,8 +586,7 @@ class FeaturePipeline:
     async def add_repair_step(self, inp: RepairRequest) -> RepairResult:
         """Ask the engine for a fix of a failed build or test; the edits are stored at once."""
         ctx = await self._context(inp.ref)
-        async with UnitOfWork(self.deps.sessions) as uow:
-            steps = await uow.steps.get_by_feature_id(ctx.tenant, ctx.execution.id)
+        steps = ctx.steps
         limit = ctx.constraints.max_steps or 50
         if len(steps) >= limit:
             return RepairResult(step_index=None)
@@ -611,7 +635,8 @@ class FeaturePipeline:
     async def verify(self, inp: VerifyRequest) -> VerifyResult:
         """Run the build or the tests in the sandbox; logs and reports become artifacts."""
         ctx = await self._context(inp.ref)
-        path = await self._ensure_worktree(ctx)
+        # the build's outputs stay for the tests
+        path = await self._ensure_worktree(ctx, clean=False)
         commands = (ctx.execution.properties or {}).get(COMMANDS_KEY, {})
         props = ctx.repository.properties or {}
         constraints = ctx.constraints
@@ -683,13 +708,14 @@ class FeaturePipeline:
                 f"the lock on {_lock_key(ctx.execution)} is no longer held by this "
                 "execution; not pushing"
             )
-        path = await self._ensure_worktree(ctx)
+        path = await self._ensure_worktree(ctx, clean=False)
+        credential = await self._credential(ctx)
         base = ctx.execution.base_commit or ""
         git = self.deps.git
         branch = ctx.execution.feature_branch or ""
         pushed = await run_blocking(
             lambda cancel, progress: git.push_branch(
-                path, ctx.repository.url, ctx.credential, branch, progress=progress, cancel=cancel
+                path, ctx.repository.url, credential, branch, progress=progress, cancel=cancel
             ),
             what="pushing",
         )
@@ -759,44 +785,61 @@ class FeaturePipeline:
     # ---- helpers ----------------------------------------------------------------------------
 
     async def _context(self, ref: ExecutionRef) -> _Context:
+        """The execution, its repository and its steps, read in one unit of work."""
         async with UnitOfWork(self.deps.sessions) as uow:
             execution = await uow.executions.get(ref.tenant_id, ref.execution_id)
             repository = await uow.repositories.get(ref.tenant_id, execution.repository_id)
+            steps = await uow.steps.get_by_feature_id(ref.tenant_id, execution.id)
+        return _Context(execution=execution, repository=repository, steps=steps)
+
+    async def _credential(self, ctx: _Context) -> GitCredential | None:
+        """Decrypt the repository's credential: only activities that talk to the remote."""
+        async with UnitOfWork(self.deps.sessions) as uow:
             loaded = await CredentialRepository(uow.session, self.deps.keyring).load_credential(
-                execution.tenant_id, repository.id
+                ctx.tenant, ctx.repository.id
             )
-        credential = GitCredential(type=loaded[0], data=loaded[1]) if loaded else None
-        if credential is not None:
-            # whatever a library logs from here on, these values come out redacted
-            register_secrets(credential.secrets())
-        return _Context(execution=execution, repository=repository, credential=credential)
+        if loaded is None:
+            return None
+        credential = GitCredential(type=loaded[0], data=loaded[1])
+        # whatever a library logs from here on, these values come out redacted
+        register_secrets(credential.secrets())
+        return credential
 
-    async def _step(self, ctx: _Context, index: int) -> ExecutionStepRow:
-        async with UnitOfWork(self.deps.sessions) as uow:
-            return await uow.steps.get_by_index(ctx.tenant, ctx.execution.id, index)
+    def _step(self, ctx: _Context, index: int) -> ExecutionStepRow:
+        for step in ctx.steps:
+            if step.step_index == index:
+                return step
+        raise NotFound(f"execution step {index} of {ctx.execution.id} not found")
 
-    async def _ensure_worktree(self, ctx: _Context, upto_step: int | None = None) -> Path:
+    async def _ensure_worktree(
+        self, ctx: _Context, upto_step: int | None = None, *, clean: bool = True
+    ) -> Path:
         """The worktree at the commit of the last completed step before `upto_step` (or of
-        all completed steps): reset when this worker holds it, rebuilt from the stored edits
-        of the completed steps when it does not."""
-        async with UnitOfWork(self.deps.sessions) as uow:
-            steps = await uow.steps.get_by_feature_id(ctx.tenant, ctx.execution.id)
+        all completed steps): as it is when already there, reset when this worker holds the
+        commit, rebuilt from the stored edits of the completed steps when it does not.
+
+        `clean` also requires no stray files (before applying edits, which commit the whole
+        worktree); build and test outputs may stay for verification and push.
+        """
         done = [
             s
-            for s in steps
+            for s in ctx.steps
             if s.state == StepState.COMPLETED
             and s.commit_sha
             and (upto_step is None or s.step_index < upto_step)
         ]
         git = self.deps.git
-        path = git.workspace_path(ctx.key)
+        key = ctx.key
+        path = git.workspace_path(key)
         execution = ctx.execution
         base = execution.base_commit
         expected = done[-1].commit_sha if done else base
-        if expected and worktree_head(path) == expected and is_clean(path):
+        at_expected = bool(expected) and worktree_head(path) == expected
+        if at_expected and (not clean or self._known_clean.get(key) == expected or is_clean(path)):
             return path
         if expected and has_commit(path, expected):
             reset_worktree(path, expected, execution.feature_branch or "")
+            self._known_clean[key] = expected
             return path
         replay = [
             ReplayStep(
@@ -807,14 +850,14 @@ class FeaturePipeline:
             )
             for s in done
         ]
-        url, credential = ctx.repository.url, ctx.credential
+        url, credential = ctx.repository.url, await self._credential(ctx)
         target, branch = execution.target_branch, execution.feature_branch or ""
         workspace = await run_blocking(
             lambda cancel, progress: (
                 git.rebuild_workspace(
                     url,
                     credential,
-                    ctx.key,
+                    key,
                     target,
                     branch,
                     base,
@@ -824,7 +867,7 @@ class FeaturePipeline:
                 )
                 if base
                 else git.open_workspace(
-                    url, credential, ctx.key, target, branch, progress=progress, cancel=cancel
+                    url, credential, key, target, branch, progress=progress, cancel=cancel
                 )
             ),
             what="preparing the worktree",
@@ -836,6 +879,7 @@ class FeaturePipeline:
                 )
                 await uow.commit()
             execution.base_commit = workspace.base_commit
+        self._known_clean[key] = workspace.head
         return workspace.path
 
     async def _append(

@@ -75,6 +75,7 @@ class FeatureExecutionWorkflow:
         self._workspace: WorkspaceResult | None = None
         self._lock: LockResult | None = None
         self._ref: ExecutionRef | None = None
+        self._engine = "spec"
         self._owner_id = ""
         self._last_event_id: str | None = None
 
@@ -119,6 +120,7 @@ class FeatureExecutionWorkflow:
     @workflow.run
     async def run(self, inp: FeatureExecutionInput) -> FeatureExecutionOutput:
         self._ref = ExecutionRef(execution_id=inp.execution_id, tenant_id=inp.tenant_id)
+        self._engine = inp.engine
         self._owner_id = f"{workflow.info().workflow_id}/{workflow.info().run_id}"
         workflow.upsert_search_attributes(
             [
@@ -315,13 +317,16 @@ class FeatureExecutionWorkflow:
             # same timestamp on every attempt and replay: the commit SHA is repeatable
             commit_timestamp=int(workflow.info().start_time.timestamp()) + index,
         )
-        await self._on_worktree(
-            Activity.GENERATE_STEP,
-            request,
-            StepResult,
-            policies.STEP_TIMEOUT,
-            f"step {index}: generate — {description[:60]}",
-        )
+        if self._engine != "spec":
+            # a model call is worth its own activity (retries, timeout, cost in the UI); the
+            # spec engine's edits are computed by apply_step itself, saving a round trip
+            await self._on_worktree(
+                Activity.GENERATE_STEP,
+                request,
+                StepResult,
+                policies.STEP_TIMEOUT,
+                f"step {index}: generate — {description[:60]}",
+            )
         result = await self._on_worktree(
             Activity.APPLY_STEP,
             request,
@@ -456,7 +461,9 @@ class FeatureExecutionWorkflow:
     async def _bookkeeping(
         self, name: Activity, arg: BaseModel, result_type: type[R] | None
     ) -> Any:
-        return await workflow.execute_activity(
+        """State, events and locks: short Postgres writes, run as local activities so they
+        cost no round trip through the server (they are still recorded and retried)."""
+        return await workflow.execute_local_activity(
             name,
             arg,
             result_type=result_type,
