@@ -75,6 +75,7 @@ class Harness:
         constraints: dict | None = None,
         feature_branch: str | None = None,
         engine: str = "spec",
+        wait_for_lock: bool = False,
     ) -> tuple[uuid.UUID, WorkflowHandle]:
         key = uuid.uuid4().hex
         async with UnitOfWork(self.sessions) as uow:
@@ -101,6 +102,7 @@ class Harness:
                 title=title,
                 engine=engine,  # type: ignore[arg-type]
                 constraints=FeatureConstraints.model_validate(constraints or {}),
+                wait_for_lock=wait_for_lock,
             ),
             id=row.workflow_id,
             task_queue=self.task_queue,

@@ -142,3 +142,42 @@ async def test_cancel_before_any_worker_picks_the_run_up_ends_cancelled_at_once(
     async with UnitOfWork(sessions) as uow:
         events = await uow.events.read_after(execution_id, 0, 1000)
     assert [e.event_type for e in events] == ["execution.state_changed", "execution.cancelled"]
+
+
+async def test_waiting_execution_takes_the_lock_after_release_and_never_clobbers_the_branch(
+    harness, running_worker, bare_remote, sessions
+) -> None:
+    remote = bare_remote(files=5)
+    tenant = uuid.uuid4()
+    repo_id = await harness.repository(tenant, str(remote), {"test_command": "sleep 3"})
+    first_id, first = await harness.start(tenant, repo_id, WRITE)
+    await _wait_for_event(sessions, first_id, "lock.acquired")
+    async with UnitOfWork(sessions) as uow:
+        branch = (await uow.executions.get(tenant, first_id)).feature_branch
+    second_id, second = await harness.start(
+        tenant,
+        repo_id,
+        [{"op": "write_file", "path": "notes/b.txt", "content": "b\n"}],
+        feature_branch=branch,
+        wait_for_lock=True,
+    )
+    assert (await asyncio.wait_for(first.result(), 60)).state == "completed"
+    with pytest.raises(WorkflowFailureError) as failure:
+        await asyncio.wait_for(second.result(), 60)
+    # it waited, then built from the target branch; the remote branch now holds the first
+    # execution's commit, which the second did not make, so it refuses to push over it
+    assert failure.value.cause.type == "push_failed"
+    async with UnitOfWork(sessions) as uow:
+        first_row = await uow.executions.get(tenant, first_id)
+        first_events = await uow.events.read_after(first_id, 0, 1000)
+        second_events = await uow.events.read_after(second_id, 0, 1000)
+    released = next(e.timestamp for e in first_events if e.event_type == "lock.released")
+    acquired = next(e.timestamp for e in second_events if e.event_type == "lock.acquired")
+    assert acquired >= released
+    head = subprocess.run(
+        ["git", "--git-dir", str(remote), "rev-parse", f"refs/heads/{branch}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert head == first_row.result["commit_sha"]
