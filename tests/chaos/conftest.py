@@ -23,6 +23,18 @@ from builder.stack.temporal import TemporalDevServer
 from tests.integration.workflow.conftest import VAULT_KEY, Harness
 
 STATES = {"pending": 1, "analyzing": 2, "planning": 3, "executing": 4, "verifying": 5}
+CHANGES = [
+    {"op": "write_file", "path": "pkg/feature.py", "content": "VALUE = 1\n"},
+    {
+        "op": "replace_text",
+        "path": "src/pkg0/file_0.txt",
+        "search": "line 0 of",
+        "replace": "LINE 0 of",
+    },
+    {"op": "write_file", "path": "docs/feature.md", "content": "# feature\n"},
+]
+# slow enough phases that a fault lands inside them
+SLOW = {"build_command": "sleep 2", "test_command": "sleep 1"}
 
 
 @dataclass
@@ -128,6 +140,36 @@ class ChaosRig:
         w = WorkerProcess(env=env, log=self.tmp / f"worker-{worker_id}.log").start()
         self.workers.append(w)
         return w
+
+    async def start_batch(
+        self, tenant: uuid.UUID, bare_remote: Any, count: int, name: str
+    ) -> list[tuple[Path, uuid.UUID, str]]:
+        """`count` executions, each on its own repository: (remote, execution id, workflow id)."""
+        runs = []
+        for n in range(count):
+            remote = bare_remote(files=30, name=f"{name}-{n}")
+            repo_id = await self.harness.repository(tenant, str(remote), SLOW)
+            execution_id, handle = await self.harness.start(tenant, repo_id, CHANGES)
+            runs.append((remote, execution_id, handle.id))
+        return runs
+
+    async def assert_batch_completed(
+        self, sessions: Any, tenant: uuid.UUID, runs: list[tuple[Path, uuid.UUID, str]]
+    ) -> None:
+        """Every run completes exactly once (asked through the current client)."""
+        from tests.chaos.invariants import assert_completed_exactly_once
+        from workflows.contracts import FeatureExecutionOutput
+
+        for remote, execution_id, workflow_id in runs:
+            handle = self.harness.client.get_workflow_handle(
+                workflow_id, result_type=FeatureExecutionOutput
+            )
+            outcome = await asyncio.wait_for(handle.result(), 180)
+            assert outcome.state == "completed", outcome
+            await assert_completed_exactly_once(
+                sessions, tenant, execution_id, remote, len(CHANGES),
+                self.state / "workspaces", self.tmp / f"scratch-{execution_id}",
+            )  # fmt: skip
 
     async def reconnect(self) -> None:
         self.harness.client = await connect(self.temporal)

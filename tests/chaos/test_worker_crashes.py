@@ -8,20 +8,8 @@ import uuid
 
 import pytest
 
-from tests.chaos.conftest import wait_for_state
+from tests.chaos.conftest import CHANGES, SLOW, wait_for_state
 from tests.chaos.invariants import assert_completed_exactly_once
-
-CHANGES = [
-    {"op": "write_file", "path": "pkg/feature.py", "content": "VALUE = 1\n"},
-    {
-        "op": "replace_text",
-        "path": "src/pkg0/file_0.txt",
-        "search": "line 0 of",
-        "replace": "LINE 0 of",
-    },
-    {"op": "write_file", "path": "docs/feature.md", "content": "# feature\n"},
-]
-SLOW = {"build_command": "sleep 2", "test_command": "sleep 1"}
 
 
 @pytest.mark.parametrize("phase", ["analyzing", "planning", "executing", "verifying"])
@@ -78,27 +66,11 @@ async def test_worker_gone_for_good_moves_the_worktree_to_another_worker(
 async def test_batch_survives_repeated_random_worker_kills(chaos, sessions, bare_remote) -> None:
     rng = random.Random(7)
     tenant = uuid.uuid4()
-    runs = []
-    for n in range(4):
-        remote = bare_remote(files=30, name=f"batch-{n}")
-        repo_id = await chaos.harness.repository(tenant, str(remote), SLOW)
-        execution_id, handle = await chaos.harness.start(tenant, repo_id, CHANGES)
-        runs.append((remote, execution_id, handle))
+    runs = await chaos.start_batch(tenant, bare_remote, 4, "batch")
     worker = chaos.worker()
     for _ in range(3):
         await asyncio.sleep(rng.uniform(0.5, 3.0))
         worker.kill()
         worker = chaos.worker()
 
-    for remote, execution_id, handle in runs:
-        outcome = await asyncio.wait_for(handle.result(), 180)
-        assert outcome.state == "completed", outcome
-        await assert_completed_exactly_once(
-            sessions,
-            tenant,
-            execution_id,
-            remote,
-            len(CHANGES),
-            chaos.state / "workspaces",
-            chaos.tmp / f"scratch-{execution_id}",
-        )
+    await chaos.assert_batch_completed(sessions, tenant, runs)
