@@ -11,8 +11,10 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import pytest
 from google.protobuf.json_format import MessageToJson
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import CancelledError
 
 from domain.enums import CredentialType
 from domain.values import CredentialData
@@ -109,9 +111,13 @@ async def test_temporal_cancel_ends_cancelled_and_the_ui_shows_cancelled(
     execution_id, handle = await harness.start(tenant, repo_id, WRITE)
     await _wait_for_state(sessions, tenant, execution_id, 5)
     await handle.cancel()
-    await _wait_for_state(sessions, tenant, execution_id, 8, timeout=20)
+    # the run records `cancelled` in Postgres, then ends as Canceled in Temporal
+    with pytest.raises(WorkflowFailureError) as ended:
+        await asyncio.wait_for(handle.result(), 30)
+    assert isinstance(ended.value.cause, CancelledError)
     description = await handle.describe()
     assert description.status == WorkflowExecutionStatus.CANCELED
+    await _wait_for_state(sessions, tenant, execution_id, 8, timeout=5)
     assert _branches(remote) == ["refs/heads/main"]
 
 
