@@ -50,7 +50,7 @@ from domain.values import (
     PlanStep,
     StepError,
 )
-from persistence.artifacts import ArtifactService, store_patch
+from persistence.artifacts import ArtifactService, artifact_id_for, store_patch
 from persistence.credentials import CredentialRepository
 from persistence.tables import (
     ExecutionEventRow,
@@ -960,16 +960,14 @@ class FeaturePipeline:
         return AnalysisReport.model_validate_json(text) if text else None
 
     async def _text_artifact(self, ctx: _Context, name: str) -> str | None:
+        """An artifact of this execution by name (its id derives from the name)."""
         async with UnitOfWork(self.deps.sessions) as uow:
             service = ArtifactService(uow.session, self.deps.store)
             try:
-                rows = await service.list_by_execution(ctx.tenant, ctx.execution.id)
+                stream = await service.open(ctx.tenant, artifact_id_for(ctx.execution.id, name))
             except NotFound:
                 return None
-            row = next((r for r in rows if r.name == name), None)
-            if row is None:
-                return None
-            chunks = [c async for c in await service.open(ctx.tenant, row.id)]
+            chunks = [c async for c in stream]
         return b"".join(chunks).decode(errors="replace")
 
     async def _store_phase(self, ctx: _Context, result: Any, *, passed: bool) -> None:
