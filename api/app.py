@@ -23,6 +23,7 @@ def build_services(deps: ApiDeps) -> Services:
         deps.temporal,
         rpc_timeout=deps.config.temporal_rpc_timeout,
         wait_for_lock=deps.config.wait_for_lock,
+        task_queue=deps.config.task_queue,
     )
     return Services(
         deps=deps,

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from activities.git.config import GitConfig
+from workflows.contracts import TASK_QUEUE
 
 
 def _default_git_config() -> GitConfig:
@@ -24,6 +25,8 @@ class ApiConfig:
     max_page_size: int = 100
     git: GitConfig = field(default_factory=_default_git_config)
     wait_for_lock: bool = False
+    # the queue workers poll (BUILDER_TASK_QUEUE); workflows start there
+    task_queue: str = TASK_QUEUE
     # the llm engine is refused at the edge when no model is configured
     llm_model: str | None = None
     auth_cache_seconds: float = 30.0

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -29,10 +31,58 @@ from domain.enums import FeatureState
 from domain.values import FeatureConstraints
 from persistence.tables import FeatureExecutionRow
 from workflows import search_attributes as sa
-from workflows.contracts import TASK_QUEUE, WORKFLOW_NAME, FeatureExecutionInput
+from workflows.contracts import (
+    TASK_QUEUE,
+    WORKFLOW_NAME,
+    FeatureExecutionInput,
+    FeatureExecutionOutput,
+)
 from workflows.decisions import CancelRequest, PlanDecision
 
 log = logging.getLogger(__name__)
+
+
+async def start_execution_workflow(
+    client: Client,
+    row: FeatureExecutionRow,
+    *,
+    task_queue: str,
+    wait_for_lock: bool,
+    rpc_timeout: timedelta | None = None,
+) -> WorkflowHandle[Any, FeatureExecutionOutput]:
+    """Start the workflow of an execution row: the one way an execution starts.
+
+    REJECT_DUPLICATE: a run that already finished is never started again by a retried
+    POST; USE_EXISTING: a running one is simply reused. Raises Temporal's own errors.
+    """
+    assert row.workflow_id is not None
+    inp = FeatureExecutionInput(
+        execution_id=str(row.id),
+        tenant_id=str(row.tenant_id),
+        repository_id=str(row.repository_id),
+        title=row.title,
+        engine="llm" if row.engine == "llm" else "spec",
+        constraints=FeatureConstraints.model_validate(row.constraints or {}),
+        wait_for_lock=wait_for_lock,
+    )
+    return await client.start_workflow(
+        WORKFLOW_NAME,
+        inp,
+        id=row.workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        static_summary=row.title,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.TENANT, str(row.tenant_id)),
+                SearchAttributePair(sa.REPOSITORY, str(row.repository_id)),
+                SearchAttributePair(sa.STATE, FeatureState.PENDING.label),
+            ]
+        ),
+        result_type=FeatureExecutionOutput,
+        rpc_timeout=rpc_timeout,
+    )
 
 
 class WorkflowNotFound(Exception):
@@ -43,11 +93,17 @@ class WorkflowGateway:
     """Starts, signals and updates the workflows of executions."""
 
     def __init__(
-        self, provider: TemporalClientProvider, *, rpc_timeout: timedelta, wait_for_lock: bool
+        self,
+        provider: TemporalClientProvider,
+        *,
+        rpc_timeout: timedelta,
+        wait_for_lock: bool,
+        task_queue: str = TASK_QUEUE,
     ) -> None:
         self._provider = provider
         self._rpc_timeout = rpc_timeout
         self._wait_for_lock = wait_for_lock
+        self._task_queue = task_queue
 
     async def client(self) -> Client:
         try:
@@ -60,38 +116,14 @@ class WorkflowGateway:
             ) from None
 
     async def start(self, row: FeatureExecutionRow) -> None:
-        """Start the execution's workflow, or attach to the one already running.
-
-        REJECT_DUPLICATE: a run that already finished is never started again by a retried
-        POST; USE_EXISTING: a running one is simply reused.
-        """
+        """Start the execution's workflow, or attach to the one already running."""
         client = await self.client()
-        assert row.workflow_id is not None
-        inp = FeatureExecutionInput(
-            execution_id=str(row.id),
-            tenant_id=str(row.tenant_id),
-            repository_id=str(row.repository_id),
-            title=row.title,
-            engine="llm" if row.engine == "llm" else "spec",
-            constraints=FeatureConstraints.model_validate(row.constraints or {}),
-            wait_for_lock=self._wait_for_lock,
-        )
         try:
-            await client.start_workflow(
-                WORKFLOW_NAME,
-                inp,
-                id=row.workflow_id,
-                task_queue=TASK_QUEUE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=row.title,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(sa.TENANT, str(row.tenant_id)),
-                        SearchAttributePair(sa.REPOSITORY, str(row.repository_id)),
-                        SearchAttributePair(sa.STATE, FeatureState.PENDING.label),
-                    ]
-                ),
+            await start_execution_workflow(
+                client,
+                row,
+                task_queue=self._task_queue,
+                wait_for_lock=self._wait_for_lock,
                 rpc_timeout=self._rpc_timeout,
             )
         except WorkflowAlreadyStartedError:

@@ -29,21 +29,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E402
-from temporalio.client import Client, WorkflowHandle  # noqa: E402
+from temporalio.client import Client  # noqa: E402
 
 from builder.settings import Settings  # noqa: E402
 from builder.stack.temporal import TemporalDevServer  # noqa: E402
-from domain.branches import feature_branch_name  # noqa: E402
-from domain.ids import workflow_id_for  # noqa: E402
-from domain.values import FeatureConstraints  # noqa: E402
 from persistence.migrate import upgrade  # noqa: E402
-from persistence.uow import UnitOfWork  # noqa: E402
-from workflows.contracts import (  # noqa: E402
-    WORKFLOW_NAME,
-    FeatureExecutionInput,
-    FeatureExecutionOutput,
-)
+from tests.fixtures.executions import Harness  # noqa: E402
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 VAULT_KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
@@ -172,64 +163,10 @@ async def connect_temporal(address: str) -> Client:
 
 
 @dataclass
-class Executions:
+class Executions(Harness):
     """Creates repository and execution rows and starts their workflows (what the API does)."""
 
-    sessions: async_sessionmaker[AsyncSession]
-    client: Client
-    task_queue: str
-
-    async def repository(
-        self, tenant: uuid.UUID, url: str, properties: dict[str, Any] | None = None
-    ) -> uuid.UUID:
-        async with UnitOfWork(self.sessions) as uow:
-            row = await uow.repositories.create(
-                tenant, f"repo-{uuid.uuid4().hex[:6]}", url, properties=properties or {}
-            )
-            await uow.commit()
-            return row.id
-
-    async def start(
-        self,
-        tenant: uuid.UUID,
-        repository_id: uuid.UUID,
-        changes: list[dict[str, Any]],
-        *,
-        title: str = "Add a greeting module",
-        constraints: dict[str, Any] | None = None,
-    ) -> tuple[uuid.UUID, WorkflowHandle[Any, FeatureExecutionOutput]]:
-        key = uuid.uuid4().hex
-        async with UnitOfWork(self.sessions) as uow:
-            row = await uow.executions.create(
-                tenant,
-                repository_id,
-                title=title,
-                description="Declared changes for a benchmark run",
-                target_branch="main",
-                constraints=FeatureConstraints.model_validate(constraints or {}),
-                idempotency_key=key,
-                engine="spec",
-                changes=changes,
-            )
-            row.feature_branch = feature_branch_name(title, str(row.id))
-            row.workflow_id = workflow_id_for(str(tenant), key)
-            await uow.commit()
-        handle = await self.client.start_workflow(
-            WORKFLOW_NAME,
-            FeatureExecutionInput(
-                execution_id=str(row.id),
-                tenant_id=str(tenant),
-                repository_id=str(repository_id),
-                title=title,
-                engine="spec",
-                constraints=FeatureConstraints.model_validate(constraints or {}),
-            ),
-            id=row.workflow_id,
-            task_queue=self.task_queue,
-            static_summary=title,
-            result_type=FeatureExecutionOutput,
-        )
-        return row.id, handle
+    description: str = "Declared changes for a benchmark run"
 
 
 async def event_times(database_url: str, execution_id: uuid.UUID) -> list[tuple[str, datetime]]:

@@ -22,6 +22,7 @@ def api_config(settings: Settings) -> ApiConfig:
         max_body_bytes=settings.api_max_body_bytes,
         git=git_config(settings),
         wait_for_lock=settings.lock_wait,
+        task_queue=settings.task_queue,
         llm_model=settings.llm_model if settings.llm_provider else None,
     )
 

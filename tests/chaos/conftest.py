@@ -20,7 +20,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from builder.stack.temporal import TemporalDevServer
-from tests.integration.workflow.conftest import VAULT_KEY, Harness
+from tests.fixtures.executions import Harness
+from tests.integration.workflow.conftest import VAULT_KEY
 
 STATES = {"pending": 1, "analyzing": 2, "planning": 3, "executing": 4, "verifying": 5}
 CHANGES = [

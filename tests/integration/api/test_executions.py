@@ -20,6 +20,7 @@ from tests.integration.api.conftest import (
     execution_body,
     register_repository,
 )
+from workflows.search_attributes import STATE
 
 
 async def _rows_with_key(
@@ -275,3 +276,19 @@ def _sessions_of(client: httpx.AsyncClient) -> AsyncSession:
     assert isinstance(transport, httpx.ASGITransport)
     sessions: async_sessionmaker[AsyncSession] = transport.app.state.services.deps.sessions  # type: ignore[attr-defined]
     return sessions()
+
+
+async def test_workflow_starts_on_the_configured_task_queue(
+    make_app: AppFactory, tenant: Tenant, temporal_client: Client
+) -> None:
+    queue = f"custom-{uuid.uuid4().hex[:6]}"
+    async with client_for(make_app(task_queue=queue)) as client:
+        repo = await register_repository(client, tenant)
+        response = await client.post(
+            "/v1/executions", json=execution_body(repo["id"]), headers=tenant.headers
+        )
+    assert response.status_code == 202, response.text
+    handle = temporal_client.get_workflow_handle(response.json()["workflow_id"])
+    described = await handle.describe()
+    assert described.task_queue == queue
+    assert described.typed_search_attributes[STATE] == "pending"

@@ -7,26 +7,17 @@ import base64
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 
 from builder.settings import Settings
 from builder.stack.temporal import TemporalDevServer
 from builder.worker import run_worker
-from domain.branches import feature_branch_name
-from domain.ids import workflow_id_for
-from domain.values import FeatureConstraints
-from persistence.uow import UnitOfWork
-from workflows.contracts import (
-    TASK_QUEUE,
-    WORKFLOW_NAME,
-    FeatureExecutionInput,
-    FeatureExecutionOutput,
-)
+from tests.fixtures.executions import Harness
+from workflows.contracts import TASK_QUEUE
 
 VAULT_KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
 
@@ -45,71 +36,6 @@ def worker_settings(
         worker_id=extra.pop("worker_id", f"w-{uuid.uuid4().hex[:8]}"),
         **extra,
     )
-
-
-@dataclass
-class Harness:
-    """Creates repositories and executions in Postgres and starts their workflows."""
-
-    sessions: Any
-    client: Client
-    task_queue: str
-
-    async def repository(
-        self, tenant: uuid.UUID, url: str, properties: dict | None = None
-    ) -> uuid.UUID:
-        async with UnitOfWork(self.sessions) as uow:
-            row = await uow.repositories.create(
-                tenant, f"repo-{uuid.uuid4().hex[:6]}", url, properties=properties or {}
-            )
-            await uow.commit()
-            return row.id
-
-    async def start(
-        self,
-        tenant: uuid.UUID,
-        repository_id: uuid.UUID,
-        changes: list[dict],
-        *,
-        title: str = "Add a greeting module",
-        constraints: dict | None = None,
-        feature_branch: str | None = None,
-        engine: str = "spec",
-        wait_for_lock: bool = False,
-    ) -> tuple[uuid.UUID, WorkflowHandle]:
-        key = uuid.uuid4().hex
-        async with UnitOfWork(self.sessions) as uow:
-            row = await uow.executions.create(
-                tenant,
-                repository_id,
-                title=title,
-                description="Declared changes for a test run",
-                target_branch="main",
-                constraints=FeatureConstraints.model_validate(constraints or {}),
-                idempotency_key=key,
-                engine=engine,
-                changes=changes or None,
-            )
-            row.feature_branch = feature_branch or feature_branch_name(title, str(row.id))
-            row.workflow_id = workflow_id_for(str(tenant), key)
-            await uow.commit()
-        handle = await self.client.start_workflow(
-            WORKFLOW_NAME,
-            FeatureExecutionInput(
-                execution_id=str(row.id),
-                tenant_id=str(tenant),
-                repository_id=str(repository_id),
-                title=title,
-                engine=engine,  # type: ignore[arg-type]
-                constraints=FeatureConstraints.model_validate(constraints or {}),
-                wait_for_lock=wait_for_lock,
-            ),
-            id=row.workflow_id,
-            task_queue=self.task_queue,
-            static_summary=title,
-            result_type=FeatureExecutionOutput,
-        )
-        return row.id, handle
 
 
 @pytest.fixture
