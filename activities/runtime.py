@@ -80,10 +80,6 @@ def maps_domain_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T
     return wrapper
 
 
-def shutdown_pool() -> None:
-    _POOL.shutdown(wait=False, cancel_futures=True)
-
-
 def jsonable(value: Any) -> Any:
     """Details must survive JSON: stringify what does not."""
     if isinstance(value, dict):

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,3 @@ async def running_worker(
     yield settings
     stop.set()
     await asyncio.wait_for(task, 30)
-
-
-Changes = Callable[[], list[dict]]
