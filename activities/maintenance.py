@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from temporalio import activity
 
-from activities.deps import PipelineDeps
+from activities.phases.context import PhaseDeps
 from activities.runtime import run_blocking
 from domain.enums import TERMINAL_FEATURE_STATES
 from persistence.artifacts import ArtifactService
@@ -21,7 +21,7 @@ from workflows.maintenance import PURGE_ACTIVITY, PurgeReport
 class Maintenance:
     """Housekeeping activities of one worker."""
 
-    def __init__(self, deps: PipelineDeps) -> None:
+    def __init__(self, deps: PhaseDeps) -> None:
         self.deps = deps
 
     @activity.defn(name=PURGE_ACTIVITY)

@@ -1,14 +1,21 @@
 """How activities run engine code: blocking work in threads with heartbeats and prompt
-cancellation, and domain errors mapped to Temporal ApplicationErrors."""
+cancellation, and domain errors mapped to Temporal ApplicationErrors.
+
+Everything that leaves an activity for Temporal (heartbeat details, failure messages and
+details) may carry untrusted text (a repository's output, test names, a model's words), so
+it is redacted like a log line and bounded in size here, in one place.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
+import json
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from temporalio import activity
@@ -16,6 +23,14 @@ from temporalio.exceptions import ApplicationError
 
 from domain.cancellation import OperationCancelled
 from domain.errors import DomainError
+from domain.redaction import redact, redact_value
+
+# Bounds of what an activity hands to Temporal (histories are kept and shown in the UI).
+HEARTBEAT_CHARS = 200
+MESSAGE_CHARS = 2_000
+DETAILS_BYTES = 4_096
+DETAIL_STRING_CHARS = 500
+DETAIL_LIST_ITEMS = 20
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -46,7 +61,7 @@ async def run_blocking(
             if done:
                 return future.result()
             if activity.in_activity():
-                activity.heartbeat(latest[0])
+                activity.heartbeat(bounded(latest[0], HEARTBEAT_CHARS))
     except asyncio.CancelledError:
         cancel.set()
         with contextlib.suppress(BaseException):
@@ -55,17 +70,51 @@ async def run_blocking(
 
 
 def application_error(err: DomainError) -> ApplicationError:
-    """The Temporal form of a known failure: its ErrorCode as type, retryable as told."""
-    details = jsonable(err.details) if err.details else {}
+    """The Temporal form of a known failure: its ErrorCode as type, retryable as told, the
+    server's delay (Retry-After) as the next retry's delay, message and details bounded."""
+    delay = err.retry_after_s
     return ApplicationError(
-        err.message,
-        details,
+        bounded(err.message, MESSAGE_CHARS),
+        failure_details(err.details) if err.details else {},
         type=err.code.value,
         non_retryable=not err.retryable,
+        next_retry_delay=timedelta(seconds=delay) if delay and err.retryable else None,
     )
 
 
-def maps_domain_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def bounded(text: str, limit: int) -> str:
+    """`text` redacted and cut to `limit` characters (a marker says it was cut)."""
+    clean = redact(text)
+    return clean if len(clean) <= limit else clean[: limit - 12] + " [truncated]"
+
+
+def failure_details(details: dict[str, Any]) -> dict[str, Any]:
+    """Details as they may enter a history: JSON, redacted, strings and lists cut, and
+    whole entries dropped (largest first) until the lot fits DETAILS_BYTES."""
+    shaped: dict[str, Any] = _shape(redact_value(jsonable(details)))
+    dropped: list[str] = []
+    while shaped and len(json.dumps(shaped, default=str)) > DETAILS_BYTES:
+        largest = max(shaped, key=lambda k: len(json.dumps(shaped[k], default=str)))
+        dropped.append(largest)
+        del shaped[largest]
+    if dropped:
+        shaped["omitted"] = sorted(dropped)
+    return shaped
+
+
+def _shape(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= DETAIL_STRING_CHARS else value[:DETAIL_STRING_CHARS] + "…"
+    if isinstance(value, list):
+        return [_shape(v) for v in value[:DETAIL_LIST_ITEMS]]
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    return value
+
+
+def maps_domain_errors(
+    fn: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
     """Decorator for activities: DomainError -> ApplicationError; cancellation stays."""
 
     @functools.wraps(fn)

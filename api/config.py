@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from activities.git.config import GitConfig
-from workflows.contracts import TASK_QUEUE
+from domain.contracts import TASK_QUEUE
 
 
 def _default_git_config() -> GitConfig:

@@ -14,6 +14,7 @@ from api.problems import conflict, validation_problem
 from api.schemas.executions import ExecutionCreate
 from api.workflow_gateway import WorkflowGateway, WorkflowNotFound
 from domain.branches import feature_branch_name
+from domain.contracts import PlanDecision
 from domain.enums import ErrorCode, FeatureState
 from domain.errors import Conflict, FieldError, NotFound
 from domain.events import EventType
@@ -25,7 +26,6 @@ from persistence.events import EventStore
 from persistence.repositories.executions import FeatureExecutionRepository
 from persistence.repositories.repositories import RepositoryRepository
 from persistence.tables import FeatureExecutionRow
-from workflows.decisions import PlanDecision
 
 MAX_IDEMPOTENCY_KEY = 200
 

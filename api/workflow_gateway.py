@@ -27,17 +27,18 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import TemporalClientProvider
 from api.problems import ApiProblem, conflict, service_unavailable
+from domain.contracts import (
+    TASK_QUEUE,
+    WORKFLOW_NAME,
+    CancelRequest,
+    FeatureExecutionInput,
+    FeatureExecutionOutput,
+    PlanDecision,
+)
 from domain.enums import FeatureState
 from domain.values import FeatureConstraints
 from persistence.tables import FeatureExecutionRow
 from workflows import search_attributes as sa
-from workflows.contracts import (
-    TASK_QUEUE,
-    WORKFLOW_NAME,
-    FeatureExecutionInput,
-    FeatureExecutionOutput,
-)
-from workflows.decisions import CancelRequest, PlanDecision
 
 log = logging.getLogger(__name__)
 

@@ -46,10 +46,10 @@ from temporalio.common import (
 
 from api.admin import create_api_key
 from builder.stack.ports import free_port
+from domain.contracts import WORKFLOW_NAME, FeatureExecutionInput
 from domain.values import FeatureConstraints
 from persistence.db import create_engine, session_factory
 from workflows import search_attributes as sa
-from workflows.contracts import WORKFLOW_NAME, FeatureExecutionInput
 
 SERVER = ROOT / "bench" / "_api_server.py"
 Request = Callable[[httpx.AsyncClient, int], Any]

@@ -7,10 +7,10 @@ import asyncio
 import uvicorn
 from fastapi import FastAPI
 
-from activities.deps import artifact_store, git_config, keyring_of
 from api.app import create_app
 from api.config import ApiConfig
 from api.deps import ApiDeps, LazyTemporalClient
+from builder.deps import artifact_store, git_config, keyring_of
 from builder.observability.metrics import install_metrics
 from builder.settings import Settings
 from persistence.db import create_engine, session_factory

@@ -362,7 +362,7 @@ def _run_locked(
             "api_port": api_port,
         }
     )
-    from builder.observability.redaction import register_secret
+    from domain.redaction import register_secret
 
     register_secret(api_key)
     urls = DevUrls(

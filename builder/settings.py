@@ -59,6 +59,7 @@ class Settings(BaseSettings):
 
     # Sandbox
     sandbox_allow_unsandboxed: bool = False
+    setup_timeout_seconds: int = 1800
     build_timeout_seconds: int = 1800
     test_timeout_seconds: int = 1800
 

@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from builder.settings import Settings
-from workflows.contracts import TASK_QUEUE
+from domain.contracts import TASK_QUEUE
 from workflows.feature_execution import FeatureExecutionWorkflow
 from workflows.maintenance import PurgeWorkflow
 
@@ -59,13 +59,13 @@ async def run_worker(
     metrics are always recorded.
     """
     from activities.maintenance import Maintenance
-    from activities.pipeline import build_pipeline
+    from builder.deps import build_pipeline
     from builder.observability.metrics import ActivityMetricsInterceptor
 
     stop = stop or _stop_on_signals()
     client = await connect(settings, interceptors)
     queue = worker_queue(settings)
-    pipeline = await build_pipeline(settings, worker_queue=queue)
+    pipeline = build_pipeline(settings, worker_queue=queue)
     maintenance = Maintenance(pipeline.deps)
     # a restarted worker first clears worktrees whose executions ended while it was down
     await maintenance.purge_orphaned_worktrees()
@@ -95,15 +95,18 @@ async def run_worker(
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox, with builder's pure modules and pydantic passed through: re-importing
-    them for every workflow run costs far more CPU than the workflow itself. They hold no
-    mutable module state, so sharing them across runs keeps workflows deterministic."""
+    """The sandbox, with only `domain` and a few third-party modules passed through.
+
+    Passing a module through shares one import across runs and, for code in it, switches
+    the sandbox's determinism checks off: only pure modules without mutable state qualify.
+    `workflows` is re-imported for every run so a non-deterministic call in it fails (see
+    tests/unit/test_workflow_replay.py). pydantic and domain are the expensive imports."""
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
     )
 
 
-PASSTHROUGH_MODULES = ("pydantic", "pydantic_core", "annotated_types", "domain", "workflows")
+PASSTHROUGH_MODULES = ("pydantic", "pydantic_core", "annotated_types", "domain")
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -14,10 +14,18 @@ class DomainError(Exception):
     code: ErrorCode = ErrorCode.INTERNAL
     retryable: bool = False
 
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or {}
+        # how long the server asked us to wait before trying again (Retry-After)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)

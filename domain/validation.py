@@ -85,6 +85,10 @@ def validate_feature_execution(
     _raise_if(feature_execution_errors(tenant_id, repository_id, title, description, target_branch))
 
 
+# a week: a plan nobody looked at for longer is stale
+MAX_APPROVAL_WAIT_MINUTES = 7 * 24 * 60
+
+
 def constraints_errors(c: FeatureConstraints) -> list[FieldError]:
     errors: list[FieldError] = []
     if c.max_steps < 0 or c.max_steps > 50:
@@ -92,6 +96,13 @@ def constraints_errors(c: FeatureConstraints) -> list[FieldError]:
     if c.timeout_minutes < 0 or c.timeout_minutes > 120:
         errors.append(
             FieldError("constraints.timeout_minutes", "timeout_minutes must be between 0 and 120")
+        )
+    if not 0 <= c.plan_approval_timeout_minutes <= MAX_APPROVAL_WAIT_MINUTES:
+        errors.append(
+            FieldError(
+                "constraints.plan_approval_timeout_minutes",
+                f"plan_approval_timeout_minutes must be between 0 and {MAX_APPROVAL_WAIT_MINUTES}",
+            )
         )
     return errors
 

@@ -10,7 +10,10 @@ from domain.enums import ChangeType, ErrorCode, StepType
 
 
 class _Value(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, use_enum_values=False)
+    # Values travel inside Temporal payloads between workers of different versions: an
+    # unknown field is ignored, not refused. Edges that validate client input use strict
+    # subclasses (`StrictFeatureConstraints`).
+    model_config = ConfigDict(extra="ignore", frozen=False, use_enum_values=False)
 
 
 class FeatureConstraints(_Value):
@@ -23,6 +26,14 @@ class FeatureConstraints(_Value):
     require_tests: bool = False
     require_build: bool = False
     require_plan_approval: bool = False
+    # how long a plan may wait for approval before the run ends (0: no deadline)
+    plan_approval_timeout_minutes: int = 0
+
+
+class StrictFeatureConstraints(FeatureConstraints):
+    """FeatureConstraints as a client sends them: an unknown (misspelt) key is an error."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class PlanStep(_Value):

@@ -224,10 +224,53 @@ async def latest_sequence(session: AsyncSession, execution_id: uuid.UUID) -> int
 
 
 class EventStore:
-    """The event store bound to one session (what the unit of work exposes as `events`)."""
+    """The event store bound to one session (what the unit of work exposes as `events`).
+
+    `stage` queues an event and `flush` appends every queued event in one statement per
+    stream; the unit of work flushes right before it commits. Staging keeps the stream's row
+    lock (taken by the append) to the last moment of the transaction, so slow work earlier in
+    it (artifact uploads, many row writes) never blocks other writers of the stream, and N
+    events cost one round trip instead of N.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._staged: dict[uuid.UUID, list[dict[str, Any]]] = {}
+
+    def stage(
+        self,
+        execution_id: uuid.UUID,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        producer_id: str,
+        event_id: uuid.UUID | None = None,
+        causation_id: uuid.UUID | None = None,
+        correlation_id: uuid.UUID | None = None,
+        tags: dict[str, Any] | None = None,
+        timestamp: datetime | None = None,
+    ) -> uuid.UUID:
+        """Queue an event for `flush` (same contract as `append`); returns its id."""
+        eid = event_id or new_event_id()
+        self._staged.setdefault(execution_id, []).append(
+            _batch_item(eid, event_type, payload, producer_id, causation_id,
+                        correlation_id, tags, timestamp)
+        )  # fmt: skip
+        return eid
+
+    @property
+    def staged(self) -> int:
+        return sum(len(items) for items in self._staged.values())
+
+    async def flush(self) -> list[AppendedEvent]:
+        """Append every staged event, in staging order per stream. NotFound / Conflict as
+        `append`; on an error nothing staged is kept, and the caller's transaction is
+        unusable as with any failed statement."""
+        staged, self._staged = self._staged, {}
+        appended: list[AppendedEvent] = []
+        for execution_id, items in staged.items():
+            appended += await append_batch(self.session, execution_id, items)
+        return appended
 
     async def append(
         self,
@@ -308,6 +351,90 @@ SELECT id, sequence_number, false, feature_execution_id FROM existing
 )
 
 
+def _batch_item(
+    event_id: uuid.UUID,
+    event_type: str,
+    payload: dict[str, Any],
+    producer_id: str,
+    causation_id: uuid.UUID | None,
+    correlation_id: uuid.UUID | None,
+    tags: dict[str, Any] | None,
+    timestamp: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "event_type": str(event_type),
+        "timestamp": timestamp,
+        "causation_id": causation_id,
+        "correlation_id": correlation_id,
+        "payload": encode_payload(payload),
+        "producer_id": producer_id,
+        "tags": json.dumps(tags or {}),
+    }
+
+
+def _batch_params(execution_id: uuid.UUID, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "execution_id": execution_id,
+        "payload_schema": PAYLOAD_SCHEMA,
+        "ids": [i["id"] for i in items],
+        "event_types": [i["event_type"] for i in items],
+        "timestamps": [i["timestamp"] for i in items],
+        "causation_ids": [i["causation_id"] for i in items],
+        "correlation_ids": [i["correlation_id"] for i in items],
+        "payloads": [i["payload"] for i in items],
+        "producer_ids": [i["producer_id"] for i in items],
+        "tags": [i["tags"] for i in items],
+    }
+
+
+def _settled(
+    execution_id: uuid.UUID,
+    items: list[dict[str, Any]],
+    results: dict[uuid.UUID, tuple[int, bool, uuid.UUID]],
+) -> list[AppendedEvent | Exception]:
+    """Per item: where it landed, or why not (a duplicate within the batch is a no-op)."""
+    out: list[AppendedEvent | Exception] = []
+    first_seen: set[uuid.UUID] = set()
+    for item in items:
+        eid = item["id"]
+        found = results.get(eid)
+        if found is None:
+            out.append(NotFound(f"feature execution {execution_id} not found"))
+            continue
+        seq, created, stream = found
+        if stream != execution_id:
+            out.append(Conflict(f"event id {eid} already belongs to feature execution {stream}"))
+            continue
+        out.append(AppendedEvent(eid, seq, created and eid not in first_seen))
+        first_seen.add(eid)
+    return out
+
+
+async def append_batch(
+    session: AsyncSession, execution_id: uuid.UUID, items: list[dict[str, Any]]
+) -> list[AppendedEvent]:
+    """Append several events to one stream in one statement inside the caller's
+    transaction. A concurrent same-id writer from another transaction makes the insert fail;
+    it runs in a savepoint, so the retry finds the stored id instead."""
+    params = _batch_params(execution_id, items)
+    for attempt in (1, 2):
+        try:
+            async with session.begin_nested():
+                conn = await session.connection()
+                rows = (await conn.execute(_APPEND_BATCH, params)).all()
+            break
+        except IntegrityError as exc:
+            if attempt == 2 or "execution_events_pkey" not in str(exc.orig):
+                raise
+    results = {r.id: (int(r.sequence_number), bool(r.created), r.stream) for r in rows}
+    outcome = _settled(execution_id, items, results)
+    for item in outcome:
+        if isinstance(item, Exception):
+            raise item
+    return [item for item in outcome if isinstance(item, AppendedEvent)]
+
+
 @dataclass
 class _Pending:
     params: dict[str, Any]
@@ -340,18 +467,10 @@ class EventLog:
         """Append and commit; returns once the event is durable. Same contract and errors
         as `persistence.events.append`."""
         pending = _Pending(
-            {
-                "id": event_id or new_event_id(),
-                "event_type": str(event_type),
-                "timestamp": timestamp,
-                "causation_id": causation_id,
-                "correlation_id": correlation_id,
-                "payload": encode_payload(payload),
-                "producer_id": producer_id,
-                "tags": json.dumps(tags or {}),
-            },
+            _batch_item(event_id or new_event_id(), event_type, payload, producer_id,
+                        causation_id, correlation_id, tags, timestamp),
             asyncio.get_running_loop().create_future(),
-        )
+        )  # fmt: skip
         queue = self._queues.get(execution_id)
         if queue is None:
             self._queues[execution_id] = [pending]
@@ -404,41 +523,22 @@ class EventLog:
         batch: list[_Pending],
         results: dict[uuid.UUID, tuple[int, bool, uuid.UUID]],
     ) -> None:
-        first_seen: set[uuid.UUID] = set()
-        for p in batch:
-            eid = p.params["id"]
-            if p.done.done():  # its caller was cancelled; the write stands
-                first_seen.add(eid)
-                continue
-            found = results.get(eid)
-            if found is None:
-                p.done.set_exception(NotFound(f"feature execution {execution_id} not found"))
-                continue
-            seq, created, stream = found
-            if stream != execution_id:
-                p.done.set_exception(
-                    Conflict(f"event id {eid} already belongs to feature execution {stream}")
-                )
-                continue
-            # a duplicate within the batch is a no-op, like a re-append
-            p.done.set_result(AppendedEvent(eid, seq, created and eid not in first_seen))
-            first_seen.add(eid)
+        # a cancelled caller's write stands; it still counts as the first of its id
+        live = [p for p in batch if not p.done.done()]
+        cancelled = {p.params["id"] for p in batch if p.done.done()}
+        outcome = _settled(execution_id, [p.params for p in live], results)
+        for p, result in zip(live, outcome, strict=True):
+            if isinstance(result, Exception):
+                p.done.set_exception(result)
+            elif result.id in cancelled:
+                p.done.set_result(AppendedEvent(result.id, result.sequence_number, False))
+            else:
+                p.done.set_result(result)
 
     async def _write(
         self, conn: AsyncConnection, execution_id: uuid.UUID, batch: list[_Pending]
     ) -> dict[uuid.UUID, tuple[int, bool, uuid.UUID]]:
-        params: dict[str, Any] = {
-            "execution_id": execution_id,
-            "payload_schema": PAYLOAD_SCHEMA,
-            "ids": [p.params["id"] for p in batch],
-            "event_types": [p.params["event_type"] for p in batch],
-            "timestamps": [p.params["timestamp"] for p in batch],
-            "causation_ids": [p.params["causation_id"] for p in batch],
-            "correlation_ids": [p.params["correlation_id"] for p in batch],
-            "payloads": [p.params["payload"] for p in batch],
-            "producer_ids": [p.params["producer_id"] for p in batch],
-            "tags": [p.params["tags"] for p in batch],
-        }
+        params = _batch_params(execution_id, [p.params for p in batch])
         for attempt in (1, 2):
             try:
                 rows = (await conn.execute(_APPEND_BATCH, params)).all()
@@ -456,6 +556,7 @@ __all__ = [
     "EventStore",
     "StoredEvent",
     "append",
+    "append_batch",
     "latest_sequence",
     "new_event_id",
     "read_after",

@@ -63,7 +63,10 @@ class UnitOfWork:
         await self.session.close()
 
     async def commit(self) -> None:
-        """Make everything done so far durable; the unit of work stays usable."""
+        """Append the staged events, then make everything done so far durable; the unit of
+        work stays usable."""
+        if self.events.staged:
+            await self.events.flush()
         await self.session.commit()
 
     async def rollback(self) -> None:

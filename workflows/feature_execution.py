@@ -1,7 +1,9 @@
 """FeatureExecutionWorkflow: the durable state machine of one feature execution.
 
-It decides what happens next and nothing else: every side effect is an activity, called by
-name, with ids (never contents, never credentials) as arguments.
+It decides what happens next and nothing else: every side effect is an activity, called
+through its typed interface (workflows/activities.py) with ids, never contents or
+credentials. Only `domain` and third-party modules pass through the workflow sandbox; this
+package is re-imported in it, so the sandbox's determinism checks cover it.
 """
 
 from __future__ import annotations
@@ -10,74 +12,83 @@ import asyncio
 import builtins
 import contextlib
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
-from temporalio.workflow import ActivityCancellationType
+from temporalio.exceptions import ActivityError, ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    from domain.enums import ErrorCode, FeatureState, StepType
-    from domain.events import EventType
-    from domain.values import ExecutionError, ExecutionPlan, ExecutionProgress, PlanStep
-    from workflows import policies
-    from workflows import search_attributes as sa
-    from workflows.activity_names import Activity
-    from workflows.contracts import (
-        WORKFLOW_NAME,
-        AnalysisResult,
-        CleanupRequest,
-        ExecutionRef,
-        FeatureExecutionInput,
-        FeatureExecutionOutput,
-        LockRequest,
-        LockResult,
-        PlanResult,
-        PushRequest,
-        PushResult,
-        RecordEventInput,
-        RecordStateInput,
-        RepairRequest,
-        RepairResult,
-        StepRequest,
-        StepResult,
-        VerifyRequest,
-        VerifyResult,
-        WorkspaceResult,
-    )
-    from workflows.decisions import CancelRequest, PlanDecision
-
-R = TypeVar("R", bound=BaseModel)
-
-
-class _Stop(Exception):
-    """Ends the pipeline with a recorded ExecutionError."""
-
-    def __init__(self, error: ExecutionError) -> None:
-        super().__init__(error.message)
-        self.error = error
+from domain.contracts import (
+    WORKFLOW_NAME,
+    AnalysisResult,
+    CancelRequest,
+    Carryover,
+    CleanupRequest,
+    ExecutionRef,
+    FeatureExecutionInput,
+    FeatureExecutionOutput,
+    PhaseTimeouts,
+    PlanDecision,
+    PushRequest,
+    RecordEventInput,
+    RecordStateInput,
+    RepairRequest,
+    StepRequest,
+    StepResult,
+    VerifyRequest,
+)
+from domain.enums import ErrorCode, FeatureState, StepType
+from domain.events import EventType
+from domain.values import ExecutionError, ExecutionPlan, ExecutionProgress, PlanStep
+from workflows import policies
+from workflows import search_attributes as sa
+from workflows.activities import (
+    AnalysisActivities,
+    BookkeepingActivities,
+    DeliveryActivities,
+    PlanningActivities,
+    RepairActivities,
+    StepActivities,
+    VerifyActivities,
+    WorkspaceActivities,
+)
+from workflows.calls import Worktree, bookkeeping
+from workflows.failures import Stop, error_of
+from workflows.lease import LONG_WAITS_CONTINUE_AS_NEW, Lease, history_too_long
+from workflows.progress import show_details
 
 
 @workflow.defn(name=WORKFLOW_NAME)
 class FeatureExecutionWorkflow:
     """pending -> analyzing -> planning -> executing -> verifying -> completed/failed/cancelled."""
 
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, inp: FeatureExecutionInput) -> None:
+        info = workflow.info()
+        carry = inp.carry
+        self._inp = inp
+        self._ref = ExecutionRef(execution_id=inp.execution_id, tenant_id=inp.tenant_id)
+        self._carry = carry
+        self._started_at = carry.started_at if carry else info.start_time
+        owner = carry.owner_id if carry else f"{info.workflow_id}/{info.run_id}"
+        self._lease = Lease(self._ref, owner, carry.lock if carry else None)
+        self._worktree = Worktree(self._ref, carry.workspace if carry else None)
+        self._timeouts = (carry.phase_timeouts if carry else None) or PhaseTimeouts()
+        self._last_event_id = carry.last_event_id if carry else None
         self._state = FeatureState.PENDING
+        if carry is not None:
+            self._state = (
+                FeatureState.PLANNING if carry.stage == "approval" else FeatureState.ANALYZING
+            )
         self._progress = ExecutionProgress()
         self._plan: ExecutionPlan | None = None
-        self._awaiting_approval = False
+        # a continued approval wait takes decisions from its first moment
+        self._awaiting_approval = carry is not None and carry.stage == "approval"
         self._decision: PlanDecision | None = None
         self._cancel_reason: str | None = None
+        self._lease_lost: ExecutionError | None = None
+        self._may_continue_as_new = True
         self._pipeline: asyncio.Task[FeatureExecutionOutput] | None = None
-        self._workspace: WorkspaceResult | None = None
-        self._lock: LockResult | None = None
-        self._ref: ExecutionRef | None = None
-        self._engine = "spec"
-        self._owner_id = ""
-        self._last_event_id: str | None = None
 
     # ---- operator and client interface -------------------------------------------------
 
@@ -119,25 +130,24 @@ class FeatureExecutionWorkflow:
 
     @workflow.run
     async def run(self, inp: FeatureExecutionInput) -> FeatureExecutionOutput:
-        self._ref = ExecutionRef(execution_id=inp.execution_id, tenant_id=inp.tenant_id)
-        self._engine = inp.engine
-        self._owner_id = f"{workflow.info().workflow_id}/{workflow.info().run_id}"
-        workflow.upsert_search_attributes(
-            [
-                sa.TENANT.value_set(inp.tenant_id),
-                sa.REPOSITORY.value_set(inp.repository_id),
-                sa.STATE.value_set(self._state.label),
-            ]
-        )
-        self._pipeline = asyncio.create_task(self._execute(inp))
+        if inp.carry is None:
+            workflow.upsert_search_attributes(
+                [
+                    sa.TENANT.value_set(inp.tenant_id),
+                    sa.REPOSITORY.value_set(inp.repository_id),
+                    sa.STATE.value_set(self._state.label),
+                ]
+            )
+        self._pipeline = asyncio.create_task(self._execute())
         timeout = inp.constraints.timeout_minutes
         outcome: FeatureExecutionOutput
         native_cancel = False
         try:
             if timeout:
-                outcome = await asyncio.wait_for(
-                    asyncio.shield(self._pipeline), timeout=timeout * 60
-                )
+                # anchored at the first run's start: a continued run does not get a new budget
+                deadline = self._started_at + timedelta(minutes=timeout)
+                remaining = max((deadline - workflow.now()).total_seconds(), 0.001)
+                outcome = await asyncio.wait_for(asyncio.shield(self._pipeline), remaining)
             else:
                 outcome = await asyncio.shield(self._pipeline)
         except builtins.TimeoutError:
@@ -155,10 +165,10 @@ class FeatureExecutionWorkflow:
             self._cancel_reason = self._cancel_reason or "cancelled through Temporal"
             await self._stop_pipeline()
             outcome = self._cancelled()
-        except _Stop as stop:
+        except Stop as stop:
             outcome = self._failed(stop.error)
         except ActivityError as err:
-            outcome = self._failed(self._error_of(err))
+            outcome = self._failed(error_of(err, self._current_step()))
 
         await self._finish(outcome)
         if native_cancel:
@@ -180,124 +190,116 @@ class FeatureExecutionWorkflow:
         with contextlib.suppress(BaseException):
             await self._pipeline
 
-    async def _execute(self, inp: FeatureExecutionInput) -> FeatureExecutionOutput:
+    async def _execute(self) -> FeatureExecutionOutput:
         if self._cancel_reason is not None:
             # cancelled before the run began (e.g. while no worker was up)
             return self._cancelled()
         try:
-            return await self._stages(inp)
-        except (asyncio.CancelledError, ActivityError, _Stop):
-            # a cancelled activity surfaces as an ActivityError (or a _Stop wrapping one)
+            return await self._stages()
+        except (asyncio.CancelledError, ActivityError, Stop):
+            # a cancelled activity surfaces as an ActivityError (or a Stop wrapping one)
+            if self._lease_lost is not None:
+                return self._failed(self._lease_lost)
             if self._cancel_reason is not None:
                 return self._cancelled()
             raise
 
-    async def _stages(self, inp: FeatureExecutionInput) -> FeatureExecutionOutput:
-        assert self._ref is not None
-        ref = self._ref
-        await self._transition(FeatureState.ANALYZING)
-        self._lock = await self._acquire_lock(inp)
-        refresher = asyncio.create_task(self._refresh_lock_forever())
+    async def _stages(self) -> FeatureExecutionOutput:
+        carry = self._carry
+        if carry is None:
+            await self._transition(FeatureState.ANALYZING)
+        if carry is None or carry.stage == "lock_wait":
+            await self._lease.acquire(
+                wait=self._inp.wait_for_lock,
+                continue_as_new=lambda: self._continue_as_new("lock_wait"),
+            )
+        refresher = asyncio.create_task(self._lease.keep(self._on_lease_lost))
         try:
-            self._workspace = await self._open_workspace()
-            await self._on_worktree(
-                Activity.ANALYZE,
-                ref,
-                AnalysisResult,
-                policies.STEP_TIMEOUT,
-                "analyze the repository",
-            )
-
-            await self._transition(FeatureState.PLANNING)
-            planned = await self._on_worktree(
-                Activity.PLAN, ref, PlanResult, policies.STEP_TIMEOUT, "plan the change"
-            )
-            self._plan = planned.plan
-            self._set_progress(0, 0, None)
-            if inp.constraints.require_plan_approval:
-                await self._await_approval()
+            if carry is not None and carry.stage == "approval":
+                plan = await self._planned()
+                await self._await_approval(already_requested=carry.approval_requested)
+            else:
+                await self._worktree.open()
+                analysis = await self._worktree.call(
+                    AnalysisActivities.analyze, self._ref, policies.STEP_TIMEOUT,
+                    "analyze the repository",
+                )  # fmt: skip
+                self._timeouts = _timeouts_of(analysis)
+                await self._transition(FeatureState.PLANNING)
+                plan = await self._planned()
+                if self._inp.constraints.require_plan_approval:
+                    await self._await_approval(already_requested=False)
 
             await self._transition(FeatureState.EXECUTING)
-            for step in self._plan.steps:
-                await self._run_step(step.index, step.description)
+            for step in list(plan.steps):
+                await self._run_step(plan, step.index, step.description)
 
             await self._transition(FeatureState.VERIFYING)
-            await self._verify_with_repairs(inp)
+            verified = await self._verify_with_repairs(plan)
 
-            result = await self._on_worktree(
-                Activity.PUSH,
+            pushed = await self._worktree.call(
+                DeliveryActivities.push,
                 PushRequest(
-                    ref=ref, fencing_token=self._lock.fencing_token, owner_id=self._owner_id
+                    ref=self._ref,
+                    fencing_token=self._lease.held.fencing_token if self._lease.held else None,
+                    owner_id=self._lease.owner_id,
+                    verified_commit=verified,
                 ),
-                PushResult,
                 policies.PUSH_TIMEOUT,
                 "push the feature branch",
             )
-            return FeatureExecutionOutput(state=FeatureState.COMPLETED.label, result=result.result)
+            return FeatureExecutionOutput(state=FeatureState.COMPLETED.label, result=pushed.result)
         finally:
             refresher.cancel()
 
     # ---- stages -----------------------------------------------------------------------------
 
-    async def _acquire_lock(self, inp: FeatureExecutionInput) -> LockResult:
-        assert self._ref is not None
-        while True:
-            lock = await self._bookkeeping(
-                Activity.ACQUIRE_LOCK,
-                LockRequest(ref=self._ref, owner_id=self._owner_id),
-                LockResult,
-            )
-            if lock.acquired:
-                return lock
-            if not inp.wait_for_lock:
-                raise _Stop(
-                    ExecutionError(
-                        code=ErrorCode.INVALID_INPUT,
-                        message=(
-                            f"another execution ({lock.holder_execution_id}) holds the lock "
-                            f"{lock.lock_key}; retry when it ends"
-                        ),
-                        details={"lock_key": lock.lock_key, "holder": lock.holder_execution_id},
-                        retryable=True,
-                    )
-                )
-            await workflow.sleep(policies.LOCK_RETRY_EVERY)
-
-    async def _refresh_lock_forever(self) -> None:
-        assert self._ref is not None and self._lock is not None
-        while True:
-            await workflow.sleep(policies.LOCK_REFRESH_EVERY)
-            await self._bookkeeping(
-                Activity.REFRESH_LOCK,
-                LockRequest(
-                    ref=self._ref, owner_id=self._owner_id, fencing_token=self._lock.fencing_token
-                ),
-                LockResult,
-            )
-
-    async def _open_workspace(self) -> WorkspaceResult:
-        assert self._ref is not None
-        return await workflow.execute_activity(
-            Activity.OPEN_WORKSPACE,
-            self._ref,
-            result_type=WorkspaceResult,
-            start_to_close_timeout=policies.CLONE_TIMEOUT,
-            heartbeat_timeout=policies.HEARTBEAT,
-            retry_policy=policies.WORKTREE_RETRY,
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary="clone and check out the target branch",
+    async def _planned(self) -> ExecutionPlan:
+        """The plan (made once; a stored plan is returned as it is)."""
+        planned = await self._worktree.call(
+            PlanningActivities.plan, self._ref, policies.STEP_TIMEOUT, "plan the change"
         )
+        self._plan = planned.plan
+        self._set_progress(len(planned.plan.steps), 0, None)
+        return planned.plan
 
-    async def _await_approval(self) -> None:
-        assert self._ref is not None
+    def _on_lease_lost(self, error: ExecutionError) -> None:
+        self._lease_lost = error
+        if self._pipeline is not None and not self._pipeline.done():
+            self._pipeline.cancel()
+
+    async def _await_approval(self, *, already_requested: bool) -> None:
+        steps = len(self._plan.steps) if self._plan else 0
         self._awaiting_approval = True
-        await self._event(
-            EventType.PLAN_APPROVAL_REQUESTED, {"steps": len(self._plan.steps) if self._plan else 0}
+        if not already_requested:
+            await self._event(EventType.PLAN_APPROVAL_REQUESTED, {"steps": steps})
+        show_details(
+            self._state, self._progress, "**waiting for plan approval** (update `approve_plan`)"
         )
-        workflow.set_current_details("**waiting for plan approval** (update `approve_plan`)")
-        await workflow.wait_condition(lambda: self._decision is not None)
-        decision = self._decision
-        assert decision is not None
+        # a deadline exists only for runs whose constraints name one (a field newer than any
+        # run of the previous version, so its timer needs no patch)
+        limit = self._inp.constraints.plan_approval_timeout_minutes
+        deadline = self._started_at + timedelta(minutes=limit) if limit else None
+        self._may_continue_as_new = True
+        while (decision := self._decision) is None:
+            remaining = (deadline - workflow.now()).total_seconds() if deadline else None
+            try:
+                await workflow.wait_condition(
+                    self._approval_wait_over,
+                    timeout=max(remaining, 0.001) if remaining is not None else None,
+                )
+            except builtins.TimeoutError:
+                raise Stop(
+                    ExecutionError(
+                        code=ErrorCode.TIMEOUT,
+                        message=f"the plan was not approved within {limit} minutes",
+                        details={"reason": "approval_deadline"},
+                    )
+                ) from None
+            if self._decision is None:
+                if workflow.patched(LONG_WAITS_CONTINUE_AS_NEW):
+                    self._continue_as_new("approval")
+                self._may_continue_as_new = False
         if decision.approved:
             await self._event(
                 EventType.PLAN_APPROVED, {"by": decision.by, "reason": decision.reason}
@@ -307,75 +309,91 @@ class FeatureExecutionWorkflow:
         self._cancel_reason = f"plan rejected: {decision.reason or 'no reason given'}"
         raise asyncio.CancelledError()
 
-    async def _run_step(self, index: int, description: str) -> StepResult:
-        assert self._ref is not None and self._plan is not None
-        total = len(self._plan.steps)
+    def _approval_wait_over(self) -> bool:
+        return self._decision is not None or (self._may_continue_as_new and history_too_long())
+
+    def _continue_as_new(self, stage: str) -> NoReturn:
+        """Hand the run to a fresh history; the lease, worktree and plan carry over."""
+        carry = Carryover(
+            stage="approval" if stage == "approval" else "lock_wait",
+            owner_id=self._lease.owner_id,
+            started_at=self._started_at,
+            lock=self._lease.held,
+            workspace=self._worktree.workspace,
+            phase_timeouts=self._timeouts,
+            last_event_id=self._last_event_id,
+            approval_requested=stage == "approval",
+        )
+        workflow.continue_as_new(self._inp.model_copy(update={"carry": carry}))
+
+    async def _run_step(self, plan: ExecutionPlan, index: int, description: str) -> StepResult:
+        total = len(plan.steps)
         self._set_progress(total, self._progress.completed_steps, index, description)
         request = StepRequest(
             ref=self._ref,
             step_index=index,
             # same timestamp on every attempt and replay: the commit SHA is repeatable
-            commit_timestamp=int(workflow.info().start_time.timestamp()) + index,
+            commit_timestamp=int(self._started_at.timestamp()) + index,
         )
-        if self._engine != "spec":
+        if self._inp.engine != "spec":
             # a model call is worth its own activity (retries, timeout, cost in the UI); the
             # spec engine's edits are computed by apply_step itself, saving a round trip
-            await self._on_worktree(
-                Activity.GENERATE_STEP,
-                request,
-                StepResult,
-                policies.STEP_TIMEOUT,
+            await self._worktree.call(
+                StepActivities.generate_step, request, policies.STEP_TIMEOUT,
                 f"step {index}: generate — {description[:60]}",
-            )
-        result = await self._on_worktree(
-            Activity.APPLY_STEP,
-            request,
-            StepResult,
-            policies.STEP_TIMEOUT,
+            )  # fmt: skip
+        result = await self._worktree.call(
+            StepActivities.apply_step, request, policies.STEP_TIMEOUT,
             f"step {index}: apply — {description[:60]}",
-        )
+        )  # fmt: skip
         self._set_progress(total, self._progress.completed_steps + 1, index, description)
         return result
 
-    async def _verify_with_repairs(self, inp: FeatureExecutionInput) -> None:
-        assert self._ref is not None and self._plan is not None
+    async def _verify_with_repairs(self, plan: ExecutionPlan) -> str | None:
+        """Build and test; with the llm engine, a failure becomes a repair step and another
+        round. Returns the commit the tests passed on."""
+        limit = self._inp.constraints.max_steps or 50
         while True:
             try:
+                verified: str | None = None
                 for phase in ("build", "test"):
-                    await self._on_worktree(
-                        Activity.VERIFY,
+                    result = await self._worktree.call(
+                        VerifyActivities.verify,
                         VerifyRequest(ref=self._ref, phase=phase),
-                        VerifyResult,
-                        policies.VERIFY_TIMEOUT,
+                        timedelta(seconds=self._timeouts.verify_limit(phase)),
                         f"run the {phase}",
+                        retry=policies.VERIFY_RETRY,
                     )
-                return
+                    verified = result.commit_sha
+                return verified
             except ActivityError as err:
-                error = self._error_of(err)
-                limit = inp.constraints.max_steps or 50
+                error = error_of(err, self._current_step())
                 repairable = error.code in (ErrorCode.BUILD_FAILED, ErrorCode.TEST_FAILED)
-                if inp.engine != "llm" or not repairable or len(self._plan.steps) >= limit:
-                    raise _Stop(error) from err
-                repair = await self._on_worktree(
-                    Activity.ADD_REPAIR_STEP,
+                if self._inp.engine != "llm" or not repairable or len(plan.steps) >= limit:
+                    raise Stop(error) from err
+                failed_phase = (error.details or {}).get("phase")
+                repair = await self._worktree.call(
+                    RepairActivities.add_repair_step,
                     RepairRequest(
-                        ref=self._ref, failure_code=error.code, failure_message=error.message
+                        ref=self._ref,
+                        failure_code=error.code,
+                        failure_message=error.message,
+                        step_index=len(plan.steps),
+                        failed_phase=failed_phase if isinstance(failed_phase, str) else None,
                     ),
-                    RepairResult,
                     policies.STEP_TIMEOUT,
                     "plan a repair",
                 )
                 if repair.step_index is None:
-                    raise _Stop(error) from err
-                self._plan.steps.append(
+                    raise Stop(error) from err
+                description = repair.description or "repair"
+                plan.steps.append(
                     PlanStep(
-                        index=repair.step_index,
-                        description=repair.description or "repair",
-                        type=StepType.REFACTOR,
+                        index=repair.step_index, description=description, type=StepType.REFACTOR
                     )
                 )
                 await self._transition(FeatureState.EXECUTING)
-                await self._run_step(repair.step_index, repair.description or "repair")
+                await self._run_step(plan, repair.step_index, description)
                 await self._transition(FeatureState.VERIFYING)
 
     # ---- endings ----------------------------------------------------------------------------
@@ -393,16 +411,16 @@ class FeatureExecutionWorkflow:
 
     async def _finish(self, outcome: FeatureExecutionOutput) -> None:
         """Always: clean up (lock, worktree), then the final state, event and completed_at."""
-        assert self._ref is not None
-        if self._workspace is not None:
+        workspace = self._worktree.workspace
+        if workspace is not None:
             try:
-                await workflow.execute_activity(
-                    Activity.CLEANUP,
+                await workflow.execute_activity_method(
+                    WorkspaceActivities.cleanup,
                     CleanupRequest(
                         ref=self._ref, keep_warm=outcome.state == FeatureState.COMPLETED.label
                     ),
-                    task_queue=self._workspace.task_queue,
-                    start_to_close_timeout=timedelta(minutes=5),
+                    task_queue=workspace.task_queue,
+                    start_to_close_timeout=policies.CLEANUP_TIMEOUT,
                     schedule_to_start_timeout=policies.WORKER_AFFINITY_WAIT,
                     retry_policy=RetryPolicy(maximum_attempts=5),
                     summary="keep the partial patch, remove the worktree",
@@ -411,24 +429,16 @@ class FeatureExecutionWorkflow:
                 workflow.logger.warning(
                     "cleanup failed; the purge schedule removes orphaned worktrees"
                 )
-        if self._lock is not None and self._lock.acquired:
-            await self._bookkeeping(
-                Activity.RELEASE_LOCK,
-                LockRequest(
-                    ref=self._ref, owner_id=self._owner_id, fencing_token=self._lock.fencing_token
-                ),
-                LockResult,
-            )
+        await self._lease.release()
         state = FeatureState.from_label(outcome.state)
         await self._transition(state, error=outcome.error, result=outcome.result)
 
     # ---- plumbing ---------------------------------------------------------------------------
 
     async def _transition(self, state: FeatureState, **extra: Any) -> None:
-        assert self._ref is not None
         event_id = str(workflow.uuid4())
-        await self._bookkeeping(
-            Activity.RECORD_STATE,
+        await bookkeeping(
+            BookkeepingActivities.record_state,
             RecordStateInput(
                 ref=self._ref,
                 state=state,
@@ -438,96 +448,21 @@ class FeatureExecutionWorkflow:
                 progress=self._progress,
                 **extra,
             ),
-            None,
         )
         self._last_event_id = event_id
         self._state = state
         workflow.upsert_search_attributes([sa.STATE.value_set(state.label)])
-        self._show_details()
+        show_details(self._state, self._progress)
 
     async def _event(self, event_type: EventType, payload: dict[str, Any]) -> None:
-        assert self._ref is not None
-        await self._bookkeeping(
-            Activity.RECORD_EVENT,
+        await bookkeeping(
+            BookkeepingActivities.record_event,
             RecordEventInput(
                 ref=self._ref,
                 event_id=str(workflow.uuid4()),
                 event_type=event_type.value,
                 payload=payload,
             ),
-            None,
-        )
-
-    async def _bookkeeping(
-        self, name: Activity, arg: BaseModel, result_type: type[R] | None
-    ) -> Any:
-        """State, events and locks: short Postgres writes, run as local activities so they
-        cost no round trip through the server (they are still recorded and retried)."""
-        return await workflow.execute_local_activity(
-            name,
-            arg,
-            result_type=result_type,
-            summary=name.value.replace("_", " "),
-            start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
-            retry_policy=policies.BOOKKEEPING_RETRY,
-        )
-
-    async def _on_worktree(
-        self, name: Activity, arg: BaseModel, result_type: type[R], limit: timedelta, summary: str
-    ) -> R:
-        """Run on the worker holding the worktree; if it is gone, move the worktree."""
-        for _ in range(3):
-            assert self._workspace is not None
-            try:
-                return await workflow.execute_activity(
-                    name,
-                    arg,
-                    result_type=result_type,
-                    task_queue=self._workspace.task_queue,
-                    start_to_close_timeout=limit,
-                    schedule_to_start_timeout=policies.WORKER_AFFINITY_WAIT,
-                    heartbeat_timeout=policies.HEARTBEAT,
-                    retry_policy=policies.WORKTREE_RETRY,
-                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                    summary=summary,
-                )
-            except ActivityError as err:
-                if not _worker_gone(err):
-                    raise
-                workflow.logger.warning(
-                    "worker %s is gone; rebuilding the worktree elsewhere",
-                    self._workspace.task_queue,
-                )
-                self._workspace = await self._open_workspace()
-        raise _Stop(
-            ExecutionError(code=ErrorCode.INTERNAL, message="no worker could hold the worktree")
-        )
-
-    def _error_of(self, err: ActivityError) -> ExecutionError:
-        cause = err.cause
-        if isinstance(cause, ApplicationError):
-            try:
-                code = ErrorCode(cause.type) if cause.type else ErrorCode.INTERNAL
-            except ValueError:
-                code = ErrorCode.INTERNAL
-            details = (
-                cause.details[0] if cause.details and isinstance(cause.details[0], dict) else None
-            )
-            return ExecutionError(
-                code=code,
-                message=cause.message,
-                details=details,
-                retryable=not cause.non_retryable,
-                failed_step=self._current_step(),
-            )
-        if isinstance(cause, TimeoutError):
-            return ExecutionError(
-                code=ErrorCode.TIMEOUT,
-                message=f"activity timed out ({cause.type})",
-                failed_step=self._current_step(),
-            )
-        return ExecutionError(
-            code=ErrorCode.INTERNAL, message=str(cause or err), failed_step=self._current_step()
         )
 
     def _current_step(self) -> int | None:
@@ -538,18 +473,8 @@ class FeatureExecutionWorkflow:
     ) -> None:
         total = total or (len(self._plan.steps) if self._plan else 0)
         self._progress = ExecutionProgress.of(total, completed, current or 0, description)
-        self._show_details()
-
-    def _show_details(self) -> None:
-        p = self._progress
-        lines = [f"**{self._state.label}**"]
-        if p.total_steps:
-            lines.append(f"step {p.completed_steps}/{p.total_steps} ({p.percent_complete:.0f}%)")
-            if p.current_step_description:
-                lines.append(f"current: {p.current_step_description}")
-        workflow.set_current_details("  \n".join(lines))
+        show_details(self._state, self._progress)
 
 
-def _worker_gone(err: ActivityError) -> bool:
-    cause = err.cause
-    return isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
+def _timeouts_of(analysis: AnalysisResult) -> PhaseTimeouts:
+    return analysis.phase_timeouts

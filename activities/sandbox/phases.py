@@ -236,7 +236,9 @@ def _details(result: PhaseResult) -> dict[str, Any]:
         "command": result.command,
         "exit_code": result.exit_code,
         "duration_s": result.duration_s,
-        "log_tail": result.log_tail,
+        # the log itself is an artifact (`<phase>.log`): untrusted output stays out of
+        # Temporal histories and failure details
+        "log": f"{result.kind}.log",
     }
     report = result.test_report
     if report is not None:

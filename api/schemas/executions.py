@@ -17,6 +17,7 @@ from domain.values import (
     ExecutionPlan,
     ExecutionProgress,
     FeatureConstraints,
+    StrictFeatureConstraints,
 )
 from persistence.events import StoredEvent
 from persistence.tables import (
@@ -51,7 +52,7 @@ class ExecutionCreate(BaseModel):
     target_branch: str | None = Field(
         default=None, max_length=255, description="Defaults to the repository's default branch"
     )
-    constraints: FeatureConstraints = Field(default_factory=FeatureConstraints)
+    constraints: StrictFeatureConstraints = Field(default_factory=StrictFeatureConstraints)
     properties: dict[str, Any] = Field(default_factory=dict)
     engine: EngineName = "spec"
     changes: list[DeclaredChange] = Field(

@@ -184,7 +184,7 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 
 
 def _keys_rotate(args: argparse.Namespace) -> int:
-    from activities.deps import keyring_of
+    from builder.deps import keyring_of
     from persistence.credentials import rotate_keys
 
     settings = get_settings()

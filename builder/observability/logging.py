@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from builder.observability.context import current_log_context, temporal_log_context
-from builder.observability.redaction import (
+from domain.redaction import (
     REDACTED,
     is_sensitive_key,
     redact,

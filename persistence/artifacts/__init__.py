@@ -1,7 +1,7 @@
 """Artifact store (file:// and s3:// backends) and the execution artifacts kept in it."""
 
 from persistence.artifacts.names import safe_name, storage_key
-from persistence.artifacts.patches import store_patch
+from persistence.artifacts.patches import store_patch, store_patches
 from persistence.artifacts.service import ArtifactService, artifact_id_for
 from persistence.artifacts.store import ArtifactStore, BlobNotFound, StoredBlob, open_store
 
@@ -15,4 +15,5 @@ __all__ = [
     "safe_name",
     "storage_key",
     "store_patch",
+    "store_patches",
 ]

@@ -158,8 +158,8 @@ class ChaosRig:
         self, sessions: Any, tenant: uuid.UUID, runs: list[tuple[Path, uuid.UUID, str]]
     ) -> None:
         """Every run completes exactly once (asked through the current client)."""
+        from domain.contracts import FeatureExecutionOutput
         from tests.chaos.invariants import assert_completed_exactly_once
-        from workflows.contracts import FeatureExecutionOutput
 
         for remote, execution_id, workflow_id in runs:
             handle = self.harness.client.get_workflow_handle(

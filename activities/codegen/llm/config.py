@@ -34,6 +34,11 @@ class LLMConfig:
     small_file_bytes: int = 4000
     fuzzy_threshold: float = 0.85
     max_context_file_bytes: int = 60_000
+    # OpenAI deprecated `max_tokens` for `max_completion_tokens`; some older OpenAI-compatible
+    # servers only know the old name
+    openai_max_tokens_param: Literal["max_completion_tokens", "max_tokens"] = (
+        "max_completion_tokens"
+    )
 
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
         return round(

@@ -31,7 +31,7 @@ from activities.codegen.llm.edit_format import (
     parse_edit_response,
 )
 from activities.codegen.llm.matching import MatchProblem, apply_search_replace
-from activities.codegen.llm.providers import ChatModel, Message, build_chat_model
+from activities.codegen.llm.providers import ChatModel, Message, OutputSchema, build_chat_model
 from activities.codegen.workspace import EditedWorkspace, WorkspaceView, normalize_path
 from domain.cancellation import raise_if_cancelled
 from domain.edits import DeleteEdit, WriteEdit
@@ -59,6 +59,15 @@ class _PlanDraft(BaseModel):
 
     summary: str | None = None
     steps: list[_StepDraft] = Field(min_length=1)
+
+
+# The plan as structured output; `_json_object` still digs the JSON out of a fenced answer
+# from servers that ignore it (some local OpenAI-compatible ones do).
+PLAN_OUTPUT = OutputSchema(
+    name="submit_plan",
+    description="Submit the implementation plan: a summary and the ordered steps.",
+    schema=_PlanDraft.model_json_schema(),
+)
 
 
 def _json_object(text: str) -> str:
@@ -96,7 +105,7 @@ class _Conversation:
         self.usage: list[Usage] = []
         self.seen: set[str] = set()
 
-    def ask(self) -> str:
+    def ask(self, output: OutputSchema | None = None) -> str:
         raise_if_cancelled(self.cancel, self.purpose)
         config = self.engine.config
         chars = len(self.system) + sum(len(m.content) for m in self.messages)
@@ -109,7 +118,9 @@ class _Conversation:
         )
         if self.progress is not None:
             self.progress(f"{self.purpose}: model call {len(self.usage) + 1}")
-        completion = self.engine.model.complete(self.system, self.messages, max_tokens, self.cancel)
+        completion = self.engine.model.complete(
+            self.system, self.messages, max_tokens, self.cancel, output
+        )
         usage = Usage(
             provider=self.engine.model.provider,
             model=self.engine.model.model,
@@ -176,7 +187,7 @@ class LLMEngine:
         )
         last_error = ""
         for _ in range(self.config.max_feedback_rounds + 1):
-            answer = talk.ask()
+            answer = talk.ask(PLAN_OUTPUT)
             try:
                 plan = self._parse_plan(answer)
                 validate_plan(plan, request.constraints)

@@ -6,9 +6,12 @@ helper thread so a set cancellation event aborts it promptly by closing the HTTP
 
 from __future__ import annotations
 
+import email.utils
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import anthropic
@@ -44,6 +47,16 @@ class Completion:
     output_tokens: int
 
 
+@dataclass(frozen=True)
+class OutputSchema:
+    """A JSON Schema the answer must follow: the providers' structured output (OpenAI's
+    `response_format`, a forced tool call on Anthropic); the answer text is then JSON."""
+
+    name: str
+    description: str
+    schema: dict[str, Any]
+
+
 class ChatModel(Protocol):
     """A provider that completes a conversation."""
 
@@ -56,6 +69,7 @@ class ChatModel(Protocol):
         messages: list[Message],
         max_tokens: int,
         cancel: threading.Event | None = None,
+        output: OutputSchema | None = None,
     ) -> Completion: ...
 
 
@@ -91,8 +105,39 @@ def _status_error(provider: str, exc: Exception) -> GenerationFailed:
     body = str(getattr(exc, "message", "") or exc)[:300]
     message = f"{provider} model call failed with HTTP {status}: {body}"
     if status in (408, 409, 429) or (isinstance(status, int) and status >= 500):
-        return ModelCallFailed(message, details={"status": status})
+        response = getattr(exc, "response", None)
+        delay = retry_after_seconds(response.headers if response is not None else {})
+        return ModelCallFailed(message, details={"status": status}, retry_after_s=delay)
     return GenerationFailed(message, details={"status": status})
+
+
+# a server asking for longer than this is treated as down: Temporal's backoff takes over
+_MAX_RETRY_AFTER_S = 600.0
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The delay a 429/503 asked for: `Retry-After` in seconds or as an HTTP date, or the
+    non-standard `retry-after-ms`; None when absent or unreadable."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return min(max(float(millis) / 1000, 0.0), _MAX_RETRY_AFTER_S)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return min(max(float(value), 0.0), _MAX_RETRY_AFTER_S)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return min(max((when - datetime.now(UTC)).total_seconds(), 0.0), _MAX_RETRY_AFTER_S)
 
 
 class OpenAIChatModel:
@@ -117,17 +162,28 @@ class OpenAIChatModel:
         messages: list[Message],
         max_tokens: int,
         cancel: threading.Event | None = None,
+        output: OutputSchema | None = None,
     ) -> Completion:
         payload: list[Any] = [{"role": "system", "content": system}]
         payload += [{"role": m.role, "content": m.content} for m in messages]
+        options: dict[str, Any] = {self.config.openai_max_tokens_param: max_tokens}
+        if output is not None:
+            options["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": output.name,
+                    "description": output.description,
+                    "schema": output.schema,
+                },
+            }
 
         def call() -> Completion:
             try:
                 response = self._client.chat.completions.create(
                     model=self.model,
                     messages=payload,
-                    max_tokens=max_tokens,
                     temperature=self.config.temperature,
+                    **options,
                 )
             except openai.APIStatusError as exc:
                 raise _status_error("openai", exc) from None
@@ -170,8 +226,20 @@ class AnthropicChatModel:
         messages: list[Message],
         max_tokens: int,
         cancel: threading.Event | None = None,
+        output: OutputSchema | None = None,
     ) -> Completion:
         payload: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
+        options: dict[str, Any] = {}
+        if output is not None:
+            # Anthropic's structured output: a tool the model must call, its input the answer
+            options["tools"] = [
+                {
+                    "name": output.name,
+                    "description": output.description,
+                    "input_schema": output.schema,
+                }
+            ]
+            options["tool_choice"] = {"type": "tool", "name": output.name}
 
         def call() -> Completion:
             try:
@@ -180,6 +248,7 @@ class AnthropicChatModel:
                     system=system,
                     messages=payload,
                     max_tokens=max_tokens,
+                    **options,
                 )
             except anthropic.APIStatusError as exc:
                 raise _status_error("anthropic", exc) from None
@@ -190,6 +259,10 @@ class AnthropicChatModel:
             text = "".join(
                 getattr(block, "text", "") for block in response.content if block.type == "text"
             )
+            if output is not None:
+                called = [b for b in response.content if b.type == "tool_use"]
+                if called:
+                    text = json.dumps(getattr(called[0], "input", {}))
             return Completion(
                 text=text,
                 input_tokens=response.usage.input_tokens,

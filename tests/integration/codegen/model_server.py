@@ -58,7 +58,8 @@ class ScriptedModelServer:
                 if self.path.endswith("/chat/completions"):
                     self._send(200, _openai(body["model"], reply.text, inp, out))
                 elif self.path.endswith("/messages"):
-                    self._send(200, _anthropic(body["model"], reply.text, inp, out))
+                    forced = (body.get("tool_choice") or {}).get("name")
+                    self._send(200, _anthropic(body["model"], reply.text, inp, out, forced))
                 else:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -114,14 +115,30 @@ def _openai(model: str, text: str, inp: int, out: int) -> dict[str, Any]:
     }
 
 
-def _anthropic(model: str, text: str, inp: int, out: int) -> dict[str, Any]:
+def _anthropic(
+    model: str, text: str, inp: int, out: int, forced_tool: str | None = None
+) -> dict[str, Any]:
+    """A text answer, or (when the request forces a tool and the scripted text is a JSON
+    object) that tool's call with the object as its input, as Anthropic answers it."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+    stop = "end_turn"
+    if forced_tool is not None:
+        try:
+            called = json.loads(text)
+        except ValueError:
+            called = None
+        if isinstance(called, dict):
+            content = [
+                {"type": "tool_use", "id": "toolu_scripted", "name": forced_tool, "input": called}
+            ]
+            stop = "tool_use"
     return {
         "id": "msg_scripted",
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn",
+        "content": content,
+        "stop_reason": stop,
         "stop_sequence": None,
         "usage": {"input_tokens": inp, "output_tokens": out},
     }

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from builder.observability.redaction import redact
 from builder.settings import Settings
+from domain.redaction import redact
 from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -76,7 +76,7 @@ def test_pytest_and_node_junit_parse_into_the_same_model(
     assert "1 of 3 tests failed (test_math::test_subtracts)" in python_run.value.message
     assert node_run.value.details["failing_tests"] == ["test::subtracts"]
     assert "strictly equal" in node_report.failures[0].message  # type: ignore[union-attr]
-    assert "1 failed" in python_run.value.details["log_tail"]
+    assert "1 failed" in python_run.value.result.log
     # The pytest report went to a private reports dir, not into the repository.
     assert not list(worktree.glob("*.xml"))
 
@@ -119,7 +119,7 @@ def test_passing_suite_returns_its_report_and_fresh_coverage_only(
     assert "1 passed" in result.log
 
 
-def test_failing_build_raises_build_failed_with_the_log_tail(
+def test_failing_build_raises_build_failed_naming_its_log_not_quoting_it(
     runner: SandboxRunner, worktree: Path
 ) -> None:
     command = (
@@ -131,9 +131,11 @@ def test_failing_build_raises_build_failed_with_the_log_tail(
     assert error.code.value == "build_failed"
     assert "exited with status 3" in error.message
     assert error.details["exit_code"] == 3
-    tail = error.details["log_tail"]
-    assert tail.rstrip().endswith("error: boom")
-    assert len(tail.encode()) <= 4096
+    # untrusted output stays out of the details (they end up in Temporal's history)
+    assert error.details["log"] == "build.log"
+    assert "log_tail" not in error.details
+    assert "compiling unit 2000" not in repr(error.details)
+    assert error.result.log.rstrip().endswith("error: boom")
     assert "compiling unit 1\n" in error.result.log  # the full (capped) log stays available
 
 

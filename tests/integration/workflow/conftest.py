@@ -16,8 +16,8 @@ from temporalio.client import Client
 from builder.settings import Settings
 from builder.stack.temporal import TemporalDevServer
 from builder.worker import run_worker
+from domain.contracts import TASK_QUEUE
 from tests.fixtures.executions import Harness
-from workflows.contracts import TASK_QUEUE
 
 VAULT_KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
 

@@ -16,6 +16,7 @@ from google.protobuf.json_format import MessageToJson
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
+from domain.contracts import CancelRequest
 from domain.enums import CredentialType
 from domain.values import CredentialData
 from persistence.credentials import CredentialRepository
@@ -23,7 +24,6 @@ from persistence.tables import DistributedLockRow
 from persistence.uow import UnitOfWork
 from persistence.vault import Keyring
 from tests.integration.workflow.conftest import VAULT_KEY
-from workflows.decisions import CancelRequest
 
 WRITE = [{"op": "write_file", "path": "notes/a.txt", "content": "hello\n"}]
 HISTORIES = Path(__file__).resolve().parents[2] / "histories"

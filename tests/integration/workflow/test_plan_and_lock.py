@@ -9,8 +9,8 @@ import uuid
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 
+from domain.contracts import CancelRequest, PlanDecision
 from persistence.uow import UnitOfWork
-from workflows.decisions import CancelRequest, PlanDecision
 
 WRITE = [{"op": "write_file", "path": "notes/a.txt", "content": "hello\n"}]
 

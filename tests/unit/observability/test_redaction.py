@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from builder.observability.logging import configure_logging
-from builder.observability.redaction import (
+from domain.redaction import (
     SecretRegistry,
     clear_registered_secrets,
     redact,

@@ -1,38 +1,19 @@
-"""What the pipeline's activities need, built once per worker from settings."""
+"""The worker's composition root: settings become the clients and engines the pipeline's
+activities take (activities never read settings themselves)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from activities.codegen.llm import LLMConfig
 from activities.git import GitConfig, GitEngine, default_denied_hosts
+from activities.phases.context import PhaseDeps
+from activities.pipeline import FeaturePipeline
 from activities.sandbox import SandboxConfig, SandboxRunner
 from builder.settings import Settings
 from persistence.artifacts import ArtifactStore, open_store
 from persistence.db import create_engine, session_factory
 from persistence.vault import Keyring
-
-
-@dataclass
-class PipelineDeps:
-    """Shared clients and engines of one worker process."""
-
-    db: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    store: ArtifactStore
-    keyring: Keyring
-    git: GitEngine
-    sandbox: SandboxRunner
-    llm: LLMConfig | None
-    worker_queue: str
-    producer_id: str
-    lock_ttl: timedelta
-    build_timeout_s: float
-    test_timeout_s: float
-    patch_inline_limit: int
 
 
 def git_config(settings: Settings) -> GitConfig:
@@ -88,7 +69,7 @@ def artifact_store(settings: Settings) -> ArtifactStore:
     return open_store(url)
 
 
-def build_deps(settings: Settings, worker_queue: str) -> PipelineDeps:
+def build_deps(settings: Settings, worker_queue: str) -> PhaseDeps:
     if not settings.database_url:
         raise RuntimeError("no database configured: set BUILDER_DATABASE_URL")
     db = create_engine(
@@ -103,7 +84,7 @@ def build_deps(settings: Settings, worker_queue: str) -> PipelineDeps:
             extra_hidden=(str(state),),
         )
     )
-    return PipelineDeps(
+    return PhaseDeps(
         db=db,
         sessions=session_factory(db),
         store=artifact_store(settings),
@@ -114,7 +95,13 @@ def build_deps(settings: Settings, worker_queue: str) -> PipelineDeps:
         worker_queue=worker_queue,
         producer_id=f"worker:{worker_queue}",
         lock_ttl=timedelta(seconds=settings.lock_ttl_seconds),
+        setup_timeout_s=settings.setup_timeout_seconds,
         build_timeout_s=settings.build_timeout_seconds,
         test_timeout_s=settings.test_timeout_seconds,
         patch_inline_limit=settings.artifact_inline_patch_limit,
     )
+
+
+def build_pipeline(settings: Settings, *, worker_queue: str) -> FeaturePipeline:
+    """The pipeline of a worker process."""
+    return FeaturePipeline(build_deps(settings, worker_queue))

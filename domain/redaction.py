@@ -1,4 +1,4 @@
-"""Secret redaction for everything builder writes to logs.
+"""Secret redaction for everything builder writes to logs, events and Temporal payloads.
 
 Two nets catch a secret before it reaches a log line: a process-wide registry of the exact
 values the process has seen (decrypted credentials, LLM keys, vault keys) and patterns for

@@ -2,10 +2,16 @@
 
 Only ids and small summaries travel through Temporal; contents (edits, logs, reports) stay
 in Postgres and the artifact store. Nothing here may ever hold a credential.
+
+They live in `domain` because only `domain` and third-party modules pass through the
+workflow sandbox. Unknown fields are ignored, not refused: a worker of the previous version
+must accept what a newer one sends (add fields with defaults; never rename or remove one
+while runs of the old shape may exist).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +30,24 @@ WORKFLOW_NAME = "FeatureExecutionWorkflow"
 
 
 class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
+
+
+class Carryover(_Contract):
+    """What a run hands to its continuation when a long wait continues as new.
+
+    Only two waits can outgrow a history: waiting for the branch lock (nothing acquired yet)
+    and waiting for plan approval (lock, worktree and plan are held and carried over)."""
+
+    stage: Literal["lock_wait", "approval"]
+    owner_id: str
+    # commit timestamps and the run's deadline are anchored at the first run's start
+    started_at: datetime
+    lock: LockResult | None = None
+    workspace: WorkspaceResult | None = None
+    phase_timeouts: PhaseTimeouts | None = None
+    last_event_id: str | None = None
+    approval_requested: bool = False
 
 
 class FeatureExecutionInput(_Contract):
@@ -37,6 +60,7 @@ class FeatureExecutionInput(_Contract):
     engine: Literal["spec", "llm"] = "spec"
     constraints: FeatureConstraints = Field(default_factory=FeatureConstraints)
     wait_for_lock: bool = False
+    carry: Carryover | None = None
 
 
 class FeatureExecutionOutput(_Contract):
@@ -99,12 +123,27 @@ class WorkspaceResult(_Contract):
     feature_branch: str
 
 
+class PhaseTimeouts(_Contract):
+    """Wall-clock limits of the sandboxed phases (the sandbox enforces them); the workflow
+    derives the verify activity's own timeout from them, so the two never disagree."""
+
+    setup_s: float = 1800
+    build_s: float = 1800
+    test_s: float = 1800
+
+    def verify_limit(self, phase: str) -> float:
+        """Seconds one verify activity may run: its phases plus a margin for bookkeeping."""
+        running = self.setup_s + self.build_s if phase == "build" else self.test_s
+        return running + 300
+
+
 class AnalysisResult(_Contract):
     languages: dict[str, float] = Field(default_factory=dict)
     setup_command: str | None = None
     build_command: str | None = None
     test_command: str | None = None
     file_count: int = 0
+    phase_timeouts: PhaseTimeouts = Field(default_factory=PhaseTimeouts)
 
 
 class PlanResult(_Contract):
@@ -130,11 +169,15 @@ class StepResult(_Contract):
 
 
 class RepairRequest(_Contract):
-    """Ask the engine for a repair step after a failed build or test."""
+    """Ask the engine for a repair step after a failed build or test. The workflow chooses
+    the step's index, so a retried activity finds the step it already made."""
 
     ref: ExecutionRef
     failure_code: ErrorCode
     failure_message: str
+    step_index: int | None = None
+    # setup, build or test: whose log the engine reads
+    failed_phase: str | None = None
 
 
 class RepairResult(_Contract):
@@ -154,12 +197,16 @@ class VerifyResult(_Contract):
     exit_code: int | None = None
     duration_s: float = 0.0
     summary: str = ""
+    # the commit whose tree was built or tested (the last completed step's)
+    commit_sha: str | None = None
 
 
 class PushRequest(_Contract):
     ref: ExecutionRef
     fencing_token: int | None = None
     owner_id: str
+    # the commit the tests passed on; push refuses anything else
+    verified_commit: str | None = None
 
 
 class PushResult(_Contract):
@@ -170,3 +217,22 @@ class PushResult(_Contract):
 class CleanupRequest(_Contract):
     ref: ExecutionRef
     keep_warm: bool = True
+
+
+class CancelRequest(_Contract):
+    """The `cancel` signal: API, CLI and operators send a reason."""
+
+    reason: str | None = None
+
+
+class PlanDecision(_Contract):
+    """The `approve_plan` update: approve or reject the stored plan."""
+
+    approved: bool
+    reason: str | None = None
+    by: str | None = None
+
+
+# Carryover and the start input name contracts defined further down.
+Carryover.model_rebuild()
+FeatureExecutionInput.model_rebuild()

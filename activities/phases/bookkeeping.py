@@ -1,0 +1,83 @@
+"""State changes and workflow-level events: one short transaction each."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from temporalio import activity
+
+from activities.phases.context import Phase, event_id
+from activities.runtime import maps_domain_errors
+from domain.contracts import RecordEventInput, RecordStateInput
+from domain.enums import FeatureState
+from domain.events import EventType
+from workflows.activities import BookkeepingActivities
+
+_FINAL_EVENTS = {
+    FeatureState.COMPLETED: EventType.EXECUTION_COMPLETED,
+    FeatureState.FAILED: EventType.EXECUTION_FAILED,
+    FeatureState.CANCELLED: EventType.EXECUTION_CANCELLED,
+}
+
+
+class Bookkeeping(Phase, BookkeepingActivities):
+    @activity.defn
+    @maps_domain_errors
+    async def record_state(self, inp: RecordStateInput) -> None:
+        """Move the execution to a state and append its event, in one transaction."""
+        eid = uuid.UUID(inp.ref.execution_id)
+        async with self.unit() as uow:
+            row = await uow.executions.get(inp.ref.tenant_id, eid)
+            previous = FeatureState(row.state)
+            if previous != inp.state:
+                fields: dict[str, Any] = {}
+                if inp.progress is not None:
+                    fields["progress"] = inp.progress
+                if inp.error is not None:
+                    fields["error"] = inp.error
+                if inp.result is not None:
+                    fields["result"] = inp.result
+                await uow.executions.update_state(inp.ref.tenant_id, eid, inp.state, **fields)
+            payload: dict[str, Any] = {"from": previous.label, "to": inp.state.label}
+            if inp.reason:
+                payload["reason"] = inp.reason
+            if inp.error is not None:
+                payload["error"] = inp.error.model_dump(mode="json")
+            self.emit(
+                uow,
+                eid,
+                EventType.STATE_CHANGED,
+                payload,
+                event_id=inp.event_id,
+                causation_id=inp.causation_id,
+            )
+            final = _FINAL_EVENTS.get(inp.state)
+            if final is not None:
+                body: dict[str, Any] = {}
+                if inp.result is not None:
+                    body["result"] = inp.result.model_dump(mode="json")
+                if inp.error is not None:
+                    body["error"] = inp.error.model_dump(mode="json")
+                self.emit(
+                    uow,
+                    eid,
+                    final,
+                    body,
+                    event_id=event_id(uuid.UUID(inp.event_id), "final"),
+                    causation_id=inp.event_id,
+                )
+            await uow.commit()
+
+    @activity.defn
+    @maps_domain_errors
+    async def record_event(self, inp: RecordEventInput) -> None:
+        async with self.unit() as uow:
+            self.emit(
+                uow,
+                uuid.UUID(inp.ref.execution_id),
+                inp.event_type,
+                dict(inp.payload),
+                event_id=inp.event_id,
+            )
+            await uow.commit()

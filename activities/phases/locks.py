@@ -1,0 +1,84 @@
+"""The execution's lease on (repository, feature branch), fenced by a growing token."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from temporalio import activity
+
+from activities.phases.context import Phase, event_id
+from activities.runtime import maps_domain_errors
+from domain.contracts import LockRequest, LockResult
+from domain.events import EventType
+from persistence.tables import DistributedLockRow, FeatureExecutionRow
+from persistence.uow import UnitOfWork
+from workflows.activities import LockActivities
+
+
+def lock_key(row: FeatureExecutionRow) -> str:
+    return f"branch:{row.repository_id}:{row.feature_branch}"
+
+
+class Locks(Phase, LockActivities):
+    @activity.defn
+    @maps_domain_errors
+    async def acquire_lock(self, inp: LockRequest) -> LockResult:
+        """Lock (repository, feature branch); a retry by the same owner keeps its lease."""
+        async with self.unit() as uow:
+            row = await uow.executions.get(inp.ref.tenant_id, inp.ref.execution_id)
+            key = lock_key(row)
+            holder = await uow.locks.holder(key)
+            if holder is not None and holder.owner_id == inp.owner_id:
+                return LockResult(acquired=True, fencing_token=holder.fencing_token, lock_key=key)
+            lease = await uow.locks.acquire(key, inp.owner_id, row.id, self.deps.lock_ttl)
+            if lease is None:
+                return LockResult(
+                    acquired=False, lock_key=key, holder_execution_id=await _holder(uow, key)
+                )
+            self.emit(
+                uow,
+                row.id,
+                EventType.LOCK_ACQUIRED,
+                {"lock_key": key, "fencing_token": lease.fencing_token},
+                event_id=event_id(row.id, "lock.acquired", inp.owner_id),
+            )
+            await uow.commit()
+            return LockResult(acquired=True, fencing_token=lease.fencing_token, lock_key=key)
+
+    @activity.defn
+    @maps_domain_errors
+    async def refresh_lock(self, inp: LockRequest) -> LockResult:
+        """Extend the lease; `acquired=False` means it was lost (expired and taken, or
+        released): the workflow must stop before it pushes anything."""
+        async with self.unit() as uow:
+            row = await uow.executions.get(inp.ref.tenant_id, inp.ref.execution_id)
+            key = lock_key(row)
+            ok = await uow.locks.refresh(
+                key, inp.owner_id, inp.fencing_token or 0, self.deps.lock_ttl
+            )
+            await uow.commit()
+            return LockResult(acquired=ok, fencing_token=inp.fencing_token, lock_key=key)
+
+    @activity.defn
+    @maps_domain_errors
+    async def release_lock(self, inp: LockRequest) -> LockResult:
+        async with self.unit() as uow:
+            row = await uow.executions.get(inp.ref.tenant_id, inp.ref.execution_id)
+            key = lock_key(row)
+            released = await uow.locks.release(key, inp.owner_id, inp.fencing_token or 0)
+            self.emit(
+                uow,
+                row.id,
+                EventType.LOCK_RELEASED,
+                {"lock_key": key},
+                event_id=event_id(row.id, "lock.released", inp.owner_id),
+            )
+            await uow.commit()
+            return LockResult(acquired=not released, fencing_token=inp.fencing_token, lock_key=key)
+
+
+async def _holder(uow: UnitOfWork, key: str) -> str | None:
+    """The execution holding `key` now, if any."""
+    feature = await uow.session.scalar(
+        select(DistributedLockRow.feature_id).where(DistributedLockRow.lock_key == key)
+    )
+    return str(feature) if feature else None

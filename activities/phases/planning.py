@@ -1,0 +1,72 @@
+"""Planning: the engine's plan, validated against the constraints and stored once."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.codegen.engine import validate_plan
+from activities.codegen.factory import build_engine
+from activities.codegen.workspace import FilesystemWorkspace
+from activities.phases.analysis import stored_analysis
+from activities.phases.context import Phase, PhaseDeps, event_id
+from activities.phases.usage import record_usage, remaining_budget
+from activities.phases.worktree import Use, WorktreeCache
+from activities.runtime import maps_domain_errors, run_blocking
+from domain.contracts import ExecutionRef, PlanResult
+from domain.enums import ArtifactType
+from domain.events import EventType
+from domain.values import ExecutionPlan
+from workflows.activities import PlanningActivities
+
+PLAN_ARTIFACT = "plan.json"
+
+
+class Planning(Phase, PlanningActivities):
+    def __init__(self, deps: PhaseDeps, worktrees: WorktreeCache) -> None:
+        super().__init__(deps)
+        self.worktrees = worktrees
+
+    @activity.defn
+    @maps_domain_errors
+    async def plan(self, ref: ExecutionRef) -> PlanResult:
+        """Plan once: a stored plan is returned as is, so a retry never asks the model again."""
+        ctx = await self.context(ref)
+        if ctx.execution.plan:
+            return PlanResult(plan=ExecutionPlan.model_validate(ctx.execution.plan))
+        path = await self.worktrees.prepare(ctx, Use.EDIT)
+        engine = build_engine(ctx.execution.engine, self.deps.llm)  # type: ignore[arg-type]
+        request = ctx.request()
+        analysis = await stored_analysis(self, ctx) if ctx.execution.engine != "spec" else None
+        budget = await remaining_budget(self, ctx)
+        planned = await run_blocking(
+            lambda cancel, progress: engine.plan(
+                request, analysis, view=FilesystemWorkspace(path), budget=budget,
+                progress=progress, cancel=cancel,
+            ),
+            what="planning",
+        )  # fmt: skip
+        validate_plan(planned.plan, ctx.constraints)
+        plan = planned.plan
+        async with self.unit() as uow:
+            await self.put_artifact(
+                uow, ctx, PLAN_ARTIFACT, ArtifactType.PLAN, "application/json",
+                plan.model_dump_json(indent=2).encode(),
+            )  # fmt: skip
+            record_usage(self, uow, ctx, "plan", planned.usage)
+            await uow.executions.update(ctx.tenant, ctx.id, plan=plan)
+            await uow.steps.upsert_plan(ctx.tenant, ctx.id, plan)
+            self.emit(
+                uow,
+                ctx.id,
+                EventType.PLAN_CREATED,
+                {
+                    "steps": [
+                        {"index": s.index, "type": str(s.type), "description": s.description}
+                        for s in plan.steps
+                    ],
+                    "summary": plan.summary,
+                },
+                event_id=event_id(ctx.id, "plan.created"),
+            )
+            await uow.commit()
+        return PlanResult(plan=plan)
