@@ -13,7 +13,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType
 
-from domain.contracts import ExecutionRef, WorkspaceResult
+from domain.contracts import CleanupRequest, ExecutionRef, WorkspaceResult
 from domain.enums import ErrorCode
 from domain.values import ExecutionError
 from workflows import policies
@@ -68,6 +68,24 @@ class Worktree:
             summary="clone and check out the target branch",
         )
         return self.workspace
+
+    async def release(self, *, keep_warm: bool) -> None:
+        """Keep the partial patch (when unfinished) and give the worktree up; a failure only
+        leaves an orphan that the purge schedule removes."""
+        if self.workspace is None:
+            return
+        try:
+            await workflow.execute_activity_method(
+                WorkspaceActivities.cleanup,
+                CleanupRequest(ref=self._ref, keep_warm=keep_warm),
+                task_queue=self.workspace.task_queue,
+                start_to_close_timeout=policies.CLEANUP_TIMEOUT,
+                schedule_to_start_timeout=policies.WORKER_AFFINITY_WAIT,
+                retry_policy=RetryPolicy(maximum_attempts=5),
+                summary="keep the partial patch, remove the worktree",
+            )
+        except ActivityError:
+            workflow.logger.warning("cleanup failed; the purge schedule removes orphaned worktrees")
 
     async def call(
         self,

@@ -12,10 +12,9 @@ import asyncio
 import builtins
 import contextlib
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.contracts import (
@@ -23,15 +22,12 @@ from domain.contracts import (
     AnalysisResult,
     CancelRequest,
     Carryover,
-    CleanupRequest,
     ExecutionRef,
     FeatureExecutionInput,
     FeatureExecutionOutput,
     PhaseTimeouts,
     PlanDecision,
     PushRequest,
-    RecordEventInput,
-    RecordStateInput,
     RepairRequest,
     StepRequest,
     StepResult,
@@ -44,18 +40,17 @@ from workflows import policies
 from workflows import search_attributes as sa
 from workflows.activities import (
     AnalysisActivities,
-    BookkeepingActivities,
     DeliveryActivities,
     PlanningActivities,
     RepairActivities,
     StepActivities,
     VerifyActivities,
-    WorkspaceActivities,
 )
-from workflows.calls import Worktree, bookkeeping
+from workflows.approval import ApprovalGate
+from workflows.calls import Worktree
 from workflows.failures import Stop, error_of
-from workflows.lease import LONG_WAITS_CONTINUE_AS_NEW, Lease, history_too_long
-from workflows.progress import show_details
+from workflows.journal import Journal
+from workflows.lease import Lease
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -74,27 +69,21 @@ class FeatureExecutionWorkflow:
         self._lease = Lease(self._ref, owner, carry.lock if carry else None)
         self._worktree = Worktree(self._ref, carry.workspace if carry else None)
         self._timeouts = (carry.phase_timeouts if carry else None) or PhaseTimeouts()
-        self._last_event_id = carry.last_event_id if carry else None
-        self._state = FeatureState.PENDING
+        state = FeatureState.PENDING
         if carry is not None:
-            self._state = (
-                FeatureState.PLANNING if carry.stage == "approval" else FeatureState.ANALYZING
-            )
-        self._progress = ExecutionProgress()
+            state = FeatureState.PLANNING if carry.stage == "approval" else FeatureState.ANALYZING
+        self._journal = Journal(self._ref, state, carry.last_event_id if carry else None)
         self._plan: ExecutionPlan | None = None
-        # a continued approval wait takes decisions from its first moment
-        self._awaiting_approval = carry is not None and carry.stage == "approval"
-        self._decision: PlanDecision | None = None
+        self._approval = ApprovalGate(open_now=carry is not None and carry.stage == "approval")
         self._cancel_reason: str | None = None
         self._lease_lost: ExecutionError | None = None
-        self._may_continue_as_new = True
         self._pipeline: asyncio.Task[FeatureExecutionOutput] | None = None
 
     # ---- operator and client interface -------------------------------------------------
 
     @workflow.query
     def progress(self) -> ExecutionProgress:
-        return self._progress
+        return self._journal.progress
 
     @workflow.query
     def plan(self) -> ExecutionPlan | None:
@@ -102,7 +91,7 @@ class FeatureExecutionWorkflow:
 
     @workflow.query
     def state(self) -> str:
-        return self._state.label
+        return self._journal.state.label
 
     @workflow.signal
     def cancel(self, request: CancelRequest) -> None:
@@ -114,15 +103,15 @@ class FeatureExecutionWorkflow:
 
     @workflow.update
     async def approve_plan(self, decision: PlanDecision) -> str:
-        self._decision = decision
-        self._awaiting_approval = False
+        self._approval.decide(decision)
         return "approved" if decision.approved else "rejected"
 
     @approve_plan.validator
     def _validate_decision(self, decision: PlanDecision) -> None:
-        if not self._awaiting_approval:
+        if not self._approval.awaiting:
+            state = self._journal.state.label
             raise ApplicationError(
-                f"the execution is not waiting for plan approval (state {self._state.label})",
+                f"the execution is not waiting for plan approval (state {state})",
                 type=ErrorCode.INVALID_INPUT.value,
             )
 
@@ -135,7 +124,7 @@ class FeatureExecutionWorkflow:
                 [
                     sa.TENANT.value_set(inp.tenant_id),
                     sa.REPOSITORY.value_set(inp.repository_id),
-                    sa.STATE.value_set(self._state.label),
+                    sa.STATE.value_set(self._journal.state.label),
                 ]
             )
         self._pipeline = asyncio.create_task(self._execute())
@@ -156,7 +145,7 @@ class FeatureExecutionWorkflow:
                 ExecutionError(
                     code=ErrorCode.TIMEOUT,
                     message=f"the execution exceeded its timeout of {timeout} minutes",
-                    failed_step=self._current_step(),
+                    failed_step=self._journal.current_step(),
                 )
             )
         except asyncio.CancelledError:
@@ -168,7 +157,7 @@ class FeatureExecutionWorkflow:
         except Stop as stop:
             outcome = self._failed(stop.error)
         except ActivityError as err:
-            outcome = self._failed(error_of(err, self._current_step()))
+            outcome = self._failed(error_of(err, self._journal.current_step()))
 
         await self._finish(outcome)
         if native_cancel:
@@ -207,7 +196,7 @@ class FeatureExecutionWorkflow:
     async def _stages(self) -> FeatureExecutionOutput:
         carry = self._carry
         if carry is None:
-            await self._transition(FeatureState.ANALYZING)
+            await self._journal.transition(FeatureState.ANALYZING)
         if carry is None or carry.stage == "lock_wait":
             await self._lease.acquire(
                 wait=self._inp.wait_for_lock,
@@ -225,16 +214,16 @@ class FeatureExecutionWorkflow:
                     "analyze the repository",
                 )  # fmt: skip
                 self._timeouts = _timeouts_of(analysis)
-                await self._transition(FeatureState.PLANNING)
+                await self._journal.transition(FeatureState.PLANNING)
                 plan = await self._planned()
                 if self._inp.constraints.require_plan_approval:
                     await self._await_approval(already_requested=False)
 
-            await self._transition(FeatureState.EXECUTING)
+            await self._journal.transition(FeatureState.EXECUTING)
             for step in list(plan.steps):
                 await self._run_step(plan, step.index, step.description)
 
-            await self._transition(FeatureState.VERIFYING)
+            await self._journal.transition(FeatureState.VERIFYING)
             verified = await self._verify_with_repairs(plan)
 
             pushed = await self._worktree.call(
@@ -260,7 +249,7 @@ class FeatureExecutionWorkflow:
             PlanningActivities.plan, self._ref, policies.STEP_TIMEOUT, "plan the change"
         )
         self._plan = planned.plan
-        self._set_progress(len(planned.plan.steps), 0, None)
+        self._journal.set_progress(len(planned.plan.steps), 0, None)
         return planned.plan
 
     def _on_lease_lost(self, error: ExecutionError) -> None:
@@ -270,47 +259,25 @@ class FeatureExecutionWorkflow:
 
     async def _await_approval(self, *, already_requested: bool) -> None:
         steps = len(self._plan.steps) if self._plan else 0
-        self._awaiting_approval = True
+        self._approval.awaiting = True
         if not already_requested:
-            await self._event(EventType.PLAN_APPROVAL_REQUESTED, {"steps": steps})
-        show_details(
-            self._state, self._progress, "**waiting for plan approval** (update `approve_plan`)"
-        )
-        # a deadline exists only for runs whose constraints name one (a field newer than any
-        # run of the previous version, so its timer needs no patch)
+            await self._journal.event(EventType.PLAN_APPROVAL_REQUESTED, {"steps": steps})
+        self._journal.show("**waiting for plan approval** (update `approve_plan`)")
         limit = self._inp.constraints.plan_approval_timeout_minutes
         deadline = self._started_at + timedelta(minutes=limit) if limit else None
-        self._may_continue_as_new = True
-        while (decision := self._decision) is None:
-            remaining = (deadline - workflow.now()).total_seconds() if deadline else None
-            try:
-                await workflow.wait_condition(
-                    self._approval_wait_over,
-                    timeout=max(remaining, 0.001) if remaining is not None else None,
-                )
-            except builtins.TimeoutError:
-                raise Stop(
-                    ExecutionError(
-                        code=ErrorCode.TIMEOUT,
-                        message=f"the plan was not approved within {limit} minutes",
-                        details={"reason": "approval_deadline"},
-                    )
-                ) from None
-            if self._decision is None:
-                if workflow.patched(LONG_WAITS_CONTINUE_AS_NEW):
-                    self._continue_as_new("approval")
-                self._may_continue_as_new = False
+        decision = await self._approval.wait(
+            deadline, limit, lambda: self._continue_as_new("approval")
+        )
         if decision.approved:
-            await self._event(
+            await self._journal.event(
                 EventType.PLAN_APPROVED, {"by": decision.by, "reason": decision.reason}
             )
             return
-        await self._event(EventType.PLAN_REJECTED, {"by": decision.by, "reason": decision.reason})
+        await self._journal.event(
+            EventType.PLAN_REJECTED, {"by": decision.by, "reason": decision.reason}
+        )
         self._cancel_reason = f"plan rejected: {decision.reason or 'no reason given'}"
         raise asyncio.CancelledError()
-
-    def _approval_wait_over(self) -> bool:
-        return self._decision is not None or (self._may_continue_as_new and history_too_long())
 
     def _continue_as_new(self, stage: str) -> NoReturn:
         """Hand the run to a fresh history; the lease, worktree and plan carry over."""
@@ -321,14 +288,15 @@ class FeatureExecutionWorkflow:
             lock=self._lease.held,
             workspace=self._worktree.workspace,
             phase_timeouts=self._timeouts,
-            last_event_id=self._last_event_id,
+            last_event_id=self._journal.last_event_id,
             approval_requested=stage == "approval",
         )
         workflow.continue_as_new(self._inp.model_copy(update={"carry": carry}))
 
     async def _run_step(self, plan: ExecutionPlan, index: int, description: str) -> StepResult:
         total = len(plan.steps)
-        self._set_progress(total, self._progress.completed_steps, index, description)
+        done = self._journal.progress.completed_steps
+        self._journal.set_progress(total, done, index, description)
         request = StepRequest(
             ref=self._ref,
             step_index=index,
@@ -346,7 +314,7 @@ class FeatureExecutionWorkflow:
             StepActivities.apply_step, request, policies.STEP_TIMEOUT,
             f"step {index}: apply — {description[:60]}",
         )  # fmt: skip
-        self._set_progress(total, self._progress.completed_steps + 1, index, description)
+        self._journal.set_progress(total, done + 1, index, description)
         return result
 
     async def _verify_with_repairs(self, plan: ExecutionPlan) -> str | None:
@@ -367,7 +335,7 @@ class FeatureExecutionWorkflow:
                     verified = result.commit_sha
                 return verified
             except ActivityError as err:
-                error = error_of(err, self._current_step())
+                error = error_of(err, self._journal.current_step())
                 repairable = error.code in (ErrorCode.BUILD_FAILED, ErrorCode.TEST_FAILED)
                 if self._inp.engine != "llm" or not repairable or len(plan.steps) >= limit:
                     raise Stop(error) from err
@@ -392,9 +360,9 @@ class FeatureExecutionWorkflow:
                         index=repair.step_index, description=description, type=StepType.REFACTOR
                     )
                 )
-                await self._transition(FeatureState.EXECUTING)
+                await self._journal.transition(FeatureState.EXECUTING)
                 await self._run_step(plan, repair.step_index, description)
-                await self._transition(FeatureState.VERIFYING)
+                await self._journal.transition(FeatureState.VERIFYING)
 
     # ---- endings ----------------------------------------------------------------------------
 
@@ -411,69 +379,13 @@ class FeatureExecutionWorkflow:
 
     async def _finish(self, outcome: FeatureExecutionOutput) -> None:
         """Always: clean up (lock, worktree), then the final state, event and completed_at."""
-        workspace = self._worktree.workspace
-        if workspace is not None:
-            try:
-                await workflow.execute_activity_method(
-                    WorkspaceActivities.cleanup,
-                    CleanupRequest(
-                        ref=self._ref, keep_warm=outcome.state == FeatureState.COMPLETED.label
-                    ),
-                    task_queue=workspace.task_queue,
-                    start_to_close_timeout=policies.CLEANUP_TIMEOUT,
-                    schedule_to_start_timeout=policies.WORKER_AFFINITY_WAIT,
-                    retry_policy=RetryPolicy(maximum_attempts=5),
-                    summary="keep the partial patch, remove the worktree",
-                )
-            except ActivityError:
-                workflow.logger.warning(
-                    "cleanup failed; the purge schedule removes orphaned worktrees"
-                )
+        await self._worktree.release(keep_warm=outcome.state == FeatureState.COMPLETED.label)
         await self._lease.release()
         state = FeatureState.from_label(outcome.state)
-        await self._transition(state, error=outcome.error, result=outcome.result)
-
-    # ---- plumbing ---------------------------------------------------------------------------
-
-    async def _transition(self, state: FeatureState, **extra: Any) -> None:
-        event_id = str(workflow.uuid4())
-        await bookkeeping(
-            BookkeepingActivities.record_state,
-            RecordStateInput(
-                ref=self._ref,
-                state=state,
-                event_id=event_id,
-                causation_id=self._last_event_id,
-                reason=self._cancel_reason if state == FeatureState.CANCELLED else None,
-                progress=self._progress,
-                **extra,
-            ),
+        reason = self._cancel_reason if state == FeatureState.CANCELLED else None
+        await self._journal.transition(
+            state, error=outcome.error, result=outcome.result, reason=reason
         )
-        self._last_event_id = event_id
-        self._state = state
-        workflow.upsert_search_attributes([sa.STATE.value_set(state.label)])
-        show_details(self._state, self._progress)
-
-    async def _event(self, event_type: EventType, payload: dict[str, Any]) -> None:
-        await bookkeeping(
-            BookkeepingActivities.record_event,
-            RecordEventInput(
-                ref=self._ref,
-                event_id=str(workflow.uuid4()),
-                event_type=event_type.value,
-                payload=payload,
-            ),
-        )
-
-    def _current_step(self) -> int | None:
-        return self._progress.current_step if self._state == FeatureState.EXECUTING else None
-
-    def _set_progress(
-        self, total: int, completed: int, current: int | None, description: str | None = None
-    ) -> None:
-        total = total or (len(self._plan.steps) if self._plan else 0)
-        self._progress = ExecutionProgress.of(total, completed, current or 0, description)
-        show_details(self._state, self._progress)
 
 
 def _timeouts_of(analysis: AnalysisResult) -> PhaseTimeouts:

@@ -1,0 +1,80 @@
+"""What a run records and shows: its state (row, event, search attribute), its progress
+(UI details) and workflow-level events, each event caused by the previous transition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+from domain.contracts import ExecutionRef, RecordEventInput, RecordStateInput
+from domain.enums import FeatureState
+from domain.events import EventType
+from domain.values import ExecutionProgress
+from workflows import search_attributes as sa
+from workflows.activities import BookkeepingActivities
+from workflows.calls import bookkeeping
+
+
+class Journal:
+    """The run's state and progress as operators and clients see them."""
+
+    def __init__(
+        self, ref: ExecutionRef, state: FeatureState, last_event_id: str | None = None
+    ) -> None:
+        self._ref = ref
+        self.state = state
+        self.progress = ExecutionProgress()
+        self.last_event_id = last_event_id
+
+    async def transition(self, state: FeatureState, **extra: Any) -> None:
+        """Record the state change (row and event) and show it."""
+        event_id = str(workflow.uuid4())
+        await bookkeeping(
+            BookkeepingActivities.record_state,
+            RecordStateInput(
+                ref=self._ref,
+                state=state,
+                event_id=event_id,
+                causation_id=self.last_event_id,
+                progress=self.progress,
+                **extra,
+            ),
+        )
+        self.last_event_id = event_id
+        self.state = state
+        workflow.upsert_search_attributes([sa.STATE.value_set(state.label)])
+        self.show()
+
+    async def event(self, event_type: EventType, payload: dict[str, Any]) -> None:
+        await bookkeeping(
+            BookkeepingActivities.record_event,
+            RecordEventInput(
+                ref=self._ref,
+                event_id=str(workflow.uuid4()),
+                event_type=event_type.value,
+                payload=payload,
+            ),
+        )
+
+    def set_progress(
+        self, total: int, completed: int, current: int | None, description: str | None = None
+    ) -> None:
+        self.progress = ExecutionProgress.of(total, completed, current or 0, description)
+        self.show()
+
+    def current_step(self) -> int | None:
+        """The step being executed, for errors raised while executing."""
+        return self.progress.current_step if self.state == FeatureState.EXECUTING else None
+
+    def show(self, note: str | None = None) -> None:
+        """Markdown current details: the state, step counts, the current step, a note."""
+        p = self.progress
+        lines = [f"**{self.state.label}**"]
+        if p.total_steps:
+            lines.append(f"step {p.completed_steps}/{p.total_steps} ({p.percent_complete:.0f}%)")
+            if p.current_step_description:
+                lines.append(f"current: {p.current_step_description}")
+        if note:
+            lines.append(note)
+        workflow.set_current_details("  \n".join(lines))
