@@ -4,16 +4,19 @@ activities take (activities never read settings themselves)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from activities.codegen.llm import LLMConfig
 from activities.git import GitConfig, GitEngine, default_denied_hosts
-from activities.phases.context import PhaseDeps
-from activities.pipeline import FeaturePipeline
 from activities.sandbox import SandboxConfig, SandboxRunner
 from builder.settings import Settings
 from persistence.artifacts import ArtifactStore, open_store
 from persistence.db import create_engine, session_factory
 from persistence.vault import Keyring
+
+if TYPE_CHECKING:
+    from activities.phases.context import PhaseDeps
+    from activities.pipeline import FeaturePipeline
 
 
 def git_config(settings: Settings) -> GitConfig:
@@ -84,6 +87,8 @@ def build_deps(settings: Settings, worker_queue: str) -> PhaseDeps:
             extra_hidden=(str(state),),
         )
     )
+    from activities.phases.context import PhaseDeps
+
     return PhaseDeps(
         db=db,
         sessions=session_factory(db),
@@ -103,5 +108,7 @@ def build_deps(settings: Settings, worker_queue: str) -> PhaseDeps:
 
 
 def build_pipeline(settings: Settings, *, worker_queue: str) -> FeaturePipeline:
-    """The pipeline of a worker process."""
+    """The pipeline of a worker process (imported here: the API shares this module)."""
+    from activities.pipeline import FeaturePipeline
+
     return FeaturePipeline(build_deps(settings, worker_queue))

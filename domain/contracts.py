@@ -50,6 +50,23 @@ class Carryover(_Contract):
     approval_requested: bool = False
 
 
+class WorkflowTimings(_Contract):
+    """The workflow's waits, in seconds. The defaults are production's; an operator may
+    tune them per run, and tests compress them (no time-skipping server runs here)."""
+
+    lock_retry_every_s: float = 10.0
+    lock_refresh_every_s: float = 30.0
+    # a refresh that cannot reach Postgres for this long may have let the lease expire
+    # (TTL 120 s by default): the run stops rather than push without the lock
+    lock_refresh_grace_s: float = 60.0
+    # how long a worktree task waits for the worker holding the worktree before it moves
+    worker_affinity_wait_s: float = 30.0
+    # bookkeeping is retried through a database restart, not forever
+    bookkeeping_give_up_s: float = 600.0
+    # long waits continue as new past this many events (Temporal's hard limit: 51,200)
+    history_events_limit: int = 2_000
+
+
 class FeatureExecutionInput(_Contract):
     """Start input of one execution (all of it is also in the feature_executions row)."""
 
@@ -60,6 +77,7 @@ class FeatureExecutionInput(_Contract):
     engine: Literal["spec", "llm"] = "spec"
     constraints: FeatureConstraints = Field(default_factory=FeatureConstraints)
     wait_for_lock: bool = False
+    timings: WorkflowTimings = Field(default_factory=WorkflowTimings)
     carry: Carryover | None = None
 
 

@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from temporalio import workflow
 
-from domain.contracts import PlanDecision
+from domain.contracts import PlanDecision, WorkflowTimings
 from domain.enums import ErrorCode
 from domain.values import ExecutionError
 from workflows.failures import Stop
@@ -20,7 +20,8 @@ from workflows.lease import LONG_WAITS_CONTINUE_AS_NEW, history_too_long
 class ApprovalGate:
     """Whether the run takes decisions now, and the decision once made."""
 
-    def __init__(self, *, open_now: bool = False) -> None:
+    def __init__(self, timings: WorkflowTimings, *, open_now: bool = False) -> None:
+        self._timings = timings
         # a continued approval wait takes decisions from its first moment
         self.awaiting = open_now
         self.decision: PlanDecision | None = None
@@ -61,4 +62,6 @@ class ApprovalGate:
         return decision
 
     def _over(self) -> bool:
-        return self.decision is not None or (self._may_continue_as_new and history_too_long())
+        return self.decision is not None or (
+            self._may_continue_as_new and history_too_long(self._timings)
+        )

@@ -13,7 +13,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType
 
-from domain.contracts import CleanupRequest, ExecutionRef, WorkspaceResult
+from domain.contracts import CleanupRequest, ExecutionRef, WorkflowTimings, WorkspaceResult
 from domain.enums import ErrorCode
 from domain.values import ExecutionError
 from workflows import policies
@@ -31,12 +31,7 @@ def summary_of(method: Callable[..., Any]) -> str:
     return method.__name__.replace("_", " ")
 
 
-async def bookkeeping(
-    method: ActivityMethod[A, R],
-    arg: A,
-    *,
-    schedule_to_close: timedelta = policies.BOOKKEEPING_SCHEDULE_TO_CLOSE,
-) -> R:
+async def bookkeeping(method: ActivityMethod[A, R], arg: A, *, give_up: timedelta) -> R:
     """State, events and locks: short Postgres writes, run as local activities so they cost
     no round trip through the server (they are still recorded and retried)."""
     return await workflow.execute_local_activity_method(
@@ -44,16 +39,19 @@ async def bookkeeping(
         arg,
         summary=summary_of(method),
         start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
-        schedule_to_close_timeout=schedule_to_close,
-        retry_policy=policies.BOOKKEEPING_RETRY,
+        schedule_to_close_timeout=give_up,
+        retry_policy=policies.bookkeeping_retry(give_up),
     )
 
 
 class Worktree:
     """Where the execution's worktree lives; calls that need it go to that worker."""
 
-    def __init__(self, ref: ExecutionRef, workspace: WorkspaceResult | None = None) -> None:
+    def __init__(
+        self, ref: ExecutionRef, timings: WorkflowTimings, workspace: WorkspaceResult | None
+    ) -> None:
         self._ref = ref
+        self._affinity_wait = timedelta(seconds=timings.worker_affinity_wait_s)
         self.workspace = workspace
 
     async def open(self) -> WorkspaceResult:
@@ -80,7 +78,7 @@ class Worktree:
                 CleanupRequest(ref=self._ref, keep_warm=keep_warm),
                 task_queue=self.workspace.task_queue,
                 start_to_close_timeout=policies.CLEANUP_TIMEOUT,
-                schedule_to_start_timeout=policies.WORKER_AFFINITY_WAIT,
+                schedule_to_start_timeout=self._affinity_wait,
                 retry_policy=RetryPolicy(maximum_attempts=5),
                 summary="keep the partial patch, remove the worktree",
             )
@@ -105,7 +103,7 @@ class Worktree:
                     arg,
                     task_queue=queue,
                     start_to_close_timeout=limit,
-                    schedule_to_start_timeout=policies.WORKER_AFFINITY_WAIT,
+                    schedule_to_start_timeout=self._affinity_wait,
                     heartbeat_timeout=policies.HEARTBEAT,
                     retry_policy=retry,
                     cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

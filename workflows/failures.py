@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    TimeoutError,
+    TimeoutType,
+)
 
 from domain.enums import ErrorCode
 from domain.values import ExecutionError
@@ -19,9 +25,10 @@ class Stop(Exception):
         self.error = error
 
 
-def error_of(err: ActivityError, failed_step: int | None) -> ExecutionError:
-    """The ExecutionError an activity failure stands for (its ErrorCode is the type)."""
-    cause = err.cause
+def error_of(err: FailureError, failed_step: int | None) -> ExecutionError:
+    """The ExecutionError an activity failure stands for (its ErrorCode is the type). A
+    local activity that exhausted its retries may raise its ApplicationError unwrapped."""
+    cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, ApplicationError):
         try:
             code = ErrorCode(cause.type) if cause.type else ErrorCode.INTERNAL

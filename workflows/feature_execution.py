@@ -53,6 +53,15 @@ from workflows.journal import Journal
 from workflows.lease import Lease
 
 
+class _ContinueAsNew(Exception):
+    """Raised in the pipeline to hand the run over; run() continues as new once the
+    pipeline has stopped, so no other command can follow."""
+
+    def __init__(self, inp: FeatureExecutionInput) -> None:
+        super().__init__("continue as new")
+        self.inp = inp
+
+
 @workflow.defn(name=WORKFLOW_NAME)
 class FeatureExecutionWorkflow:
     """pending -> analyzing -> planning -> executing -> verifying -> completed/failed/cancelled."""
@@ -66,15 +75,18 @@ class FeatureExecutionWorkflow:
         self._carry = carry
         self._started_at = carry.started_at if carry else info.start_time
         owner = carry.owner_id if carry else f"{info.workflow_id}/{info.run_id}"
-        self._lease = Lease(self._ref, owner, carry.lock if carry else None)
-        self._worktree = Worktree(self._ref, carry.workspace if carry else None)
+        timings = inp.timings
+        self._lease = Lease(self._ref, timings, owner, carry.lock if carry else None)
+        self._worktree = Worktree(self._ref, timings, carry.workspace if carry else None)
         self._timeouts = (carry.phase_timeouts if carry else None) or PhaseTimeouts()
         state = FeatureState.PENDING
         if carry is not None:
             state = FeatureState.PLANNING if carry.stage == "approval" else FeatureState.ANALYZING
-        self._journal = Journal(self._ref, state, carry.last_event_id if carry else None)
+        self._journal = Journal(self._ref, timings, state, carry.last_event_id if carry else None)
         self._plan: ExecutionPlan | None = None
-        self._approval = ApprovalGate(open_now=carry is not None and carry.stage == "approval")
+        self._approval = ApprovalGate(
+            timings, open_now=carry is not None and carry.stage == "approval"
+        )
         self._cancel_reason: str | None = None
         self._lease_lost: ExecutionError | None = None
         self._pipeline: asyncio.Task[FeatureExecutionOutput] | None = None
@@ -154,9 +166,12 @@ class FeatureExecutionWorkflow:
             self._cancel_reason = self._cancel_reason or "cancelled through Temporal"
             await self._stop_pipeline()
             outcome = self._cancelled()
+        except _ContinueAsNew as handover:
+            # the pipeline has stopped; nothing is cleaned up, the next run carries on
+            workflow.continue_as_new(handover.inp)
         except Stop as stop:
             outcome = self._failed(stop.error)
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
             outcome = self._failed(error_of(err, self._journal.current_step()))
 
         await self._finish(outcome)
@@ -185,7 +200,7 @@ class FeatureExecutionWorkflow:
             return self._cancelled()
         try:
             return await self._stages()
-        except (asyncio.CancelledError, ActivityError, Stop):
+        except (asyncio.CancelledError, ActivityError, ApplicationError, Stop):
             # a cancelled activity surfaces as an ActivityError (or a Stop wrapping one)
             if self._lease_lost is not None:
                 return self._failed(self._lease_lost)
@@ -238,6 +253,11 @@ class FeatureExecutionWorkflow:
                 "push the feature branch",
             )
             return FeatureExecutionOutput(state=FeatureState.COMPLETED.label, result=pushed.result)
+        except _ContinueAsNew:
+            # settle the refresher first: a continue-as-new must be the run's last command
+            refresher.cancel()
+            await workflow.wait([refresher])
+            raise
         finally:
             refresher.cancel()
 
@@ -291,7 +311,7 @@ class FeatureExecutionWorkflow:
             last_event_id=self._journal.last_event_id,
             approval_requested=stage == "approval",
         )
-        workflow.continue_as_new(self._inp.model_copy(update={"carry": carry}))
+        raise _ContinueAsNew(self._inp.model_copy(update={"carry": carry}))
 
     async def _run_step(self, plan: ExecutionPlan, index: int, description: str) -> StepResult:
         total = len(plan.steps)

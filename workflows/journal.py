@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 
-from domain.contracts import ExecutionRef, RecordEventInput, RecordStateInput
+from domain.contracts import ExecutionRef, RecordEventInput, RecordStateInput, WorkflowTimings
 from domain.enums import FeatureState
 from domain.events import EventType
 from domain.values import ExecutionProgress
@@ -20,9 +21,14 @@ class Journal:
     """The run's state and progress as operators and clients see them."""
 
     def __init__(
-        self, ref: ExecutionRef, state: FeatureState, last_event_id: str | None = None
+        self,
+        ref: ExecutionRef,
+        timings: WorkflowTimings,
+        state: FeatureState,
+        last_event_id: str | None = None,
     ) -> None:
         self._ref = ref
+        self._give_up = timedelta(seconds=timings.bookkeeping_give_up_s)
         self.state = state
         self.progress = ExecutionProgress()
         self.last_event_id = last_event_id
@@ -40,6 +46,7 @@ class Journal:
                 progress=self.progress,
                 **extra,
             ),
+            give_up=self._give_up,
         )
         self.last_event_id = event_id
         self.state = state
@@ -55,6 +62,7 @@ class Journal:
                 event_type=event_type.value,
                 payload=payload,
             ),
+            give_up=self._give_up,
         )
 
     def set_progress(

@@ -5,14 +5,14 @@ run at once instead of being noticed at push time."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import FailureError, is_cancelled_exception
 
-from domain.contracts import ExecutionRef, LockRequest, LockResult
+from domain.contracts import ExecutionRef, LockRequest, LockResult, WorkflowTimings
 from domain.enums import ErrorCode
 from domain.values import ExecutionError
-from workflows import policies
 from workflows.activities import LockActivities
 from workflows.calls import bookkeeping
 from workflows.failures import Stop
@@ -22,20 +22,28 @@ LEASE_LOSS_STOPS_RUN = "lease-loss-stops-run"
 LONG_WAITS_CONTINUE_AS_NEW = "long-waits-continue-as-new"
 
 
-def history_too_long() -> bool:
+def history_too_long(timings: WorkflowTimings) -> bool:
     """Whether a long wait should continue as new now."""
     info = workflow.info()
     return (
         info.is_continue_as_new_suggested()
-        or info.get_current_history_length() > policies.HISTORY_EVENTS_LIMIT
+        or info.get_current_history_length() > timings.history_events_limit
     )
 
 
 class Lease:
     """The lock as this run holds it (or waits for it)."""
 
-    def __init__(self, ref: ExecutionRef, owner_id: str, held: LockResult | None = None) -> None:
+    def __init__(
+        self,
+        ref: ExecutionRef,
+        timings: WorkflowTimings,
+        owner_id: str,
+        held: LockResult | None = None,
+    ) -> None:
         self._ref = ref
+        self._timings = timings
+        self._give_up = timedelta(seconds=timings.bookkeeping_give_up_s)
         self.owner_id = owner_id
         self.held = held
 
@@ -47,7 +55,9 @@ class Lease:
         """Take the lock; wait for it when `wait`, calling `continue_as_new` (which does not
         return) once the wait has made the history long."""
         while True:
-            lock = await bookkeeping(LockActivities.acquire_lock, self._request())
+            lock = await bookkeeping(
+                LockActivities.acquire_lock, self._request(), give_up=self._give_up
+            )
             if lock.acquired:
                 self.held = lock
                 return lock
@@ -63,24 +73,26 @@ class Lease:
                         retryable=True,
                     )
                 )
-            if history_too_long() and workflow.patched(LONG_WAITS_CONTINUE_AS_NEW):
+            if history_too_long(self._timings) and workflow.patched(LONG_WAITS_CONTINUE_AS_NEW):
                 continue_as_new()
-            await workflow.sleep(policies.LOCK_RETRY_EVERY)
+            await workflow.sleep(self._timings.lock_retry_every_s)
 
     async def keep(self, lost: Callable[[ExecutionError], None]) -> None:
         """Refresh until cancelled; tell `lost` (and stop) when the lease is gone or cannot
         be refreshed within the grace period."""
         while True:
-            await workflow.sleep(policies.LOCK_REFRESH_EVERY)
+            await workflow.sleep(self._timings.lock_refresh_every_s)
             failed = False
             try:
                 lock = await bookkeeping(
                     LockActivities.refresh_lock,
                     self._request(),
-                    schedule_to_close=policies.LOCK_REFRESH_GRACE,
+                    give_up=timedelta(seconds=self._timings.lock_refresh_grace_s),
                 )
                 reason = None if lock.acquired else "it expired and was taken or released"
-            except ActivityError as err:
+            except FailureError as err:  # a local activity may fail with its own error
+                if is_cancelled_exception(err):
+                    raise  # the run is done with the lease, not the other way round
                 failed, reason = True, f"it could not be refreshed ({err.cause or err})"
             if reason is None:
                 continue
@@ -104,4 +116,4 @@ class Lease:
 
     async def release(self) -> None:
         if self.held is not None and self.held.acquired:
-            await bookkeeping(LockActivities.release_lock, self._request())
+            await bookkeeping(LockActivities.release_lock, self._request(), give_up=self._give_up)

@@ -14,14 +14,27 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 
 # Bookkeeping (state, events, locks): short Postgres writes, retried through a database
-# restart but not forever: a bug fails the run instead of retrying for ever.
+# restart but not forever (WorkflowTimings.bookkeeping_give_up_s): a bug fails the run.
 BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
-BOOKKEEPING_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
-BOOKKEEPING_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-)
+_BOOKKEEPING_FIRST_BACKOFF_S = 0.2
+_BOOKKEEPING_MAX_BACKOFF_S = 10.0
+
+
+def bookkeeping_retry(give_up: timedelta) -> RetryPolicy:
+    """Backoff from 0.2 s doubling to 10 s, with as many attempts as fit in `give_up`
+    (local activities do not stop retrying at their schedule-to-close timeout)."""
+    attempts, waited, backoff = 1, 0.0, _BOOKKEEPING_FIRST_BACKOFF_S
+    while waited + backoff <= give_up.total_seconds():
+        waited += backoff
+        attempts += 1
+        backoff = min(backoff * 2, _BOOKKEEPING_MAX_BACKOFF_S)
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=_BOOKKEEPING_FIRST_BACKOFF_S),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=_BOOKKEEPING_MAX_BACKOFF_S),
+        maximum_attempts=attempts,
+    )
+
 
 # Work on the worktree or the remote: heartbeats so a dead worker is noticed quickly.
 WORKTREE_RETRY = RetryPolicy(
@@ -43,15 +56,5 @@ CLONE_TIMEOUT = timedelta(minutes=30)
 STEP_TIMEOUT = timedelta(minutes=15)
 PUSH_TIMEOUT = timedelta(minutes=10)
 CLEANUP_TIMEOUT = timedelta(minutes=5)
-# How long a worker-specific task may wait for its worker before the workspace moves.
-WORKER_AFFINITY_WAIT = timedelta(seconds=30)
-
-LOCK_REFRESH_EVERY = timedelta(seconds=30)
-# A refresh that cannot reach Postgres for this long may have let the lease expire (TTL
-# 120 s by default): the run stops rather than push without the lock.
-LOCK_REFRESH_GRACE = timedelta(seconds=60)
-LOCK_RETRY_EVERY = timedelta(seconds=10)
-
-# Long waits (for the lock, for plan approval) continue as new past this many events, well
-# before Temporal's hard limit of 51,200 (or when the server suggests it earlier).
-HISTORY_EVENTS_LIMIT = 2_000
+# The run's waits (lock retry and refresh, worker affinity, history length) are in
+# domain.contracts.WorkflowTimings: tunable per run.

@@ -1,0 +1,299 @@
+"""Stubbed activities for testing FeatureExecutionWorkflow alone.
+
+`Stubs` implements every interface of workflows/activities.py (so each stub is registered
+under the real activity name), records every call with its attempt number, and does the
+happy path unless a test overrides an activity with `on(name, handler)`. The workflow runs
+on the real Temporal dev server with the production worker's sandbox runner; timings are
+compressed through the run's WorkflowTimings (no time-skipping server can be downloaded
+on these machines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from builder.worker import workflow_runner
+from domain.contracts import (
+    WORKFLOW_NAME,
+    AnalysisResult,
+    CleanupRequest,
+    ExecutionRef,
+    FeatureExecutionInput,
+    FeatureExecutionOutput,
+    LockRequest,
+    LockResult,
+    PhaseTimeouts,
+    PlanResult,
+    PushRequest,
+    PushResult,
+    RecordEventInput,
+    RecordStateInput,
+    RepairRequest,
+    RepairResult,
+    StepRequest,
+    StepResult,
+    VerifyRequest,
+    VerifyResult,
+    WorkflowTimings,
+    WorkspaceResult,
+)
+from domain.enums import StepType
+from domain.values import DeliveryResult, ExecutionPlan, FeatureConstraints, PlanStep
+from workflows.activities import (
+    AnalysisActivities,
+    BookkeepingActivities,
+    DeliveryActivities,
+    LockActivities,
+    PlanningActivities,
+    RepairActivities,
+    StepActivities,
+    VerifyActivities,
+    WorkspaceActivities,
+)
+from workflows.feature_execution import FeatureExecutionWorkflow
+
+FAST = WorkflowTimings(
+    lock_retry_every_s=0.2,
+    lock_refresh_every_s=0.5,
+    lock_refresh_grace_s=5,
+    worker_affinity_wait_s=2,
+    bookkeeping_give_up_s=5,
+)
+
+Handler = Callable[[Any, int], Awaitable[Any]]
+
+
+@dataclass
+class Call:
+    name: str
+    arg: Any
+    attempt: int
+    run_id: str
+
+
+@dataclass
+class Stubs(
+    BookkeepingActivities,
+    LockActivities,
+    WorkspaceActivities,
+    AnalysisActivities,
+    PlanningActivities,
+    StepActivities,
+    RepairActivities,
+    VerifyActivities,
+    DeliveryActivities,
+):
+    """Every activity, stubbed; `worktree_queue` is where open_workspace says it lives."""
+
+    worktree_queue: str
+    steps: int = 2
+    calls: list[Call] = field(default_factory=list)
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    cancelled: list[str] = field(default_factory=list)
+
+    def on(self, name: str, handler: Handler) -> None:
+        self.handlers[name] = handler
+
+    def named(self, name: str) -> list[Call]:
+        return [c for c in self.calls if c.name == name]
+
+    def states(self) -> list[str]:
+        return [c.arg.state.label for c in self.named("record_state")]
+
+    def events(self) -> list[str]:
+        return [c.arg.event_type for c in self.named("record_event")]
+
+    async def _do(self, name: str, arg: Any, default: Callable[[], Any]) -> Any:
+        info = activity.info()
+        attempt = info.attempt
+        self.calls.append(Call(name, arg, attempt, info.workflow_run_id or ""))
+        handler = self.handlers.get(name)
+        try:
+            return await handler(arg, attempt) if handler else default()
+        except asyncio.CancelledError:
+            self.cancelled.append(name)
+            raise
+
+    def activities(self) -> list[Callable[..., Any]]:
+        names = [
+            "record_state", "record_event", "acquire_lock", "refresh_lock", "release_lock",
+            "open_workspace", "cleanup", "analyze", "plan", "generate_step", "apply_step",
+            "add_repair_step", "verify", "push",
+        ]  # fmt: skip
+        return [getattr(self, n) for n in names]
+
+    # -- the happy path ------------------------------------------------------------------
+
+    @activity.defn
+    async def record_state(self, inp: RecordStateInput) -> None:
+        return await self._do("record_state", inp, lambda: None)
+
+    @activity.defn
+    async def record_event(self, inp: RecordEventInput) -> None:
+        return await self._do("record_event", inp, lambda: None)
+
+    @activity.defn
+    async def acquire_lock(self, inp: LockRequest) -> LockResult:
+        return await self._do(
+            "acquire_lock", inp, lambda: LockResult(acquired=True, fencing_token=7, lock_key="k")
+        )
+
+    @activity.defn
+    async def refresh_lock(self, inp: LockRequest) -> LockResult:
+        return await self._do(
+            "refresh_lock", inp, lambda: LockResult(acquired=True, fencing_token=7, lock_key="k")
+        )
+
+    @activity.defn
+    async def release_lock(self, inp: LockRequest) -> LockResult:
+        return await self._do("release_lock", inp, lambda: LockResult(acquired=False, lock_key="k"))
+
+    @activity.defn
+    async def open_workspace(self, ref: ExecutionRef) -> WorkspaceResult:
+        return await self._do(
+            "open_workspace",
+            ref,
+            lambda: WorkspaceResult(
+                task_queue=self.worktree_queue, base_commit="b" * 40, feature_branch="feature"
+            ),
+        )
+
+    @activity.defn
+    async def cleanup(self, inp: CleanupRequest) -> None:
+        return await self._do("cleanup", inp, lambda: None)
+
+    @activity.defn
+    async def analyze(self, ref: ExecutionRef) -> AnalysisResult:
+        timeouts = PhaseTimeouts(setup_s=5, build_s=5, test_s=5)
+        return await self._do("analyze", ref, lambda: AnalysisResult(phase_timeouts=timeouts))
+
+    @activity.defn
+    async def plan(self, ref: ExecutionRef) -> PlanResult:
+        plan = ExecutionPlan(
+            steps=[
+                PlanStep(index=i, description=f"step {i}", type=StepType.MODIFY_FILE)
+                for i in range(self.steps)
+            ]
+        )
+        return await self._do("plan", ref, lambda: PlanResult(plan=plan))
+
+    @activity.defn
+    async def generate_step(self, inp: StepRequest) -> StepResult:
+        return await self._do("generate_step", inp, lambda: StepResult(step_index=inp.step_index))
+
+    @activity.defn
+    async def apply_step(self, inp: StepRequest) -> StepResult:
+        return await self._do(
+            "apply_step",
+            inp,
+            lambda: StepResult(step_index=inp.step_index, commit_sha=commit_of(inp.step_index)),
+        )
+
+    @activity.defn
+    async def add_repair_step(self, inp: RepairRequest) -> RepairResult:
+        return await self._do(
+            "add_repair_step",
+            inp,
+            lambda: RepairResult(step_index=inp.step_index, description="repair"),
+        )
+
+    @activity.defn
+    async def verify(self, inp: VerifyRequest) -> VerifyResult:
+        applied = [c.arg.step_index for c in self.named("apply_step")]
+        head = commit_of(max(applied)) if applied else None
+        return await self._do(
+            "verify",
+            inp,
+            lambda: VerifyResult(phase=inp.phase, skipped=False, passed=True, commit_sha=head),
+        )
+
+    @activity.defn
+    async def push(self, inp: PushRequest) -> PushResult:
+        result = DeliveryResult(
+            branch_name="feature",
+            commit_sha=inp.verified_commit or "",
+            commit_count=1,
+            files_changed=1,
+            lines_added=1,
+            lines_removed=0,
+        )
+        return await self._do("push", inp, lambda: PushResult(result=result))
+
+
+def commit_of(index: int) -> str:
+    return f"{index:040x}"
+
+
+async def blocked(arg: Any, attempt: int) -> Any:
+    """A handler that runs until cancelled (heartbeating, so cancellation reaches it)."""
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def stubbed_workers(
+    client: Client, stubs: Stubs, *, shared_queue: str, serve_worktree: bool = True
+) -> AsyncIterator[None]:
+    """The shared queue (workflows, bookkeeping, open_workspace) and, unless told not to,
+    the worktree queue, both served by the stubs, with the production sandbox runner."""
+    common: dict[str, Any] = {"activities": stubs.activities()}
+    shared = Worker(
+        client,
+        task_queue=shared_queue,
+        workflows=[FeatureExecutionWorkflow],
+        workflow_runner=workflow_runner(),
+        **common,
+    )
+    workers = [shared]
+    if serve_worktree:
+        workers.append(Worker(client, task_queue=stubs.worktree_queue, **common))
+    async with contextlib_all(workers):
+        yield
+
+
+@asynccontextmanager
+async def contextlib_all(workers: list[Worker]) -> AsyncIterator[None]:
+    if not workers:
+        yield
+        return
+    async with workers[0], contextlib_all(workers[1:]):
+        yield
+
+
+async def start(
+    client: Client,
+    queue: str,
+    *,
+    engine: str = "spec",
+    constraints: dict[str, Any] | None = None,
+    wait_for_lock: bool = False,
+    timings: WorkflowTimings = FAST,
+) -> WorkflowHandle[Any, FeatureExecutionOutput]:
+    """Start a run with fresh ids on `queue`."""
+    inp = FeatureExecutionInput(
+        execution_id=str(uuid.uuid4()),
+        tenant_id=str(uuid.uuid4()),
+        repository_id=str(uuid.uuid4()),
+        title="a change",
+        engine=engine,  # type: ignore[arg-type]
+        constraints=FeatureConstraints.model_validate(constraints or {}),
+        wait_for_lock=wait_for_lock,
+        timings=timings,
+    )
+    return await client.start_workflow(
+        WORKFLOW_NAME,
+        inp,
+        id=f"feature/test/{uuid.uuid4().hex}",
+        task_queue=queue,
+        result_type=FeatureExecutionOutput,
+    )
