@@ -1,8 +1,17 @@
-"""Recorded histories of a completed, a failed and a cancelled run replay without
-non-determinism against today's workflow code (re-record with BUILDER_RECORD_HISTORIES=1)."""
+"""Recorded histories replay with the production worker's workflow runner.
+
+tests/histories/ holds one history per path through the workflow (re-record them with
+BUILDER_RECORD_HISTORIES=1 and the workflow tests); `v0-*` are histories of the version
+before the phase split, kept to prove that runs started by it still replay (see
+docs/operations.md, "Changing the workflow").
+"""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -10,19 +19,98 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from builder.worker import PASSTHROUGH_MODULES, workflow_runner
 from workflows.feature_execution import FeatureExecutionWorkflow
 
-HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
+ROOT = Path(__file__).resolve().parents[2]
+HISTORIES = sorted((ROOT / "tests" / "histories").glob("*.json"))
+PATHS = {"spec", "llm-repair", "approval", "lock-wait", "timeout", "cancel", "worker-move"}
 
 
-def test_every_kind_of_ending_has_a_recorded_history() -> None:
-    assert {p.stem for p in HISTORIES} >= {"completed", "failed", "cancelled"}
+def test_every_path_through_the_workflow_has_a_recorded_history() -> None:
+    names = {p.stem for p in HISTORIES}
+    assert names >= PATHS
+    assert {"v0-completed", "v0-failed", "v0-cancelled"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_recorded_history_replays_deterministically(path: Path) -> None:
+async def test_recorded_history_replays_with_the_production_runner(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(
-        workflows=[FeatureExecutionWorkflow], data_converter=pydantic_data_converter
+        workflows=[FeatureExecutionWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
     )
     await replayer.replay_workflow(history)
+
+
+def test_only_domain_and_third_party_modules_pass_through_the_sandbox() -> None:
+    ours = {"activities", "api", "builder", "persistence", "workflows"}
+    assert not ours & {m.split(".")[0] for m in PASSTHROUGH_MODULES}
+
+
+_REPLAY = """
+import asyncio, sys
+sys.path.insert(0, sys.argv[1])
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+import workflows.feature_execution as fe
+assert fe.__file__.startswith(sys.argv[1]), fe.__file__
+from builder.worker import workflow_runner
+runner = workflow_runner()
+if sys.argv[3] == "workflows-passed-through":
+    runner = SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("domain", "workflows")
+    )
+history = WorkflowHistory.from_json("h", open(sys.argv[2]).read())
+replayer = Replayer(
+    workflows=[fe.FeatureExecutionWorkflow], data_converter=pydantic_data_converter,
+    workflow_runner=runner,
+)
+try:
+    asyncio.run(replayer.replay_workflow(history))
+except Exception as err:
+    print("REPLAY FAILED:", type(err).__name__, err)
+    sys.exit(3)
+print("REPLAYED")
+"""
+
+
+def _replay_injected(tmp_path: Path, runner: str) -> subprocess.CompletedProcess[str]:
+    """Replay the spec history in a fresh interpreter whose `workflows` package calls
+    datetime.now() at the top of the run (host and sandbox both import that copy)."""
+    copy = tmp_path / "injected"
+    shutil.copytree(
+        ROOT / "workflows", copy / "workflows", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    module = copy / "workflows" / "feature_execution.py"
+    source = module.read_text()
+    marker = "        if inp.carry is None:\n            workflow.upsert_search_attributes("
+    assert marker in source
+    source = source.replace(marker, "        _clock.now()\n" + marker, 1)
+    source = source.replace(
+        "import asyncio\n", "import asyncio\nfrom datetime import datetime as _clock\n", 1
+    )
+    module.write_text(source)
+    script = tmp_path / "replay.py"
+    script.write_text(textwrap.dedent(_REPLAY))
+    history = ROOT / "tests" / "histories" / "spec.json"
+    return subprocess.run(
+        [sys.executable, str(script), str(copy), str(history), runner],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_non_deterministic_call_in_the_workflow_fails_replay_with_the_production_runner(
+    tmp_path: Path,
+) -> None:
+    production = _replay_injected(tmp_path / "a", "production")
+    assert production.returncode == 3, production.stdout + production.stderr
+    assert "REPLAY FAILED" in production.stdout
+    assert "datetime" in production.stdout + production.stderr
+    # the control: the same injected code replays cleanly once `workflows` passes through,
+    # which is exactly the check the production runner must not switch off
+    passed_through = _replay_injected(tmp_path / "b", "workflows-passed-through")
+    assert passed_through.returncode == 0, passed_through.stdout + passed_through.stderr

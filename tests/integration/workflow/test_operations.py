@@ -93,7 +93,7 @@ async def test_cancel_during_the_test_phase_ends_cancelled_with_cleanup_and_noth
     assert _branches(remote) == ["refs/heads/main"]
     workspace = Path(running_worker.resolved_workspace_dir()) / str(execution_id)
     assert not workspace.exists()
-    _record_history("cancelled", (await handle.fetch_history()).to_json())
+    _record_history("e2e-cancelled", (await handle.fetch_history()).to_json())
 
 
 async def _artifacts(uow, tenant, execution_id):
@@ -138,7 +138,7 @@ async def test_failed_build_fails_the_execution_with_build_failed_and_pushes_not
     assert row.error["code"] == "build_failed"
     assert "boom" in json.dumps(row.error["details"])
     assert _branches(remote) == ["refs/heads/main"]
-    _record_history("failed", (await handle.fetch_history()).to_json())
+    _record_history("e2e-failed", (await handle.fetch_history()).to_json())
 
 
 async def test_token_never_enters_the_temporal_history_and_operators_find_the_run(
@@ -165,7 +165,7 @@ async def test_token_never_enters_the_temporal_history_and_operators_find_the_ru
     async with UnitOfWork(sessions) as uow:
         events = await uow.events.read_after(execution_id, 0, 1000)
     assert http_git_server.token not in repr([e.payload for e in events])
-    _record_history("completed", history.to_json())
+    _record_history("e2e-completed", history.to_json())
 
     query = f"BuilderState='completed' AND BuilderTenantId='{tenant}'"
     found: list[str] = []
