@@ -54,8 +54,14 @@ def test_python_repository_gets_pytest_commands_symbols_and_import_edges(tmp_pat
 
     assert report.primary_language == "Python"
     assert report.test_command == "python -m pytest -q"
-    assert report.setup_command == "python -m pip install -e ."
+    # Python installs into the repository's environment, from the setup plan
+    assert report.setup_command is None
+    [env] = report.setup_plan.environments
+    assert env.kind == "python" and env.install_project and env.test_packages == ["pytest"]
     assert report.command_sources["test_command"] == "pyproject.toml"
+    assert report.command_reasons["test_command"] == (
+        "python -m pytest -q (pyproject.toml has [tool.pytest.ini_options])"
+    )
     assert symbols_of(report, "calc/core.py") == {
         ("LIMIT", "variable"),
         ("Calculator", "class"),
@@ -169,7 +175,7 @@ def test_rust_repository_gets_cargo_commands_and_module_edges(tmp_path: Path) ->
     assert report.primary_language == "Rust"
     assert (report.build_command, report.test_command) == (
         "cargo build --quiet",
-        "cargo test --quiet",
+        "cargo test --quiet --no-fail-fast",
     )
     assert symbols_of(report, "src/lib.rs") == {
         ("shapes", "module"),
