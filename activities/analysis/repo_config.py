@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -54,10 +55,20 @@ def _off_is_none(value: Any) -> Any:
     return None if value is False else value
 
 
+_COMMAND_DOC = "a shell command run in the worktree; null or false: the phase is off"
 Command = Annotated[
     Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)] | None,
     BeforeValidator(_off_is_none),
-    Field(description="a shell command run in the worktree; null or false: the phase is off"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": 4000},
+                {"type": "null"},
+                {"const": False},
+            ],
+            "description": _COMMAND_DOC,
+        }
+    ),
 ]
 Timeout = Annotated[int, Field(ge=1, le=MAX_TIMEOUT_S, description="seconds")]
 Toolchain = Literal["python", "node", "rust", "go", "java"]
@@ -349,9 +360,7 @@ def write_config_file_schema(path: Path) -> None:
     path.write_text(json.dumps(config_file_schema(), indent=2, sort_keys=True) + "\n")
 
 
-if (
-    __name__ == "__main__"
-):  # regenerate the documented schema: python -m activities.analysis.repo_config
-    write_config_file_schema(
-        Path(__file__).resolve().parents[2] / "docs" / "builder-yml.schema.json"
-    )
+SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "builder-yml.schema.json"
+
+if __name__ == "__main__":  # regenerate the documented schema
+    write_config_file_schema(SCHEMA_DOC)
