@@ -170,9 +170,15 @@ class RepositoryProperties(_Strict):
     sandbox_allow_network: bool | None = Field(
         default=None, description="network for build and tests both (default off)"
     )
-    setup_timeout_s: Timeout | None = None
-    build_timeout_s: Timeout | None = None
-    test_timeout_s: Timeout | None = None
+    setup_timeout_s: Timeout | None = Field(
+        default=None, description="setup's wall-clock limit in seconds (default: the worker's)"
+    )
+    build_timeout_s: Timeout | None = Field(
+        default=None, description="the build's wall-clock limit in seconds (default: the worker's)"
+    )
+    test_timeout_s: Timeout | None = Field(
+        default=None, description="the tests' wall-clock limit in seconds (default: the worker's)"
+    )
     env: dict[str, str] | None = Field(
         default=None, description="variables for every phase, over the file's; never secrets"
     )
