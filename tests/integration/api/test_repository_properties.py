@@ -5,15 +5,22 @@ the default branch read from the remote's HEAD, and the stored properties resolv
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
 
 from activities.analysis.repo_config import analyze_configured_repository
-from tests.fixtures.git_servers import make_bare_repository
+from builder.cli import main
+from tests.fixtures.git_servers import free_port, make_bare_repository
 from tests.fixtures.registry import FetchedSource, git_remote
 from tests.integration.api.conftest import Tenant, register_repository
 
@@ -174,3 +181,44 @@ async def test_config_file_in_the_repository_under_properties_set_through_the_ap
     again = analyze_configured_repository(checkout, restored.json()["properties"])
     assert again.setup_command == "pip install -e ." and again.command_sources[
         "setup_command"] == ".builder.yml"  # fmt: skip
+
+
+@pytest.fixture
+async def server_url(app: FastAPI) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def test_cli_adds_with_the_remote_s_head_and_updates_branch_and_properties(
+    server_url: str, tenant: Tenant, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remote = make_bare_repository(tmp_path / "cli.git", files=1, branch="trunk")
+    common = ["--api-url", server_url, "--api-key", tenant.key, "--json"]
+
+    def cli(*argv: str) -> dict[str, Any]:
+        assert main([*argv, *common]) == 0, capsys.readouterr().err
+        out: dict[str, Any] = json.loads(capsys.readouterr().out)
+        return out
+
+    added = await asyncio.to_thread(cli, "repos", "add", "cli-repo", str(remote))
+    assert added["default_branch"] == "trunk"
+    updated = await asyncio.to_thread(
+        cli, "repos", "update", "cli-repo", "--default-branch", "develop", "--off", "build",
+        "--property", "test_command=python -m unittest -v", "--property", "test_timeout_s=900",
+    )  # fmt: skip
+    assert updated["default_branch"] == "develop"
+    assert updated["properties"] == {
+        "build_command": None, "test_command": "python -m unittest -v", "test_timeout_s": 900,
+    }  # fmt: skip
+    back = await asyncio.to_thread(cli, "repos", "update", "cli-repo", "--unset", "build_command")
+    assert back["properties"] == {"test_command": "python -m unittest -v", "test_timeout_s": 900}
+    assert main(["repos", "update", "cli-repo", *common]) == 1
+    assert "nothing to update" in capsys.readouterr().err
