@@ -61,17 +61,20 @@ class AnalysisLimits:
 ProgressCallback = Callable[[str], None]
 
 
-def _check_overrides(overrides: dict[str, Any] | None) -> dict[str, str]:
-    """Command overrides from repository properties; other property keys are ignored."""
+def _check_overrides(overrides: dict[str, Any] | None) -> dict[str, str | None]:
+    """Command overrides from repository properties (None or False: the phase is off);
+    other property keys are ignored."""
     if not overrides:
         return {}
     errors = []
-    out: dict[str, str] = {}
+    out: dict[str, str | None] = {}
     for key in COMMAND_KEYS:
-        if key not in overrides or overrides[key] is None:
+        if key not in overrides:
             continue
         value = overrides[key]
-        if not isinstance(value, str) or not value.strip():
+        if value is None or value is False:
+            out[key] = None
+        elif not isinstance(value, str) or not value.strip():
             errors.append(FieldError(key, f"{key} override must be a non-empty string"))
         else:
             out[key] = value.strip()
@@ -246,7 +249,7 @@ def analyze_repository(
     for key, value in command_overrides.items():
         commands[key] = value
         sources[key] = "override"
-        reasons[key] = f"repository property {key}"
+        reasons[key] = f"repository property {key}" + ("" if value else " switches it off")
     plan = SetupPlan(
         environments=[d.environment for d in detection.found if d.environment is not None],
         dependency_files=sorted({f for d in detection.found for f in d.dependency_files}),

@@ -298,3 +298,13 @@ def test_cancelled_analysis_stops_with_operation_cancelled(tmp_path: Path) -> No
     cancel.set()
     with pytest.raises(OperationCancelled, match="repository analysis was cancelled"):
         analyze_repository(tmp_path, cancel=cancel)
+
+
+def test_a_null_command_override_switches_the_detected_phase_off(tmp_path: Path) -> None:
+    write(tmp_path, {"go.mod": "module example.com/x\n", "x.go": "package x\n"})
+    report = analyze_repository(tmp_path, overrides={"build_command": None, "test_command": False})
+    assert (report.build_command, report.test_command) == (None, None)
+    assert report.command_reasons["build_command"] == (
+        "repository property build_command switches it off"
+    )
+    assert report.setup_command == "go mod download"
