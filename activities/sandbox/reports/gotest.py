@@ -26,7 +26,11 @@ class GoTestEvents:
     """Accumulates the outcome of every test and package from `go test -json` lines."""
 
     def __init__(self) -> None:
-        self._outcome: dict[tuple[str, str], str] = {}
+        # counted as the terminal events arrive (each test ends once): memory stays bounded
+        # by the tests running at a time, not by the size of the suite
+        self._counts = {"pass": 0, "fail": 0, "skip": 0}
+        self._failures: list[TestFailure] = []
+        self._packages_with_failed_tests: set[str] = set()
         self._elapsed: dict[str, float] = {}
         self._failed_packages: list[str] = []
         self._output: dict[tuple[str, str], list[str]] = {}
@@ -59,7 +63,13 @@ class GoTestEvents:
         if action not in ("pass", "fail", "skip"):
             return
         if isinstance(test, str):
-            self._outcome[(package, test)] = action
+            self._counts[action] += 1
+            kept_output = self._output.pop((package, test), [])
+            if action == "fail":
+                self._packages_with_failed_tests.add(package)
+                if len(self._failures) < _MAX_FAILURES:
+                    message = " | ".join(kept_output) or "failed"
+                    self._failures.append(TestFailure(test, package, message[:500]))
         else:
             elapsed = event.get("Elapsed")
             if isinstance(elapsed, int | float):
@@ -71,16 +81,9 @@ class GoTestEvents:
         """The run's report, or None when the stream held no test2json event."""
         if not self._events:
             return None
-        counts = {"pass": 0, "fail": 0, "skip": 0}
-        failures: list[TestFailure] = []
-        packages_with_failed_tests = set()
-        for (package, test), action in self._outcome.items():
-            counts[action] += 1
-            if action == "fail":
-                packages_with_failed_tests.add(package)
-                if len(failures) < _MAX_FAILURES:
-                    message = " | ".join(self._output.get((package, test), [])) or "failed"
-                    failures.append(TestFailure(test, package, message[:500]))
+        counts = self._counts
+        failures = list(self._failures)
+        packages_with_failed_tests = self._packages_with_failed_tests
         errors = 0
         for package in dict.fromkeys(self._failed_packages):
             if package not in packages_with_failed_tests:

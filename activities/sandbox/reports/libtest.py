@@ -59,7 +59,7 @@ class LibtestOutput:
             return
         if self._in_failures:
             name = _FAILED_NAME.match(text)
-            if name is not None:
+            if name is not None and len(self._pending) < _MAX_FAILURES:
                 self._pending.append(name.group(1))
             elif text.strip() or self._pending:
                 self._in_failures = False
