@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ from activities.analysis.symbols import top_level_symbols
 from domain.cancellation import raise_if_cancelled
 from domain.enums import ErrorCode
 from domain.errors import DomainError, FieldError, ValidationFailed
+from domain.paths import matches_glob
+from domain.setup_plan import SetupPlan
 
 COMMAND_KEYS = ("setup_command", "build_command", "test_command")
 
@@ -59,23 +61,30 @@ class AnalysisLimits:
 ProgressCallback = Callable[[str], None]
 
 
-def _check_overrides(overrides: dict[str, Any] | None) -> dict[str, str]:
-    """Command overrides from repository properties; other property keys are ignored."""
+def _check_overrides(overrides: dict[str, Any] | None) -> dict[str, str | None]:
+    """Command overrides from repository properties (None or False: the phase is off);
+    other property keys are ignored."""
     if not overrides:
         return {}
     errors = []
-    out: dict[str, str] = {}
+    out: dict[str, str | None] = {}
     for key in COMMAND_KEYS:
-        if key not in overrides or overrides[key] is None:
+        if key not in overrides:
             continue
         value = overrides[key]
-        if not isinstance(value, str) or not value.strip():
+        if value is None or value is False:
+            out[key] = None
+        elif not isinstance(value, str) or not value.strip():
             errors.append(FieldError(key, f"{key} override must be a non-empty string"))
         else:
             out[key] = value.strip()
     if errors:
         raise ValidationFailed(errors)
     return out
+
+
+def _ignored(path: str, patterns: Sequence[str]) -> bool:
+    return any(matches_glob(path, pattern) for pattern in patterns)
 
 
 def _go_module(root: Path) -> str | None:
@@ -95,8 +104,10 @@ def analyze_repository(
     limits: AnalysisLimits = AnalysisLimits(),
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    ignore_paths: Sequence[str] = (),
 ) -> AnalysisReport:
-    """Analyse the checkout at `root`.
+    """Analyse the checkout at `root`; files matching an `ignore_paths` glob stay out of the
+    map. (`analyze_configured_repository` in repo_config adds the repository's configuration.)
 
     Raises AnalysisFailed when `root` is not a directory, ValidationFailed when an override is
     not a non-empty string, OperationCancelled when `cancel` is set.
@@ -121,14 +132,16 @@ def analyze_repository(
     for dirpath, dirnames, filenames in os.walk(root):
         # prune in place so os.walk never descends into vendored trees
         kept = []
+        rel_dir = os.path.relpath(dirpath, root)
+        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
         for d in sorted(dirnames):
             if d in VENDORED_DIRS or d.endswith(".egg-info"):
                 skipped.vendored_dirs += 1
+            elif _ignored(rel_dir + d, ignore_paths):
+                skipped.ignored += 1
             elif not os.path.islink(os.path.join(dirpath, d)):
                 kept.append(d)
         dirnames[:] = kept
-        rel_dir = os.path.relpath(dirpath, root)
-        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
         for name in sorted(filenames):
             seen += 1
             if seen % 512 == 0:
@@ -147,6 +160,9 @@ def analyze_repository(
             if not os.path.isfile(full) or os.path.islink(full):
                 continue
             path = rel_dir + name
+            if _ignored(path, ignore_paths):
+                skipped.ignored += 1
+                continue
             size = st.st_size
             total_bytes += size
             language = language_of(name)
@@ -219,6 +235,7 @@ def analyze_repository(
 
     commands: dict[str, str | None] = dict.fromkeys(COMMAND_KEYS)
     sources: dict[str, str] = {}
+    reasons: dict[str, str] = {}
     for found in detection.found:
         for key, value in (
             ("setup_command", found.setup),
@@ -228,9 +245,15 @@ def analyze_repository(
             if commands[key] is None and value:
                 commands[key] = value
                 sources[key] = found.system.manifest
+                reasons[key] = found.reasons.get(key.removesuffix("_command"), "")
     for key, value in command_overrides.items():
         commands[key] = value
         sources[key] = "override"
+        reasons[key] = f"repository property {key}" + ("" if value else " switches it off")
+    plan = SetupPlan(
+        environments=[d.environment for d in detection.found if d.environment is not None],
+        dependency_files=sorted({f for d in detection.found for f in d.dependency_files}),
+    )
 
     graph = _dependency_graph(root, entries, texts, deadline)
     return AnalysisReport(
@@ -241,6 +264,8 @@ def analyze_repository(
         build_command=commands["build_command"],
         test_command=commands["test_command"],
         command_sources=sources,
+        command_reasons=reasons,
+        setup_plan=plan,
         files=entries,
         total_files=len(entries),
         total_bytes=total_bytes,

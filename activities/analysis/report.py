@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.repository_configuration import ResolvedConfiguration
+from domain.setup_plan import SetupPlan
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -59,6 +62,7 @@ class SkippedCounts(_Model):
     over_file_cap: int = 0
     over_time_budget: int = 0
     unreadable: int = 0
+    ignored: int = Field(default=0, description="files or folders the configuration ignores")
 
 
 class DependencyEdge(_Model):
@@ -88,7 +92,21 @@ class AnalysisReport(_Model):
     build_command: str | None = None
     test_command: str | None = None
     command_sources: dict[str, str] = Field(
-        default_factory=dict, description="command name -> 'override' or the manifest it came from"
+        default_factory=dict,
+        description="command name -> 'repository properties', '.builder.yml' or the manifest "
+        "it was detected from",
+    )
+    command_reasons: dict[str, str] = Field(
+        default_factory=dict,
+        description="command name -> why it was chosen, e.g. 'python -m pytest -q "
+        "(pyproject.toml has [tool.pytest.ini_options])'",
+    )
+    setup_plan: SetupPlan = Field(
+        default_factory=SetupPlan, description="what the repository's environment must install"
+    )
+    configuration: ResolvedConfiguration | None = Field(
+        default=None,
+        description="phases as they will run (properties > .builder.yml > detection)",
     )
     files: list[FileEntry] = Field(default_factory=list)
     total_files: int = 0

@@ -8,7 +8,6 @@ artifact even when the phase failed.
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import tempfile
 import threading
@@ -18,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from activities.sandbox.reports.capture import plan_capture
 from activities.sandbox.reports.collect import collect_coverage, collect_junit
 from activities.sandbox.reports.coverage import CoverageReport
-from activities.sandbox.reports.junit import TestReport
+from activities.sandbox.reports.junit import TestReport, merge_reports
 from activities.sandbox.runner import SandboxRunner, command_text
 from domain.errors import BuildFailed, CommandTimedOut, TestsFailed
 
@@ -147,45 +147,6 @@ def _missing(kind: PhaseKind, required: bool) -> PhaseResult:
     raise BuildPhaseFailed(message, result=result, details=details)
 
 
-def _is_direct_pytest(command: str | Sequence[str]) -> bool:
-    """A plain `pytest ...` / `python -m pytest ...` with nothing the shell would interpret."""
-    if isinstance(command, str):
-        if any(ch in command for ch in "|&;<>()$`\n"):
-            return False
-        try:
-            tokens = shlex.split(command)
-        except ValueError:
-            return False
-    else:
-        tokens = list(command)
-    if not tokens:
-        return False
-    program = Path(tokens[0]).name
-    if program in ("pytest", "py.test"):
-        return True
-    return program.startswith("python") and tokens[1:3] == ["-m", "pytest"]
-
-
-def _junit_request(
-    command: str | Sequence[str], reports: Path, env: Mapping[str, str] | None
-) -> tuple[str | Sequence[str], dict[str, str]]:
-    """Ask the common runners to write JUnit into `reports` without touching the repo."""
-    junit = reports / "pytest-junit.xml"
-    request = dict(env or {})
-    request.setdefault("JEST_JUNIT_OUTPUT_DIR", str(reports))
-    request.setdefault("JUNIT_OUTPUT", str(reports / "junit.xml"))
-    request.setdefault("MOCHA_FILE", str(reports / "mocha-junit.xml"))
-    request.setdefault("GOTESTSUM_JUNITFILE", str(reports / "gotestsum-junit.xml"))
-    if _is_direct_pytest(command):
-        option = f"--junitxml={junit}"
-        if isinstance(command, str):
-            return f"{command} {shlex.quote(option)}", request
-        return [*command, option], request
-    # Indirect runs (make test, tox, a script) still honour PYTEST_ADDOPTS.
-    request["PYTEST_ADDOPTS"] = f"{request.get('PYTEST_ADDOPTS', '')} --junitxml={junit}".strip()
-    return command, request
-
-
 def _run_tests(
     command: str | Sequence[str],
     worktree: Path,
@@ -198,16 +159,18 @@ def _run_tests(
 ) -> PhaseResult:
     reports = Path(tempfile.mkdtemp(prefix="sandbox-reports-", dir=runner.config.scratch_root))
     try:
-        actual, request = _junit_request(command, reports, env)
+        capture = plan_capture(command, reports, env, worktree=worktree)
         # Report files older than the run belong to an earlier run; mtime has 1 s granularity
         # on some filesystems.
         since = time.time() - 1.0
         run = runner.run(
-            actual, worktree, timeout_s=timeout_s, allow_network=allow_network,
-            on_line=on_line, cancel=cancel, env=request, writable_paths=[reports],
+            capture.command, worktree, timeout_s=timeout_s, allow_network=allow_network,
+            on_line=_tee(capture.feed, on_line), cancel=cancel, env=capture.env,
+            writable_paths=[reports],
         )  # fmt: skip
         notes: list[str] = []
-        test_report = collect_junit([reports], worktree, since, notes)
+        junit = collect_junit([reports], worktree, since, notes)
+        test_report = merge_reports([*([junit] if junit else []), *capture.line_reports()])
         coverage = collect_coverage(worktree, since, notes)
     finally:
         shutil.rmtree(reports, ignore_errors=True)
@@ -228,6 +191,19 @@ def _run_tests(
     )
     _raise_for(result, timeout_s)
     return result
+
+
+def _tee(
+    first: Callable[[str], None], second: Callable[[str], None] | None
+) -> Callable[[str], None]:
+    if second is None:
+        return first
+
+    def both(line: str) -> None:
+        first(line)
+        second(line)
+
+    return both
 
 
 def _details(result: PhaseResult) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from api.schemas.repositories import (
     state_of,
 )
 from api.services import PageParams, Svc, TenantId
-from domain.errors import FieldError, NotFound, ValidationFailed
+from domain.errors import DomainError, FieldError, NotFound, ValidationFailed
 from domain.validation import repository_errors
 from persistence.credentials import CredentialRepository
 from persistence.repositories.base import UNSET
@@ -48,6 +48,36 @@ async def _check_url(svc: Svc, url: str) -> None:
     await asyncio.to_thread(check_remote_url, url, svc.deps.config.git)
 
 
+_HEAD_PROBE_S = 20.0
+
+
+async def _remote_default_branch(svc: Svc, url: str) -> str:
+    """The branch the remote's HEAD points to, read anonymously; a clear 422 when it cannot
+    be read (a private remote: pass default_branch, then store the credential)."""
+    from activities.git.remote_head import remote_default_branch  # pygit2 only when probing
+
+    cancel = threading.Event()
+    try:
+        branch = await asyncio.wait_for(
+            asyncio.to_thread(remote_default_branch, url, None, svc.deps.config.git, cancel),
+            timeout=_HEAD_PROBE_S,
+        )
+    except (DomainError, TimeoutError) as exc:
+        reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)
+        raise ValidationFailed([FieldError("default_branch", (
+            f"default_branch was not given and the remote's HEAD could not be read ({reason}); "
+            "pass default_branch explicitly"
+        ))]) from None  # fmt: skip
+    finally:
+        cancel.set()
+    if branch is None:
+        raise ValidationFailed([FieldError("default_branch", (
+            "default_branch was not given and the remote advertises no HEAD branch (an empty "
+            "repository?); pass default_branch explicitly"
+        ))])  # fmt: skip
+    return branch
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -61,14 +91,15 @@ async def create_repository(body: RepositoryCreate, tenant_id: TenantId, svc: Sv
         raise validation_problem(errors)
     assert body.url is not None and body.name is not None
     await _check_url(svc, body.url)
+    default_branch = body.default_branch or await _remote_default_branch(svc, body.url)
     async with svc.deps.sessions.begin() as session:
         row = await RepositoryRepository(session).create(
             tenant_id,
             body.name,
             body.url,
-            default_branch=body.default_branch,
+            default_branch=default_branch,
             provider=provider_of(body.provider),
-            properties=body.properties,
+            properties=body.properties.stored(),
         )
     return RepositoryOut.of(row, None)
 
@@ -108,20 +139,23 @@ async def get_repository(repository_id: str, tenant_id: TenantId, svc: Svc) -> R
     "/{repository_id}",
     response_model=RepositoryOut,
     responses=problem_responses(*_AUTH, 404, 409, 413, 422),
-    summary="Update name, default branch, provider, state or properties",
+    summary="Update name, default branch, provider, state; merge or remove properties",
 )
 async def update_repository(
     repository_id: str, body: RepositoryUpdate, tenant_id: TenantId, svc: Svc
 ) -> RepositoryOut:
     async with svc.deps.sessions.begin() as session:
-        row = await RepositoryRepository(session).update(
+        repositories = RepositoryRepository(session)
+        current = await repositories.get_for_update(tenant_id, repository_id)
+        merged = body.merged_properties(current.properties)
+        row = await repositories.update(
             tenant_id,
             repository_id,
             name=UNSET if body.name is None else body.name,
             default_branch=UNSET if body.default_branch is None else body.default_branch,
             provider=UNSET if body.provider is None else provider_of(body.provider),
             state=UNSET if body.state is None else state_of(body.state),
-            properties=UNSET if body.properties is None else body.properties,
+            properties=UNSET if merged is None else merged,
         )
     return await _out(svc, tenant_id, row)
 

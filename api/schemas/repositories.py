@@ -6,8 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
+from activities.analysis.repo_config import RepositoryProperties as _ResolvedProperties
 from activities.git.remote_url import redact_url
 from api.schemas.text import refuse_nul
 from domain.enums import CredentialType, GitProvider, State
@@ -39,24 +48,106 @@ class _Request(BaseModel):
         return refuse_nul(data)
 
 
+class RepositoryProperties(_ResolvedProperties):
+    """How builder sets up, builds and tests the repository; every key is optional.
+
+    Precedence: these properties > the repository's `.builder.yml` > detection. A
+    `*_command` set to null (or false) switches that phase off; a key that is absent falls
+    back to the file, then to detection (PATCH `remove_properties` makes a key absent again).
+    Environment variable names that look like secrets or builder settings are refused:
+    secrets belong in the credential vault, never in properties.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(cls.model_fields))
+            if unknown:
+                raise ValueError(
+                    f"unknown repository propert{'y' if len(unknown) == 1 else 'ies'} "
+                    f"{', '.join(map(repr, unknown))}; known: {', '.join(cls.model_fields)}"
+                )
+        return data
+
+    @model_serializer(mode="wrap")
+    def _only_set_keys(self, handler: SerializerFunctionWrapHandler):
+        # an absent key (detection decides) must never read as null (switched off); no
+        # return annotation, so the output schema stays the model's own
+        data = handler(self)
+        return {k: v for k, v in data.items() if k in self.model_fields_set}
+
+    def stored(self) -> dict[str, Any]:
+        """The keys that were given, as they are kept on the repository row."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def shown(cls, stored: dict[str, Any] | None) -> RepositoryProperties:
+        """Stored properties as the API shows them: only the keys that are set (null stays
+        null: that phase is off). Keys from before properties were typed are not shown."""
+        known = {k: v for k, v in (stored or {}).items() if k in cls.model_fields}
+        return cls.model_construct(_fields_set=set(known), **known)
+
+
+PropertyName = Literal[
+    "setup_command", "build_command", "test_command", "setup_allow_network",
+    "build_allow_network", "test_allow_network", "sandbox_allow_network", "setup_timeout_s",
+    "build_timeout_s", "test_timeout_s", "env", "toolchain", "ignore_paths",
+]  # fmt: skip
+
+
 class RepositoryCreate(_Request):
     """Register a git repository. `name` and `url` follow the seed's rules."""
 
     name: str | None = Field(default=None, description="Unique per tenant, 1-255 characters")
     url: str | None = Field(default=None, description="Any URL git accepts (https, ssh, scp-like)")
-    default_branch: str = Field(default="main", min_length=1, max_length=255)
+    default_branch: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="the branch features start from; omitted: the branch the remote's HEAD "
+        "points to (read anonymously; pass it for a remote that needs a credential)",
+    )
     provider: ProviderName = "unspecified"
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: RepositoryProperties = Field(default_factory=RepositoryProperties)
 
 
 class RepositoryUpdate(_Request):
-    """Change some fields of a repository; tenant, id and url are not updatable."""
+    """Change some fields of a repository; tenant, id and url are not updatable.
+
+    `properties` merges into the stored ones key by key (a key set to null switches that
+    phase off); `remove_properties` deletes keys, so they fall back to `.builder.yml` and
+    detection. A key may not be both set and removed.
+    """
 
     name: str | None = None
     default_branch: str | None = Field(default=None, min_length=1, max_length=255)
     provider: ProviderName | None = None
     state: StateName | None = None
-    properties: dict[str, Any] | None = None
+    properties: RepositoryProperties | None = None
+    remove_properties: list[PropertyName] | None = Field(
+        default=None, description="property keys to delete (back to the file or detection)"
+    )
+
+    @model_validator(mode="after")
+    def _set_or_removed(self) -> RepositoryUpdate:
+        both = set(self.remove_properties or []) & set(
+            self.properties.model_fields_set if self.properties else ()
+        )
+        if both:
+            raise ValueError(f"properties {sorted(both)} are both set and removed")
+        return self
+
+    def merged_properties(self, stored: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The properties after this update, or None when it changes none."""
+        if self.properties is None and not self.remove_properties:
+            return None
+        merged = dict(stored or {})
+        if self.properties is not None:
+            merged.update(self.properties.stored())
+        for key in self.remove_properties or []:
+            merged.pop(key, None)
+        return merged
 
 
 class CredentialInfo(BaseModel):
@@ -88,7 +179,7 @@ class RepositoryOut(BaseModel):
     default_branch: str
     provider: ProviderName
     state: Literal["active", "inactive", "deleted", "unspecified"]
-    properties: dict[str, Any]
+    properties: RepositoryProperties = Field(description="only the keys that are set")
     credential: CredentialInfo | None
     last_accessed_at: datetime | None
     created_at: datetime
@@ -103,7 +194,7 @@ class RepositoryOut(BaseModel):
             default_branch=row.default_branch,
             provider=GitProvider(row.provider).name.lower(),
             state=State(row.state).name.lower(),
-            properties=row.properties or {},
+            properties=RepositoryProperties.shown(row.properties),
             credential=CredentialInfo.of(credential) if credential else None,
             last_accessed_at=row.last_accessed_at,
             created_at=row.created_at,

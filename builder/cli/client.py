@@ -645,7 +645,7 @@ def register(sub: Any) -> None:
     p = add(rsub, "add", _repos_add, "register a repository")
     p.add_argument("name")
     p.add_argument("url")
-    p.add_argument("--default-branch", default=None)
+    p.add_argument("--default-branch", default=None, help="default: the remote's HEAD branch")
     p.add_argument("--provider", default=None)
     p.add_argument("--property", action="append", metavar="K=V", help="repeatable")
     add(rsub, "list", _repos_list, "list repositories")
@@ -653,6 +653,9 @@ def register(sub: Any) -> None:
     p.add_argument("ref", metavar="ID|NAME")
     p = add(rsub, "rm", _repos_rm, "remove a repository")
     p.add_argument("ref", metavar="ID|NAME")
+    from builder.cli import repos as repos_cli  # `repos update` lives in its own module
+
+    repos_cli.register(rsub, add)
 
     creds = sub.add_parser("creds", help="set a repository's credential")
     csub = creds.add_subparsers(dest="creds_command", metavar="ACTION", required=True)

@@ -156,5 +156,23 @@ class RepositoryRepository(TenantRepository[RepositoryRow]):
             raise self.not_found(repository_id)
         return row
 
+    async def get_for_update(
+        self, tenant_id: uuid.UUID | str, repository_id: uuid.UUID | str
+    ) -> RepositoryRow:
+        """The live row, locked until the transaction ends: a read-modify-write (merging
+        properties) must not lose a concurrent writer's change. NotFound otherwise."""
+        tid = as_uuid(tenant_id, "tenant")
+        rid = as_uuid(repository_id, self.noun)
+        stmt = (
+            select(RepositoryRow)
+            .where(RepositoryRow.id == rid, *self._live(tid))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        row = (await self.session.scalars(stmt)).one_or_none()
+        if row is None:
+            raise self.not_found(repository_id)
+        return row
+
     def _deleted_values(self) -> dict[str, Any]:
         return {**super()._deleted_values(), "state": int(State.DELETED)}

@@ -1,13 +1,18 @@
-"""JUnit XML from pytest, jest-junit, go-junit-report and Maven surefire, in one model.
+"""JUnit XML from pytest, jest-junit, go-junit-report, Maven surefire, node's test runner and
+builder's unittest collector, in one model.
 
 The formats agree on <testsuite>/<testcase> with <failure>, <error> and <skipped> children and
 differ in the details: jest-junit puts the message in the element text, surefire adds
 <flakyFailure>/<rerunFailure> to tests that passed on retry, suites may nest. Counting test
-cases rather than trusting suite attributes gives the same totals for all of them.
+cases rather than trusting suite attributes gives the same totals for all of them — except
+for node's junit reporter, which turns a test with subtests into a <testsuite> yet counts it
+as a test in its own summary; it writes that summary as comments (`<!-- tests 5 -->`), and
+those totals are the ones `node --test` prints, so they win when present.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,8 +61,26 @@ class TestReport:
         )
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
+def _local(tag: object) -> str:
+    # comments and processing instructions have a function, not a string, as their tag
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+_NODE_SUMMARY = re.compile(
+    r"^\s*(tests|pass|fail|cancelled|skipped|todo|duration_ms) (\d+(?:\.\d+)?)\s*$"
+)
+
+
+def _node_summary(root: ET.Element) -> dict[str, float] | None:
+    """The totals node's junit reporter writes as top-level comments, if all are there."""
+    found: dict[str, float] = {}
+    for child in root:
+        if child.tag is ET.Comment and child.text:
+            match = _NODE_SUMMARY.match(child.text)
+            if match is not None:
+                found[match.group(1)] = float(match.group(2))
+    keys = ("tests", "pass", "fail", "cancelled", "skipped", "todo")
+    return found if all(k in found for k in keys) else None
 
 
 def _seconds(value: str | None) -> float:
@@ -103,6 +126,17 @@ def parse_junit_element(root: ET.Element) -> TestReport:
     if not duration:
         suites = [s for s in root.iter() if _local(s.tag) == "testsuite" and s is not root]
         duration = sum(_seconds(s.get("time")) for s in suites) or case_time
+    node = _node_summary(root)
+    if node is not None:
+        return TestReport(
+            total=int(node["tests"]),
+            passed=int(node["pass"]),
+            failed=int(node["fail"]),
+            errors=int(node["cancelled"]),
+            skipped=int(node["skipped"] + node["todo"]),
+            duration_s=round(node.get("duration_ms", duration * 1000) / 1000, 3),
+            failures=failures,
+        )
     return TestReport(
         total=passed + failed + errors + skipped,
         passed=passed,

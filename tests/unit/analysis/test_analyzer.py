@@ -54,8 +54,14 @@ def test_python_repository_gets_pytest_commands_symbols_and_import_edges(tmp_pat
 
     assert report.primary_language == "Python"
     assert report.test_command == "python -m pytest -q"
-    assert report.setup_command == "python -m pip install -e ."
+    # Python installs into the repository's environment, from the setup plan
+    assert report.setup_command is None
+    [env] = report.setup_plan.environments
+    assert env.kind == "python" and env.install_project and env.test_packages == ["pytest"]
     assert report.command_sources["test_command"] == "pyproject.toml"
+    assert report.command_reasons["test_command"] == (
+        "python -m pytest -q (pyproject.toml has [tool.pytest.ini_options])"
+    )
     assert symbols_of(report, "calc/core.py") == {
         ("LIMIT", "variable"),
         ("Calculator", "class"),
@@ -169,7 +175,7 @@ def test_rust_repository_gets_cargo_commands_and_module_edges(tmp_path: Path) ->
     assert report.primary_language == "Rust"
     assert (report.build_command, report.test_command) == (
         "cargo build --quiet",
-        "cargo test --quiet",
+        "cargo test --quiet --no-fail-fast",
     )
     assert symbols_of(report, "src/lib.rs") == {
         ("shapes", "module"),
@@ -292,3 +298,13 @@ def test_cancelled_analysis_stops_with_operation_cancelled(tmp_path: Path) -> No
     cancel.set()
     with pytest.raises(OperationCancelled, match="repository analysis was cancelled"):
         analyze_repository(tmp_path, cancel=cancel)
+
+
+def test_a_null_command_override_switches_the_detected_phase_off(tmp_path: Path) -> None:
+    write(tmp_path, {"go.mod": "module example.com/x\n", "x.go": "package x\n"})
+    report = analyze_repository(tmp_path, overrides={"build_command": None, "test_command": False})
+    assert (report.build_command, report.test_command) == (None, None)
+    assert report.command_reasons["build_command"] == (
+        "repository property build_command switches it off"
+    )
+    assert report.setup_command == "go mod download"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from activities.sandbox import BuildPhaseFailed, SandboxRunner, TestPhaseFailed, run_phase
-from activities.sandbox.phases import _junit_request
+from activities.sandbox.reports.capture import plan_capture
 
 
 def test_missing_optional_command_is_skipped(tmp_path: Path) -> None:
@@ -34,7 +34,8 @@ def test_missing_required_test_command_fails_as_tests_failed(tmp_path: Path) -> 
     "command", ["pytest -q", "python -m pytest tests", "python3.11 -m pytest", ["pytest", "-x"]]
 )
 def test_direct_pytest_commands_get_a_junitxml_option(command: str | list[str]) -> None:
-    actual, env = _junit_request(command, Path("/r"), None)
+    capture = plan_capture(command, Path("/r"), None, worktree=Path("/w"))
+    actual, env = capture.command, capture.env
     flat = actual if isinstance(actual, str) else " ".join(actual)
     assert flat.endswith("--junitxml=/r/pytest-junit.xml")
     assert "PYTEST_ADDOPTS" not in env
@@ -42,7 +43,8 @@ def test_direct_pytest_commands_get_a_junitxml_option(command: str | list[str]) 
 
 @pytest.mark.parametrize("command", ["make test", "pytest | tee log", "tox -e py311"])
 def test_indirect_commands_get_junit_through_the_environment(command: str) -> None:
-    actual, env = _junit_request(command, Path("/r"), {"PYTEST_ADDOPTS": "-q"})
+    capture = plan_capture(command, Path("/r"), {"PYTEST_ADDOPTS": "-q"}, worktree=Path("/w"))
+    actual, env = capture.command, capture.env
     assert actual == command
     assert env["PYTEST_ADDOPTS"] == "-q --junitxml=/r/pytest-junit.xml"
     assert env["JEST_JUNIT_OUTPUT_DIR"] == "/r"

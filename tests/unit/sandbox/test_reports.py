@@ -58,6 +58,29 @@ def test_a_report_declaring_entities_is_refused(tmp_path: Path) -> None:
         parse_junit_file(bomb)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_report_declaring_entities_in_a_wide_encoding_is_refused(
+    tmp_path: Path, encoding: str
+) -> None:
+    # a byte-level screen for "<!DOCTYPE" never sees it in UTF-16: the parser must refuse
+    label = {"utf-16-le": "UTF-16LE", "utf-16-be": "UTF-16BE"}.get(encoding, encoding.upper())
+    document = (
+        f'<?xml version="1.0" encoding="{label}"?><!DOCTYPE t [<!ENTITY big "{"x" * 64}">]>'
+        '<testsuite><testcase name="&big;"/></testsuite>'
+    )
+    bomb = tmp_path / "junit.xml"
+    bomb.write_bytes(document.encode(encoding))
+    with pytest.raises(UnsafeReport, match="DOCTYPE"):
+        parse_junit_file(bomb)
+
+
+def test_a_utf16_report_without_a_doctype_still_parses(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    document = '<?xml version="1.0" encoding="UTF-16"?><testsuite><testcase name="ok"/></testsuite>'
+    path.write_bytes(document.encode("utf-16"))
+    assert parse_junit_file(path).passed == 1
+
+
 def test_a_non_junit_xml_file_is_rejected_naming_the_file(tmp_path: Path) -> None:
     other = tmp_path / "junit-config.xml"
     other.write_text("<project><name>x</name></project>")
