@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from temporalio import activity
 
-from activities.analysis import analyze_repository
+from activities.analysis.repo_config import analyze_configured_repository
 from activities.analysis.report import AnalysisReport
 from activities.phases.context import ExecutionContext, Phase, PhaseDeps, event_id
 from activities.phases.worktree import Use, WorktreeCache
@@ -14,13 +12,15 @@ from activities.runtime import maps_domain_errors, run_blocking
 from domain.contracts import AnalysisResult, ExecutionRef, PhaseTimeouts
 from domain.enums import ArtifactType
 from domain.events import EventType
+from domain.repository_configuration import ResolvedConfiguration
 from workflows.activities import AnalysisActivities
 
 ANALYSIS_ARTIFACT = "analysis-report.json"
 GRAPH_ARTIFACT = "dependency-graph.json"
-# where the commands the analysis chose are kept for the verify phase
+# where the execution row keeps what the analysis chose: the commands (shown to clients)
+# and the resolved phase configuration the verify phase runs
 COMMANDS_KEY = "commands"
-_OVERRIDES = ("setup_command", "build_command", "test_command")
+CONFIGURATION_KEY = "configuration"
 
 
 class Analysis(Phase, AnalysisActivities):
@@ -33,14 +33,15 @@ class Analysis(Phase, AnalysisActivities):
     async def analyze(self, ref: ExecutionRef) -> AnalysisResult:
         ctx = await self.context(ref)
         path = await self.worktrees.prepare(ctx, Use.READ)
-        props = ctx.repository.properties or {}
-        overrides = {k: v for k, v in props.items() if k in _OVERRIDES}
+        properties = ctx.repository.properties or {}
+        # detection, the repository's .builder.yml and its properties, resolved in that order
         report = await run_blocking(
-            lambda cancel, progress: analyze_repository(
-                path, overrides=overrides or None, progress=progress, cancel=cancel
+            lambda cancel, progress: analyze_configured_repository(
+                path, properties, progress=progress, cancel=cancel
             ),
             what="analyzing the repository",
         )
+        configuration = report.configuration
         commands = {
             "setup": report.setup_command,
             "build": report.build_command,
@@ -57,12 +58,21 @@ class Analysis(Phase, AnalysisActivities):
                 report.dependency_graph.model_dump_json().encode(),
             )  # fmt: skip
             row = await uow.executions.get(ctx.tenant, ctx.id)
-            row.properties = {**(row.properties or {}), COMMANDS_KEY: commands}
+            row.properties = {
+                **(row.properties or {}),
+                COMMANDS_KEY: commands,
+                CONFIGURATION_KEY: configuration.model_dump(mode="json") if configuration else None,
+            }
             self.emit(
                 uow,
                 row.id,
                 EventType.ANALYSIS_COMPLETED,
-                {"languages": languages, "commands": commands, "files": report.total_files},
+                {
+                    "languages": languages,
+                    "commands": commands,
+                    "reasons": report.command_reasons,
+                    "files": report.total_files,
+                },
                 event_id=event_id(row.id, "analysis.completed"),
             )
             await uow.commit()
@@ -72,14 +82,22 @@ class Analysis(Phase, AnalysisActivities):
             build_command=report.build_command,
             test_command=report.test_command,
             file_count=report.total_files,
-            phase_timeouts=phase_timeouts(self.deps),
+            phase_timeouts=phase_timeouts(self.deps, configuration),
         )
 
 
-def phase_timeouts(deps: PhaseDeps) -> PhaseTimeouts:
-    """The sandbox's phase limits; the verify activity's timeout derives from them."""
+def phase_timeouts(deps: PhaseDeps, configuration: ResolvedConfiguration | None) -> PhaseTimeouts:
+    """Each phase's limit: the repository's own when it names one, else the worker's. The
+    sandbox enforces them; the verify activity's timeout derives from them."""
+
+    def limit(kind: str, default: float) -> float:
+        own = configuration.phase(kind).timeout_s if configuration else None
+        return float(own) if own else default
+
     return PhaseTimeouts(
-        setup_s=deps.setup_timeout_s, build_s=deps.build_timeout_s, test_s=deps.test_timeout_s
+        setup_s=limit("setup", deps.setup_timeout_s),
+        build_s=limit("build", deps.build_timeout_s),
+        test_s=limit("test", deps.test_timeout_s),
     )
 
 
@@ -89,5 +107,7 @@ async def stored_analysis(phase: Phase, ctx: ExecutionContext) -> AnalysisReport
     return AnalysisReport.model_validate_json(text) if text else None
 
 
-def stored_commands(ctx: ExecutionContext) -> dict[str, Any]:
-    return dict((ctx.execution.properties or {}).get(COMMANDS_KEY, {}))
+def stored_configuration(ctx: ExecutionContext) -> ResolvedConfiguration | None:
+    """The phase configuration the analysis resolved for this execution."""
+    stored = (ctx.execution.properties or {}).get(CONFIGURATION_KEY)
+    return ResolvedConfiguration.model_validate(stored) if stored else None

@@ -13,14 +13,14 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.phases.analysis import stored_commands
+from activities.phases.analysis import phase_timeouts, stored_configuration
 from activities.phases.context import ExecutionContext, Phase, PhaseDeps, event_id, json_bytes
 from activities.phases.worktree import Use, WorktreeCache, completed_steps
 from activities.runtime import Progress, maps_domain_errors, run_blocking
-from activities.sandbox import PhaseResult, run_phase
+from activities.sandbox import PhaseKind, PhaseResult, run_phase
 from domain.contracts import VerifyRequest, VerifyResult
 from domain.enums import ArtifactType
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidTransition
 from domain.events import EventType
 from workflows.activities import VerifyActivities
 
@@ -47,29 +47,29 @@ class Verification(Phase, VerifyActivities):
         path = await self.worktrees.prepare(ctx, Use.RUN)
         done = completed_steps(ctx)
         verified = done[-1].commit_sha if done else ctx.execution.base_commit
-        commands = stored_commands(ctx)
-        props = ctx.repository.properties or {}
+        configuration = stored_configuration(ctx)
+        if configuration is None:
+            raise InvalidTransition(f"execution {ctx.id} was not analysed before verification")
         constraints = ctx.constraints
         runner = self.deps.sandbox
-        allow_network = bool(props.get("sandbox_allow_network", False))
         phase = inp.phase
         required = constraints.require_build if phase == "build" else constraints.require_tests
-        deps = self.deps
-        timeout = deps.build_timeout_s if phase == "build" else deps.test_timeout_s
+        timeouts = phase_timeouts(self.deps, configuration)
+        env = configuration.env
+
+        def run_one(kind: PhaseKind, cancel: threading.Event, progress: Progress) -> PhaseResult:
+            setting = configuration.phase(kind)
+            return run_phase(
+                kind, setting.command, path, required=required or kind == "setup",
+                timeout_s=getattr(timeouts, f"{kind}_s"), runner=runner,
+                allow_network=setting.allow_network, on_line=_line_counter(kind, progress),
+                cancel=cancel, env=env,
+            )  # fmt: skip
 
         def run(cancel: threading.Event, progress: Progress) -> PhaseResult:
-            if phase == "build" and commands.get("setup"):
-                run_phase(
-                    "setup", commands["setup"], path, required=True,
-                    timeout_s=deps.setup_timeout_s, runner=runner,
-                    allow_network=bool(props.get("setup_allow_network", allow_network)),
-                    on_line=_line_counter("setup", progress), cancel=cancel,
-                )  # fmt: skip
-            return run_phase(
-                phase, commands.get(phase), path, required=required, timeout_s=timeout,
-                runner=runner, allow_network=allow_network,
-                on_line=_line_counter(phase, progress), cancel=cancel,
-            )  # fmt: skip
+            if phase == "build" and configuration.setup.command:
+                run_one("setup", cancel, progress)
+            return run_one(phase, cancel, progress)
 
         try:
             result = await run_blocking(run, what=f"running the {phase}")
