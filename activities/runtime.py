@@ -9,6 +9,7 @@ import functools
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from temporalio import activity
@@ -55,13 +56,16 @@ async def run_blocking(
 
 
 def application_error(err: DomainError) -> ApplicationError:
-    """The Temporal form of a known failure: its ErrorCode as type, retryable as told."""
+    """The Temporal form of a known failure: its ErrorCode as type, retryable as told; a
+    remote's Retry-After becomes the delay before Temporal's next attempt."""
     details = jsonable(err.details) if err.details else {}
+    delay = err.retry_after_seconds
     return ApplicationError(
         err.message,
         details,
         type=err.code.value,
         non_retryable=not err.retryable,
+        next_retry_delay=timedelta(seconds=delay) if err.retryable and delay else None,
     )
 
 

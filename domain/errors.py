@@ -13,6 +13,8 @@ class DomainError(Exception):
 
     code: ErrorCode = ErrorCode.INTERNAL
     retryable: bool = False
+    # how long the remote asked us to wait before trying again (Retry-After), when it said
+    retry_after_seconds: float | None = None
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
