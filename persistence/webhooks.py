@@ -42,6 +42,7 @@ from persistence.tables import (
 from persistence.vault import (
     Envelope,
     Keyring,
+    VaultError,
     WebhookSecretBinding,
     open_envelope,
     rewrap,
@@ -420,6 +421,8 @@ class ClaimedMessage:
     # attempts made since the message was (re)queued, this one included
     budget_used: int
     secrets: tuple[str, ...]
+    # why there are no secrets to sign with, when the vault could not open them
+    secret_error: str | None = None
 
     @property
     def header_id(self) -> str:
@@ -503,8 +506,16 @@ async def claim_due(
             )
         ).all()
     by_subscription: dict[uuid.UUID, list[str]] = {}
+    broken: dict[uuid.UUID, str] = {}
     for s in secret_rows:
-        plain = open_envelope(keyring, _binding(s), Envelope(s.encrypted_data, s.encryption_key_id))
+        try:
+            plain = open_envelope(
+                keyring, _binding(s), Envelope(s.encrypted_data, s.encryption_key_id)
+            )
+        except VaultError as err:
+            # one subscription's unreadable secret must not stop everyone else's deliveries
+            broken[s.subscription_id] = err.message
+            continue
         by_subscription.setdefault(s.subscription_id, []).append(plain.decode())
     return [
         ClaimedMessage(
@@ -517,6 +528,7 @@ async def claim_due(
             attempt=int(r.attempts),
             budget_used=int(r.attempts) - int(r.budget_start),
             secrets=tuple(by_subscription.get(r.subscription_id, ())),
+            secret_error=broken.get(r.subscription_id),
         )
         for r in rows
     ]

@@ -68,12 +68,12 @@ def _refused(address: IPAddress) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     for flag, name in (
+        (address.is_unspecified, "unspecified"),
         (address.is_loopback, "loopback"),
         (address.is_link_local, "link-local"),
         (address.is_private, "private"),
         (address.is_reserved, "reserved"),
         (address.is_multicast, "multicast"),
-        (address.is_unspecified, "unspecified"),
     ):
         if flag:
             return name

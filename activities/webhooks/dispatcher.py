@@ -142,7 +142,8 @@ class WebhookDispatcher:
                 "refused", int((time.monotonic() - started) * 1000), error=err.message
             )
         if not claim.secrets:
-            return SendResult("error", 0, error="the subscription has no signing secret")
+            why = claim.secret_error or "the subscription has no signing secret"
+            return SendResult("error", 0, error=why)
         timestamp = int(time.time())
         headers = {
             "webhook-id": claim.header_id,
