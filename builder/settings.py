@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     # private, loopback and link-local receivers; None means allowed only in dev
     webhook_allow_private_destinations: bool | None = None
     webhook_timeout_seconds: float = 15.0
-    webhook_max_attempts: int = 16
+    webhook_max_attempts: int = 30
     webhook_backoff_base_seconds: float = 5.0
     webhook_backoff_max_seconds: float = 3600.0
     webhook_lease_margin_seconds: float = 30.0

@@ -37,7 +37,7 @@ class WebhookConfig:
     timeout_seconds: float = 15.0
     max_response_bytes: int = 16 * 1024
     excerpt_chars: int = 512
-    max_attempts: int = 16
+    max_attempts: int = 30
     backoff_base_seconds: float = 5.0
     backoff_max_seconds: float = 3600.0
     # a claim lasts the request's timeout plus this, then another dispatcher may take it
