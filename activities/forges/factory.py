@@ -4,14 +4,13 @@ host checked against the same denied-hosts policy as git remotes, auth from its 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
 from activities.forges.auth import auth_headers
 from activities.forges.azure_devops import AzureDevOpsForge
-from activities.forges.base import ForgeClient
 from activities.forges.bitbucket_cloud import BitbucketCloudForge
 from activities.forges.bitbucket_datacenter import BitbucketDataCenterForge
 from activities.forges.gitea import GiteaForge
@@ -19,13 +18,13 @@ from activities.forges.github import GitHubForge
 from activities.forges.gitlab import GitLabForge
 from activities.forges.http import ForgeHttp, ForgeHttpConfig
 from activities.forges.location import ForgeLocation, resolve_location
-from activities.forges.model import ForgeKind
+from activities.forges.model import Forge, ForgeKind
 from activities.git.config import GitConfig
 from activities.git.credentials import GitCredential
 from activities.git.remote_url import check_remote_url
 from domain.enums import GitProvider
 
-CLIENTS: dict[ForgeKind, type[ForgeClient]] = {
+CLIENTS: dict[ForgeKind, Callable[[ForgeHttp, ForgeLocation], Forge]] = {
     ForgeKind.GITHUB: GitHubForge,
     ForgeKind.GITLAB: GitLabForge,
     ForgeKind.GITEA: GiteaForge,
@@ -41,7 +40,7 @@ def forge_for_location(
     *,
     config: ForgeHttpConfig | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> ForgeClient:
+) -> Forge:
     """The client of `location`, authenticated with `credential` (no policy check)."""
     http = ForgeHttp(
         location.kind,
@@ -62,7 +61,7 @@ async def open_forge(
     git_config: GitConfig,
     *,
     config: ForgeHttpConfig | None = None,
-) -> ForgeClient:
+) -> Forge:
     """The forge client of a repository. PolicyViolation (ForgeNotConfigured) when the
     provider cannot be told or the API host is refused; ForgeAuthFailed when the
     credential cannot call an API."""

@@ -96,3 +96,11 @@ def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
     assert all(config.backoff(20) <= 60 for _ in range(20))
     assert config.backoff(1, retry_after=30) >= 30
     assert config.backoff(1, retry_after=10_000) == 60
+
+
+def test_the_api_and_cli_offer_exactly_the_subscribable_event_types() -> None:
+    from api.schemas.webhooks import EventTypeName
+    from builder.cli.webhooks import EVENT_TYPES
+    from domain.webhooks import WEBHOOK_EVENT_TYPES
+
+    assert set(EventTypeName.__args__) == WEBHOOK_EVENT_TYPES == set(EVENT_TYPES)  # type: ignore[attr-defined]
