@@ -72,7 +72,7 @@ async def run_blocking(
 def application_error(err: DomainError) -> ApplicationError:
     """The Temporal form of a known failure: its ErrorCode as type, retryable as told, the
     server's delay (Retry-After) as the next retry's delay, message and details bounded."""
-    delay = err.retry_after_s
+    delay = err.retry_after_seconds
     return ApplicationError(
         bounded(err.message, MESSAGE_CHARS),
         failure_details(err.details) if err.details else {},

@@ -13,7 +13,7 @@ from api.deps import ApiDeps
 from api.event_notifier import EventNotifier
 from api.execution_requests import ExecutionRequests
 from api.problems import Problem, problem_responses, register_problem_handlers
-from api.routers import events, executions, health, repositories
+from api.routers import events, executions, health, repositories, webhooks
 from api.services import Services
 from api.workflow_gateway import WorkflowGateway
 
@@ -56,7 +56,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.state.services = services
     register_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=deps.config.max_body_bytes)
-    for module in (health, repositories, executions, events):
+    for module in (health, repositories, executions, events, webhooks):
         app.include_router(module.router)
     _document_problem_schema(app)
     return app

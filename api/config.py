@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from activities.git.config import GitConfig
+from activities.webhooks.destinations import DestinationPolicy
 from domain.contracts import TASK_QUEUE
 
 
@@ -35,3 +36,5 @@ class ApiConfig:
     temporal_rpc_timeout: timedelta = timedelta(seconds=10)
     readiness_timeout_seconds: float = 3.0
     producer_id: str = "api"
+    # where webhook subscriptions may point; the default refuses private and loopback hosts
+    webhooks: DestinationPolicy = field(default_factory=DestinationPolicy)

@@ -13,6 +13,7 @@ from api.deps import ApiDeps, LazyTemporalClient
 from builder.deps import artifact_store, git_config, keyring_of
 from builder.observability.metrics import install_metrics
 from builder.settings import Settings
+from builder.webhooks import destination_policy
 from persistence.db import create_engine, session_factory
 
 
@@ -24,6 +25,7 @@ def api_config(settings: Settings) -> ApiConfig:
         wait_for_lock=settings.lock_wait,
         task_queue=settings.task_queue,
         llm_model=settings.llm_model if settings.llm_provider else None,
+        webhooks=destination_policy(settings),
     )
 
 

@@ -86,6 +86,17 @@ class Settings(BaseSettings):
     api_rate_limit_per_minute: int = 600
     api_max_body_bytes: int = 2 * 1024 * 1024
 
+    # Webhooks (docs/webhooks.md): the worker runs the dispatcher unless told not to
+    webhook_dispatcher: bool = True
+    # private, loopback and link-local receivers; None means allowed only in dev
+    webhook_allow_private_destinations: bool | None = None
+    webhook_timeout_seconds: float = 15.0
+    webhook_max_attempts: int = 30
+    webhook_backoff_base_seconds: float = 5.0
+    webhook_backoff_max_seconds: float = 3600.0
+    webhook_lease_margin_seconds: float = 30.0
+    webhook_poll_seconds: float = 1.0
+
     def resolved_state_dir(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         return self.state_dir
@@ -99,6 +110,12 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def webhooks_may_reach_private_addresses(self) -> bool:
+        if self.webhook_allow_private_destinations is not None:
+            return self.webhook_allow_private_destinations
+        return self.environment == "dev"
 
 
 @lru_cache(maxsize=1)

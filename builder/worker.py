@@ -9,11 +9,13 @@ own queue and finds its worktrees still on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import signal
 import socket
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -21,6 +23,9 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from builder.settings import Settings
+
+if TYPE_CHECKING:
+    from activities.phases.context import PhaseDeps
 from domain.contracts import TASK_QUEUE
 from workflows.feature_execution import FeatureExecutionWorkflow
 from workflows.maintenance import PurgeWorkflow
@@ -87,11 +92,33 @@ async def run_worker(
         **common,  # type: ignore[arg-type]
     )
     local = Worker(client, task_queue=queue, **common)  # type: ignore[arg-type]
+    webhooks = _start_webhook_dispatcher(settings, pipeline.deps, stop)
     try:
         async with shared, local:
             await stop.wait()
     finally:
+        if webhooks is not None:
+            # a delivery cut short is sent again by the next dispatcher: at least once holds
+            await asyncio.wait({webhooks}, timeout=5)
+            webhooks.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await webhooks
         await pipeline.close()
+
+
+def _start_webhook_dispatcher(
+    settings: Settings, deps: PhaseDeps, stop: asyncio.Event
+) -> asyncio.Task[None] | None:
+    """The outbox dispatcher, on the worker's own database pool and keyring."""
+    if not settings.webhook_dispatcher:
+        return None
+    from activities.webhooks import WebhookDispatcher
+    from builder.webhooks import dispatcher_id, webhook_config
+
+    dispatcher = WebhookDispatcher(
+        deps.sessions, deps.keyring, webhook_config(settings), dispatcher_id(worker_id(settings))
+    )
+    return asyncio.create_task(dispatcher.run(stop), name="webhook-dispatcher")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

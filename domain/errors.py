@@ -13,19 +13,21 @@ class DomainError(Exception):
 
     code: ErrorCode = ErrorCode.INTERNAL
     retryable: bool = False
+    # how long the remote asked us to wait before trying again (Retry-After), when it said
+    retry_after_seconds: float | None = None
 
     def __init__(
         self,
         message: str,
         *,
         details: dict[str, Any] | None = None,
-        retry_after_s: float | None = None,
+        retry_after_seconds: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or {}
-        # how long the server asked us to wait before trying again (Retry-After)
-        self.retry_after_s = retry_after_s
+        if retry_after_seconds is not None:
+            self.retry_after_seconds = retry_after_seconds
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ class EventType(StrEnum):
     BUILD_COMPLETED = "build.completed"
     TEST_COMPLETED = "test.completed"
     PUSH_COMPLETED = "push.completed"
+    PULL_REQUEST_OPENED = "pull_request.opened"
+    PULL_REQUEST_UPDATED = "pull_request.updated"
     LLM_USAGE = "llm.usage"
     CANCEL_REQUESTED = "execution.cancel_requested"
     EXECUTION_COMPLETED = "execution.completed"

@@ -109,6 +109,9 @@ class DeliveryResult(_Value):
     lines_removed: int
     patch_url: str | None = None
     summary: str | None = None
+    # deviation (docs/architecture.md): the pull request the delivery opened or updated
+    pull_request_url: str | None = None
+    pull_request_number: int | None = None
 
 
 class FileChangeStat(_Value):

@@ -13,6 +13,11 @@ appends per second. `EventLog.append` commits on its own, and concurrent appends
 stream in this process are coalesced into a single statement (one implicit transaction, one
 WAL flush), so the lock is held only inside the server and a flush is shared by the batch.
 Numbers stay gap-free and an existing id stays a no-op, exactly as with `append`.
+
+Webhook outbox: appending one of the few event types webhooks can subscribe to
+(`domain.webhooks.WEBHOOK_EVENT_TYPES`) uses a variant of the same statement whose extra CTE
+inserts a `webhook_messages` row per matching subscription, so a committed event always has
+its messages and a rolled-back one has none. Every other append runs the statement unchanged.
 """
 
 from __future__ import annotations
@@ -33,14 +38,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from domain.errors import Conflict, NotFound
 from domain.events import PAYLOAD_SCHEMA
+from domain.webhooks import WEBHOOK_EVENT_TYPES
+from persistence.outbox import OUTBOX_RETURNING, outbox_cte
 from persistence.tables import ExecutionEventRow, FeatureExecutionRow
 
 _UUID = PgUUID(as_uuid=True)
 
 # `existing` sees events committed before this statement and those of this transaction;
 # `bump` takes the stream's row lock and re-reads the cursor once a competing writer commits.
-_APPEND = text(
-    """
+_APPEND_SQL = """
 WITH existing AS (
     SELECT feature_execution_id, sequence_number FROM execution_events WHERE id = :id
 ), bump AS (
@@ -57,14 +63,14 @@ WITH existing AS (
            :payload_schema, :producer_id, CAST(:tags AS jsonb)
     FROM bump
     ON CONFLICT (id) DO NOTHING
-    RETURNING sequence_number
-)
+    RETURNING {returning}
+){outbox}
 SELECT (SELECT sequence_number FROM inserted) AS inserted_seq,
        (SELECT sequence_number FROM existing) AS existing_seq,
        (SELECT feature_execution_id FROM existing) AS existing_stream,
        (SELECT sequence_cursor FROM bump) AS bumped
 """
-).bindparams(
+_APPEND_PARAMS = (
     bindparam("id", type_=_UUID),
     bindparam("execution_id", type_=_UUID),
     bindparam("event_type", type_=String),
@@ -76,6 +82,16 @@ SELECT (SELECT sequence_number FROM inserted) AS inserted_seq,
     bindparam("producer_id", type_=String),
     bindparam("tags", type_=JSONB),
 )
+# `existing` sees events committed before this statement and those of this transaction;
+# `bump` takes the stream's row lock and re-reads the cursor once a competing writer commits.
+_APPEND = text(_APPEND_SQL.format(returning="sequence_number", outbox="")).bindparams(
+    *_APPEND_PARAMS
+)
+# The same statement for the few event types webhooks can subscribe to: the matching
+# subscriptions get their outbox rows in the same statement, hence the same transaction.
+_APPEND_WITH_OUTBOX = text(
+    _APPEND_SQL.format(returning=OUTBOX_RETURNING, outbox=", " + outbox_cte(":execution_id"))
+).bindparams(*_APPEND_PARAMS)
 
 # Only after losing a same-id race: this transaction still holds the stream's row lock,
 # so undoing its own bump leaves no gap.
@@ -160,7 +176,8 @@ async def append(
         "producer_id": producer_id,
         "tags": tags or {},
     }
-    inserted, existing, stream, bumped = (await conn.execute(_APPEND, params)).one()
+    statement = _APPEND_WITH_OUTBOX if params["event_type"] in WEBHOOK_EVENT_TYPES else _APPEND
+    inserted, existing, stream, bumped = (await conn.execute(statement, params)).one()
     if inserted is not None:
         return AppendedEvent(eid, int(inserted), True)
     if existing is None and bumped is not None:
@@ -311,8 +328,7 @@ class EventStore:
 # number of new events, number them in arrival order, insert. A concurrent writer of the
 # same id from another process makes the insert fail as a whole; the batch is then retried
 # and finds the id stored.
-_APPEND_BATCH = text(
-    """
+_APPEND_BATCH_SQL = """
 WITH input AS (
     SELECT * FROM unnest(
         CAST(:ids AS uuid[]), CAST(:event_types AS text[]), CAST(:timestamps AS timestamptz[]),
@@ -341,13 +357,22 @@ WITH input AS (
            COALESCE(n.ts, clock_timestamp()), n.causation_id, n.correlation_id, n.payload,
            :payload_schema, n.producer_id, CAST(n.tags AS jsonb)
     FROM numbered n CROSS JOIN bump b
-    RETURNING id, sequence_number
-)
+    RETURNING {returning}
+){outbox}
 SELECT id, sequence_number, true AS created, CAST(:execution_id AS uuid) AS stream
 FROM inserted
 UNION ALL
 SELECT id, sequence_number, false, feature_execution_id FROM existing
 """
+# One statement: dedupe against stored ids and within the batch, bump the cursor by the
+# number of new events, number them in arrival order, insert. A concurrent writer of the
+# same id from another process makes the insert fail as a whole; the batch is then retried
+# and finds the id stored.
+_APPEND_BATCH = text(_APPEND_BATCH_SQL.format(returning="id, sequence_number", outbox=""))
+_APPEND_BATCH_WITH_OUTBOX = text(
+    _APPEND_BATCH_SQL.format(
+        returning=OUTBOX_RETURNING, outbox=", " + outbox_cte("CAST(:execution_id AS uuid)")
+    )
 )
 
 
@@ -411,6 +436,13 @@ def _settled(
     return out
 
 
+def _batch_statement(items: list[dict[str, Any]]) -> Any:
+    """The batch append, with the webhook outbox CTE only when an item is eligible."""
+    if any(i["event_type"] in WEBHOOK_EVENT_TYPES for i in items):
+        return _APPEND_BATCH_WITH_OUTBOX
+    return _APPEND_BATCH
+
+
 async def append_batch(
     session: AsyncSession, execution_id: uuid.UUID, items: list[dict[str, Any]]
 ) -> list[AppendedEvent]:
@@ -418,11 +450,12 @@ async def append_batch(
     transaction. A concurrent same-id writer from another transaction makes the insert fail;
     it runs in a savepoint, so the retry finds the stored id instead."""
     params = _batch_params(execution_id, items)
+    statement = _batch_statement(items)
     for attempt in (1, 2):
         try:
             async with session.begin_nested():
                 conn = await session.connection()
-                rows = (await conn.execute(_APPEND_BATCH, params)).all()
+                rows = (await conn.execute(statement, params)).all()
             break
         except IntegrityError as exc:
             if attempt == 2 or "execution_events_pkey" not in str(exc.orig):
@@ -539,9 +572,10 @@ class EventLog:
         self, conn: AsyncConnection, execution_id: uuid.UUID, batch: list[_Pending]
     ) -> dict[uuid.UUID, tuple[int, bool, uuid.UUID]]:
         params = _batch_params(execution_id, [p.params for p in batch])
+        statement = _batch_statement([p.params for p in batch])
         for attempt in (1, 2):
             try:
-                rows = (await conn.execute(_APPEND_BATCH, params)).all()
+                rows = (await conn.execute(statement, params)).all()
                 return {r.id: (int(r.sequence_number), bool(r.created), r.stream) for r in rows}
             except IntegrityError as exc:
                 # another process committed one of these ids after our snapshot

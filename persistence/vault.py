@@ -246,6 +246,27 @@ class Binding:
 
 
 @dataclass(frozen=True)
+class WebhookSecretBinding:
+    """What a webhook signing secret's ciphertext belongs to (its AEAD associated data)."""
+
+    tenant_id: uuid.UUID
+    subscription_id: uuid.UUID
+    secret_id: uuid.UUID
+
+    @property
+    def credential_id(self) -> uuid.UUID:
+        # the id vault errors name
+        return self.secret_id
+
+    def associated_data(self) -> bytes:
+        return (
+            f"builder/webhook-secret/v{_FORMAT_VERSION}"
+            f"|tenant={self.tenant_id}|subscription={self.subscription_id}"
+            f"|secret={self.secret_id}"
+        ).encode()
+
+
+@dataclass(frozen=True)
 class Envelope:
     """A sealed credential: the text stored in `encrypted_data` and its master key id."""
 
@@ -302,7 +323,7 @@ def _wrap(keyring: Keyring, data_key: bytes) -> tuple[str, bytes, bytes]:
     return key_id, nonce, AESGCM(keyring.key(key_id)).encrypt(nonce, data_key, _wrap_ad(key_id))
 
 
-def seal(keyring: Keyring, binding: Binding, plaintext: bytes) -> Envelope:
+def seal(keyring: Keyring, binding: Binding | WebhookSecretBinding, plaintext: bytes) -> Envelope:
     """Encrypt `plaintext` under a fresh data key wrapped by the primary master key."""
     data_key = AESGCM.generate_key(bit_length=256)
     data_nonce = os.urandom(_NONCE_BYTES)
@@ -311,7 +332,9 @@ def seal(keyring: Keyring, binding: Binding, plaintext: bytes) -> Envelope:
     return Envelope(_pack(wrap_nonce, wrapped, data_nonce, ciphertext), key_id)
 
 
-def open_envelope(keyring: Keyring, binding: Binding, envelope: Envelope) -> bytes:
+def open_envelope(
+    keyring: Keyring, binding: Binding | WebhookSecretBinding, envelope: Envelope
+) -> bytes:
     """The plaintext of `envelope`, or CredentialUndecryptable / UnknownVaultKey."""
     cred = binding.credential_id
     wrap_nonce, wrapped, data_nonce, ciphertext = _unpack(envelope.blob, cred)

@@ -10,6 +10,12 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response, status
 
+from activities.forges.location import (
+    API_URL_PROPERTY,
+    FORGE_PROPERTY,
+    PROJECT_PROPERTY,
+    resolve_location,
+)
 from activities.git.credentials import GitCredential
 from activities.git.push import list_remote_refs
 from activities.git.remote_url import check_remote_url
@@ -26,6 +32,7 @@ from api.schemas.repositories import (
 )
 from api.services import PageParams, Svc, TenantId
 from domain.errors import DomainError, FieldError, NotFound, ValidationFailed
+from domain.pull_requests import PULL_REQUEST_PROPERTY, pull_request_errors
 from domain.validation import repository_errors
 from persistence.credentials import CredentialRepository
 from persistence.repositories.base import UNSET
@@ -33,6 +40,8 @@ from persistence.repositories.repositories import RepositoryRepository
 from persistence.tables import RepositoryRow
 
 router = APIRouter(prefix="/v1/repositories", tags=["repositories"])
+
+FORGE_PROPERTIES = (FORGE_PROPERTY, API_URL_PROPERTY, PROJECT_PROPERTY)
 
 _AUTH = (401, 429)
 
@@ -78,6 +87,20 @@ async def _remote_default_branch(svc: Svc, url: str) -> str:
     return branch
 
 
+async def _check_delivery_properties(svc: Svc, row: RepositoryRow) -> None:
+    """`pull_request` and the forge properties are refused at the edge when they cannot
+    work, not at the end of an execution."""
+    properties = row.properties or {}
+    if PULL_REQUEST_PROPERTY in properties:
+        errors = pull_request_errors(properties[PULL_REQUEST_PROPERTY])
+        if errors:
+            raise validation_problem(errors)
+    if any(k in properties for k in FORGE_PROPERTIES):
+        location = resolve_location(row.url, row.provider, properties)
+        # the API host is the tenant's choice like the remote: the same policy applies
+        await _check_url(svc, location.api_root)
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -101,6 +124,7 @@ async def create_repository(body: RepositoryCreate, tenant_id: TenantId, svc: Sv
             provider=provider_of(body.provider),
             properties=body.properties.stored(),
         )
+        await _check_delivery_properties(svc, row)
     return RepositoryOut.of(row, None)
 
 
@@ -157,6 +181,7 @@ async def update_repository(
             state=UNSET if body.state is None else state_of(body.state),
             properties=UNSET if merged is None else merged,
         )
+        await _check_delivery_properties(svc, row)
     return await _out(svc, tenant_id, row)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     SecretStr,
     SerializerFunctionWrapHandler,
+    WithJsonSchema,
     model_serializer,
     model_validator,
 )
@@ -48,8 +49,19 @@ class _Request(BaseModel):
         return refuse_nul(data)
 
 
+class PullRequestDefaults(BaseModel):
+    """The pull request an execution opens after its push (docs/forges/)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["none", "draft", "ready"] = "none"
+    labels: list[str] = Field(default_factory=list, max_length=20)
+    reviewers: list[str] = Field(default_factory=list, max_length=20)
+    assignees: list[str] = Field(default_factory=list, max_length=20)
+
+
 class RepositoryProperties(_ResolvedProperties):
-    """How builder sets up, builds and tests the repository; every key is optional.
+    """How builder sets up, builds, tests and delivers the repository; every key is optional.
 
     Precedence: these properties > the repository's `.builder.yml` > detection. A
     `*_command` set to null (or false) switches that phase off; a key that is absent falls
@@ -57,6 +69,37 @@ class RepositoryProperties(_ResolvedProperties):
     Environment variable names that look like secrets or builder settings are refused:
     secrets belong in the credential vault, never in properties.
     """
+
+    # checked by domain.pull_requests at the router (its messages name each broken rule);
+    # the schema documents the shape
+    pull_request: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "enum": ["none", "draft", "ready"]},
+                    PullRequestDefaults.model_json_schema(),
+                    {"type": "null"},
+                ]
+            }
+        ),
+    ] = Field(
+        default=None,
+        description="open a pull request after the push: a mode, or {mode, labels, "
+        "reviewers, assignees}; an execution's own properties.pull_request overrides it",
+    )
+    forge: str | None = Field(
+        default=None,
+        max_length=40,
+        description="the forge's API dialect when the URL does not tell: github, gitlab, gitea, "
+        "bitbucket_cloud, bitbucket_datacenter or azure_devops",
+    )
+    forge_api_url: str | None = Field(
+        default=None, max_length=2000, description="the forge's API root, when not derived"
+    )
+    forge_project: str | None = Field(
+        default=None, max_length=500, description="the project path, when not derived"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -92,7 +135,8 @@ class RepositoryProperties(_ResolvedProperties):
 PropertyName = Literal[
     "setup_command", "build_command", "test_command", "setup_allow_network",
     "build_allow_network", "test_allow_network", "sandbox_allow_network", "setup_timeout_s",
-    "build_timeout_s", "test_timeout_s", "env", "toolchain", "ignore_paths",
+    "build_timeout_s", "test_timeout_s", "env", "toolchain", "ignore_paths", "pull_request",
+    "forge", "forge_api_url", "forge_project",
 ]  # fmt: skip
 
 

@@ -1,5 +1,5 @@
 """`builder` command line: operator commands (migrate, worker, api, dev, keys) and a client
-over the HTTP API (repos, creds, run, status, events, cancel, approve, artifacts)."""
+over the HTTP API (repos, creds, run, status, events, cancel, approve, artifacts, webhooks)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     from builder.cli import client
 
     client.register(sub)
+    from builder.cli import webhooks
+
+    webhooks.register(sub)
     return parser
 
 

@@ -191,6 +191,10 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     keyring = keyring_of(settings)
     report = _with_sessions(settings, lambda s: rotate_keys(s, keyring, batch_size=args.batch_size))
     print(f"re-wrapped credentials under key {keyring.primary_key_id}: {report}")
+    from persistence.webhooks import rotate_secret_keys
+
+    secrets = _with_sessions(settings, lambda s: rotate_secret_keys(s, keyring, args.batch_size))
+    print(f"re-wrapped {secrets} webhook signing secret(s) under key {keyring.primary_key_id}")
     return 0
 
 

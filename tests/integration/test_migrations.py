@@ -46,6 +46,10 @@ TABLES = {
     "execution_events",
     "distributed_locks",
     "api_keys",
+    "webhook_subscriptions",
+    "webhook_secrets",
+    "webhook_messages",
+    "webhook_attempts",
 }
 
 

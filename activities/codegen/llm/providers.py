@@ -6,18 +6,17 @@ helper thread so a set cancellation event aborts it promptly by closing the HTTP
 
 from __future__ import annotations
 
-import email.utils
 import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import anthropic
 import openai
 
 from activities.codegen.llm.config import LLMConfig
+from activities.retry_after import retry_after_seconds
 from domain.cancellation import OperationCancelled
 from domain.errors import GenerationFailed
 
@@ -107,37 +106,14 @@ def _status_error(provider: str, exc: Exception) -> GenerationFailed:
     if status in (408, 409, 429) or (isinstance(status, int) and status >= 500):
         response = getattr(exc, "response", None)
         delay = retry_after_seconds(response.headers if response is not None else {})
-        return ModelCallFailed(message, details={"status": status}, retry_after_s=delay)
+        if delay is not None:
+            delay = min(delay, _MAX_RETRY_AFTER_S)
+        return ModelCallFailed(message, details={"status": status}, retry_after_seconds=delay)
     return GenerationFailed(message, details={"status": status})
 
 
 # a server asking for longer than this is treated as down: Temporal's backoff takes over
 _MAX_RETRY_AFTER_S = 600.0
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    """The delay a 429/503 asked for: `Retry-After` in seconds or as an HTTP date, or the
-    non-standard `retry-after-ms`; None when absent or unreadable."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return min(max(float(millis) / 1000, 0.0), _MAX_RETRY_AFTER_S)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return min(max(float(value), 0.0), _MAX_RETRY_AFTER_S)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max((when - datetime.now(UTC)).total_seconds(), 0.0), _MAX_RETRY_AFTER_S)
 
 
 class OpenAIChatModel:

@@ -313,7 +313,9 @@ async def test_a_rate_limited_model_call_is_retried_after_the_servers_delay(
         if attempt < 3:
             # what the real activity raises for a 429 with Retry-After: 1.5
             raise application_error(
-                ModelCallFailed("HTTP 429: slow down", details={"status": 429}, retry_after_s=1.5)
+                ModelCallFailed(
+                    "HTTP 429: slow down", details={"status": 429}, retry_after_seconds=1.5
+                )
             )
         from domain.contracts import StepResult
 

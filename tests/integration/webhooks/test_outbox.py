@@ -1,0 +1,122 @@
+"""The outbox: an eligible event appended gets one message per matching live subscription
+of its tenant, in the same transaction, and nothing else does."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from persistence.events import EventLog, append
+from persistence.tables import WebhookMessageRow
+from persistence.vault import Keyring
+from persistence.webhooks import WebhookSubscriptions
+from tests.integration.persistence.factories import committed_execution
+from tests.integration.webhooks.conftest import completed_execution_event, subscribe
+
+URL = "https://hooks.example.com/builder"
+
+
+async def messages(
+    sessions: async_sessionmaker[AsyncSession], **where: object
+) -> list[WebhookMessageRow]:
+    async with sessions() as session:
+        query = select(WebhookMessageRow)
+        for name, value in where.items():
+            query = query.where(getattr(WebhookMessageRow, name) == value)
+        return list((await session.scalars(query)).all())
+
+
+async def test_only_live_subscriptions_of_the_tenant_for_the_event_type_get_a_message(
+    sessions: async_sessionmaker[AsyncSession], webhook_keyring: Keyring
+) -> None:
+    tenant, other = uuid.uuid4(), uuid.uuid4()
+    wanted, _ = await subscribe(sessions, webhook_keyring, tenant, URL, ["execution.completed"])
+    await subscribe(sessions, webhook_keyring, tenant, URL, ["execution.failed"])
+    await subscribe(sessions, webhook_keyring, other, URL, ["execution.completed"])
+    await subscribe(sessions, webhook_keyring, tenant, URL, ["execution.completed"], active=False)
+    deleted, _ = await subscribe(sessions, webhook_keyring, tenant, URL)
+    async with sessions.begin() as session:
+        await WebhookSubscriptions(session, webhook_keyring).delete(tenant, deleted.id)
+
+    execution_id, event_id = await completed_execution_event(sessions, tenant)
+
+    found = await messages(sessions, feature_execution_id=execution_id)
+    assert [(m.subscription_id, m.event_id, m.status) for m in found] == [
+        (wanted.id, event_id, "pending")
+    ]
+    body = json.loads(found[0].payload)
+    assert body["type"] == "execution.completed"
+    assert body["timestamp"].endswith("Z")
+    data = body["data"]
+    assert data["execution_id"] == str(execution_id) and data["event_id"] == str(event_id)
+    assert data["title"] == "Add a health endpoint" and data["sequence_number"] == 1
+    assert data["result"]["branch_name"] == "builder/x"
+
+
+async def test_other_event_types_and_re_appends_enqueue_nothing(
+    sessions: async_sessionmaker[AsyncSession], webhook_keyring: Keyring
+) -> None:
+    tenant = uuid.uuid4()
+    await subscribe(sessions, webhook_keyring, tenant, URL, ["execution.completed"])
+    execution = await committed_execution(sessions, tenant)
+    event_id = uuid.uuid4()
+    async with sessions.begin() as session:
+        await append(session, execution.id, "step.started", {"step": 0}, producer_id="t")
+        for _ in range(2):  # a retried activity appends the same event again
+            await append(
+                session,
+                execution.id,
+                "execution.completed",
+                {},
+                producer_id="t",
+                event_id=event_id,
+            )
+
+    assert len(await messages(sessions, feature_execution_id=execution.id)) == 1
+
+
+async def test_a_rolled_back_append_leaves_no_message(
+    sessions: async_sessionmaker[AsyncSession], webhook_keyring: Keyring
+) -> None:
+    tenant = uuid.uuid4()
+    await subscribe(sessions, webhook_keyring, tenant, URL)
+    execution = await committed_execution(sessions, tenant)
+    async with sessions() as session:
+        await append(session, execution.id, "execution.completed", {}, producer_id="t")
+        assert (
+            len(
+                (
+                    await session.scalars(
+                        select(WebhookMessageRow).where(
+                            WebhookMessageRow.feature_execution_id == execution.id
+                        )
+                    )
+                ).all()
+            )
+            == 1
+        )
+        await session.rollback()
+
+    assert await messages(sessions, feature_execution_id=execution.id) == []
+
+
+async def test_event_log_batches_enqueue_like_single_appends(
+    sessions: async_sessionmaker[AsyncSession], webhook_keyring: Keyring, db_engine: object
+) -> None:
+    tenant = uuid.uuid4()
+    sub, _ = await subscribe(
+        sessions, webhook_keyring, tenant, URL, ["plan.approval_requested", "execution.failed"]
+    )
+    execution = await committed_execution(sessions, tenant)
+    log = EventLog(db_engine)  # type: ignore[arg-type]
+
+    await log.append(execution.id, "step.started", {}, producer_id="t")
+    await log.append(execution.id, "plan.approval_requested", {"steps": 2}, producer_id="t")
+    await log.append(execution.id, "execution.failed", {"error": {"code": "x"}}, producer_id="t")
+
+    found = await messages(sessions, feature_execution_id=execution.id)
+    assert sorted(m.event_type for m in found) == ["execution.failed", "plan.approval_requested"]
+    assert {m.subscription_id for m in found} == {sub.id}
