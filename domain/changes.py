@@ -6,7 +6,7 @@ operation is refused before anything runs.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
@@ -24,8 +24,13 @@ RelativePath = Annotated[
 ]  # fmt: skip
 
 
+def _op_required(schema: dict[str, Any]) -> None:
+    # `op` is the discriminator: a request must name it even though Python code may omit it
+    schema["required"] = sorted({*schema.get("required", []), "op"})
+
+
 class _Op(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_op_required)
     description: str | None = Field(default=None, description="Step description; derived if absent")
 
 

@@ -34,6 +34,20 @@ TERMINAL_EVENTS = frozenset(
     {EventType.EXECUTION_COMPLETED, EventType.EXECUTION_FAILED, EventType.EXECUTION_CANCELLED}
 )
 _BATCH = 200
+# one event of the stream (OpenAPI 3.1 `schema` of an event stream describes each event)
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "Sequence number"},
+        "event": {"type": "string", "description": "Event type"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/EventOut"},
+        },
+    },
+}
 MAX_EVENT_PAGE = 1000
 
 
@@ -117,7 +131,7 @@ def _resume_point(last_event_id: str | None, after: int | None) -> int:
     responses={
         200: {
             "description": "Server-Sent Events: id = sequence number, event = type, data = JSON",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         },
         **problem_responses(401, 404, 422, 429, 503),
     },

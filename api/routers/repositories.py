@@ -23,7 +23,7 @@ from api.schemas.repositories import (
     state_of,
 )
 from api.services import PageParams, Svc, TenantId, Uow
-from domain.errors import FieldError, NotFound, ValidationFailed
+from domain.errors import NotFound, PolicyViolation, RepositoryAccessError
 from domain.validation import repository_errors
 from persistence.credentials import CredentialRepository
 from persistence.repositories.base import UNSET
@@ -172,7 +172,7 @@ async def delete_credential(
     "/{repository_id}/credential/validate",
     response_model=CredentialValidation,
     responses=problem_responses(*_AUTH, 404, 422, 503),
-    summary="List the remote's refs with the stored credential",
+    summary="Check the stored credential against the remote: ok, or why not",
 )
 async def validate_credential(
     repository_id: uuid.UUID, tenant_id: TenantId, svc: Svc, uow: Uow
@@ -181,9 +181,7 @@ async def validate_credential(
     row = await uow.repositories.get(tenant_id, repository_id)
     loaded = await credentials.load_credential(tenant_id, repository_id)
     if loaded is None:
-        raise ValidationFailed(
-            [FieldError("credential", f"repository {repository_id} has no credential to validate")]
-        )
+        raise NotFound(f"repository {repository_id} has no credential to validate")
     probe = svc.deps.remote_probe
     if probe is None:
         raise service_unavailable("credential validation is not configured on this server")
@@ -193,6 +191,11 @@ async def validate_credential(
     cancel = threading.Event()
     try:
         refs = await asyncio.to_thread(probe.count_refs, url, loaded[0], loaded[1], cancel)
+    except (RepositoryAccessError, PolicyViolation) as failed:
+        # the check ran and the answer is no: a verdict, not an error of the request
+        return CredentialValidation(
+            ok=False, ref_count=0, validated_at=datetime.now(UTC), reason=failed.message
+        )
     finally:
         # a client that went away stops the ls-remote thread at its next callback
         cancel.set()

@@ -195,8 +195,12 @@ CredentialPut = Annotated[
 
 
 class CredentialValidation(BaseModel):
-    """The credential reached the remote: how many refs it lists."""
+    """The verdict on the stored credential: whether the remote listed its refs with it
+    (and how many), or why not."""
 
     ok: bool
     ref_count: int
-    validated_at: datetime
+    validated_at: datetime = Field(description="When the check ran")
+    reason: str | None = Field(
+        default=None, description="Why the remote could not be listed (never the secret)"
+    )
