@@ -27,6 +27,7 @@ RelativePath = Annotated[
 def _op_required(schema: dict[str, Any]) -> None:
     # `op` is the discriminator: a request must name it even though Python code may omit it
     schema["required"] = sorted({*schema.get("required", []), "op"})
+    schema.get("properties", {}).get("op", {}).pop("default", None)
 
 
 class _Op(BaseModel):
