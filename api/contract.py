@@ -14,7 +14,6 @@ Operation ids are the route function names (`create_app` passes `operation_id_of
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +24,7 @@ from api.config import ApiConfig
 from api.execution_requests import available_engines
 from api.problems import Problem, problem_responses
 from api.schemas.base import RequestModel
-from api.schemas.fields import NUL_FREE_JSON_SCHEMA
+from api.schemas.fields import nul_free_json_components
 from api.schemas.text import NUL_FREE
 from domain.remote_urls import url_pattern
 
@@ -48,7 +47,7 @@ def install_contract(app: FastAPI, config: ApiConfig) -> None:
         schema = original()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         _add_problem(components)
-        components["NulFreeJson"] = copy.deepcopy(NUL_FREE_JSON_SCHEMA)
+        components.update(nul_free_json_components())
         schema["components"]["securitySchemes"] = {"ApiKey": {"type": "http", "scheme": "bearer"}}
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
@@ -125,7 +124,7 @@ def _declare_nul_rule(node: Any, components: dict[str, Schema], seen: set[str]) 
         return
     name, target = _resolve(node, components)
     if name is not None:
-        if name in seen or name == "NulFreeJson":
+        if name in seen or name.startswith("NulFreeJson"):
             return
         seen.add(name)
         _declare_nul_rule(target, components, seen)

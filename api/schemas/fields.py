@@ -60,9 +60,9 @@ def _nullable_text() -> dict[str, Any]:
 
 
 def _repository_properties(value: dict[str, Any]) -> dict[str, Any]:
-    errors = property_errors(value)
+    errors = [(e.field, e.message) for e in property_errors(value)] + too_deep(value)
     if errors:
-        raise field_rules_error([(e.field, e.message) for e in errors])
+        raise field_rules_error(errors)
     return value
 
 
@@ -84,6 +84,7 @@ RepositoryProperties = Annotated[
 
 FreeProperties = Annotated[
     dict[str, Any],
+    AfterValidator(lambda value: _free_properties(value)),
     WithJsonSchema(
         {
             "type": "object",
@@ -94,21 +95,58 @@ FreeProperties = Annotated[
     ),
 ]
 
-NUL_FREE_JSON_SCHEMA: dict[str, Any] = {
-    "description": "Any JSON value whose strings and keys hold no NUL character",
-    "anyOf": [
+MAX_JSON_DEPTH = 8  # arrays and objects nested inside one free-form property value
+
+
+def nul_free_json_components(depth: int = MAX_JSON_DEPTH) -> dict[str, dict[str, Any]]:
+    """`NulFreeJson`: any JSON value whose strings and keys hold no NUL, with at most
+    `depth` levels of arrays/objects. Unrolled level by level (NulFreeJson0 holds scalars
+    only) because client generators cannot follow a recursive union."""
+    scalars: list[dict[str, Any]] = [
         {"type": "string", "pattern": NUL_FREE},
         {"type": "number"},
         {"type": "boolean"},
         {"type": "null"},
-        {"type": "array", "items": {"$ref": NUL_FREE_JSON}},
-        {
-            "type": "object",
-            "propertyNames": {"pattern": NUL_FREE},
-            "additionalProperties": {"$ref": NUL_FREE_JSON},
-        },
-    ],
-}
+    ]
+    out: dict[str, dict[str, Any]] = {"NulFreeJson0": {"anyOf": scalars}}
+    for level in range(1, depth + 1):
+        below = {"$ref": f"#/components/schemas/NulFreeJson{level - 1}"}
+        name = "NulFreeJson" if level == depth else f"NulFreeJson{level}"
+        out[name] = {
+            "description": f"JSON without NUL characters, at most {level} levels deep",
+            "anyOf": [
+                *scalars,
+                {"type": "array", "items": below},
+                {"type": "object", "propertyNames": {"pattern": NUL_FREE},
+                 "additionalProperties": below},
+            ],
+        }  # fmt: skip
+    return out
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def too_deep(properties: dict[str, Any], prefix: str = "properties") -> list[tuple[str, str]]:
+    """(field, message) for each property value nested deeper than MAX_JSON_DEPTH."""
+    return [
+        (f"{prefix}.{key}", f"{prefix}.{key} is nested deeper than {MAX_JSON_DEPTH} levels")
+        for key, value in properties.items()
+        if _depth(value) > MAX_JSON_DEPTH
+    ]
+
+
+def _free_properties(value: dict[str, Any]) -> dict[str, Any]:
+    errors = too_deep(value)
+    if errors:
+        raise field_rules_error(errors)
+    return value
+
 
 _RFC3339 = re.compile(
     r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}):([0-9]{2})(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
