@@ -51,6 +51,7 @@ async def test_execution_fields_are_named_and_their_values_never_repeated(
         ({"changes": [{"op": "write_file", "path": f"src/{PLANT}", "content": "x"}],
           "constraints": {"allowed_paths": ["docs/"]}}, "changes[0].path"),
         ({"properties": {"note": f"{PLANT}\x00"}}, "properties.note"),
+        ({"properties": {"deep": [[[[[[[[[PLANT]]]]]]]]]}}, "properties.deep"),  # 9 levels
         ({"title": f"{PLANT}\x00"}, "title"),
         ({"engine": PLANT}, "engine"),
         ({"repository_id": PLANT}, "repository_id"),
