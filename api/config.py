@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
-from activities.git.config import GitConfig
 from activities.webhooks.destinations import DestinationPolicy
 from domain.contracts import TASK_QUEUE
-
-
-def _default_git_config() -> GitConfig:
-    # credential validation only lists refs: no mirror or workspace is ever written
-    return GitConfig(workspace_root=Path("/nonexistent"), mirror_root=Path("/nonexistent"))
+from domain.remote_urls import RemotePolicy
 
 
 @dataclass(frozen=True)
@@ -24,7 +18,8 @@ class ApiConfig:
     max_body_bytes: int = 2 * 1024 * 1024
     default_page_size: int = 20
     max_page_size: int = 100
-    git: GitConfig = field(default_factory=_default_git_config)
+    # which repository URLs registration accepts (the worker applies the same policy)
+    remotes: RemotePolicy = field(default_factory=RemotePolicy)
     wait_for_lock: bool = False
     # the queue workers poll (BUILDER_TASK_QUEUE); workflows start there
     task_queue: str = TASK_QUEUE

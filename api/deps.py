@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.config import ApiConfig
+from api.ports import RemoteProbe
 from persistence.artifacts.store import ArtifactStore
 from persistence.vault import Keyring
 
@@ -20,7 +21,11 @@ TemporalClientProvider = Callable[[], Awaitable[Client]]
 
 @dataclass
 class ApiDeps:
-    """Session factory, Temporal client provider, artifact store, keyring and limits."""
+    """Session factory, Temporal client provider, artifact store, keyring and limits.
+
+    `remote_probe` validates credentials against their remote; without one, validation
+    answers 503 (the composition root always sets it).
+    """
 
     sessions: async_sessionmaker[AsyncSession]
     temporal: TemporalClientProvider
@@ -28,6 +33,7 @@ class ApiDeps:
     keyring: Keyring
     database_url: str
     config: ApiConfig = field(default_factory=ApiConfig)
+    remote_probe: RemoteProbe | None = None
 
 
 class LazyTemporalClient:

@@ -7,11 +7,12 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from typing import get_args
 
 from api.config import ApiConfig
 from api.deps import ApiDeps
-from api.problems import conflict, validation_problem
-from api.schemas.executions import ExecutionCreate
+from api.problems import ApiProblem, conflict, validation_problem
+from api.schemas.executions import EngineName, ExecutionCreate
 from api.workflow_gateway import WorkflowGateway, WorkflowNotFound
 from domain.branches import feature_branch_name
 from domain.contracts import PlanDecision
@@ -19,15 +20,13 @@ from domain.enums import ErrorCode, FeatureState
 from domain.errors import Conflict, FieldError, NotFound
 from domain.events import EventType
 from domain.ids import derived_id, workflow_id_for
-from domain.paths import path_violation
+from domain.paths import path_violation, relative_path_problem
 from domain.validation import constraints_errors, feature_execution_errors
 from domain.values import ExecutionError
 from persistence.events import EventStore
 from persistence.repositories.executions import FeatureExecutionRepository
 from persistence.repositories.repositories import RepositoryRepository
 from persistence.tables import FeatureExecutionRow
-
-MAX_IDEMPOTENCY_KEY = 200
 
 
 @dataclass(frozen=True)
@@ -50,51 +49,52 @@ def fingerprint(body: ExecutionCreate) -> str:
 
 
 def idempotency_key_of(header: str | None, body: ExecutionCreate) -> str:
-    """The header's key, else the body's, else a new one the response hands back."""
+    """The header's key, else the body's, else a new one the response hands back. Both
+    name the execution: two different ones conflict (409), like a key reused for another
+    request. Their syntax (1-200 visible ASCII characters) is checked by the schema."""
     if header is not None and body.idempotency_key is not None and header != body.idempotency_key:
-        raise validation_problem(
-            [
-                FieldError(
-                    "idempotency_key",
-                    "the Idempotency-Key header and the body's idempotency_key differ",
-                )
-            ]
+        raise conflict(
+            "the Idempotency-Key header and the body's idempotency_key name different "
+            "executions; send one of them, or the same key in both"
         )
     key = header if header is not None else body.idempotency_key
-    if key is None:
-        return uuid.uuid4().hex
-    if (
-        not key
-        or len(key) > MAX_IDEMPOTENCY_KEY
-        or not key.isprintable()
-        or any(c.isspace() for c in key)
-    ):
-        raise validation_problem(
-            [
-                FieldError(
-                    "idempotency_key",
-                    f"idempotency_key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters "
-                    "without spaces",
-                )
-            ]
-        )
-    return key
+    return key if key is not None else uuid.uuid4().hex
+
+
+def available_engines(config: ApiConfig) -> list[str]:
+    """The engines this deployment can run: spec always, the model-driven ones when a model
+    is configured. The OpenAPI document lists exactly these."""
+    return [e for e in get_args(EngineName) if e == "spec" or config.llm_model]
+
+
+_PATH_FIELDS = ("path", "new_path", "manifest")
 
 
 def request_errors(
     tenant_id: uuid.UUID, body: ExecutionCreate, config: ApiConfig
 ) -> list[FieldError]:
-    """Every broken rule of the request: the seed's, the constraints' and the engine's."""
+    """Every broken rule of the request beyond its schema types: the seed's, the engine's,
+    and the change paths against the request's own path constraints (messages name the
+    field and never repeat a value)."""
     errors = feature_execution_errors(
         str(tenant_id),
-        body.repository_id,
+        str(body.repository_id) if body.repository_id is not None else None,
         body.title,
         body.description,
         # absent means "the repository's default branch", checked once it is known
         body.target_branch if body.target_branch is not None else "default",
     )
     errors += constraints_errors(body.constraints)
-    if body.engine == "spec" and not body.changes:
+    if body.engine not in available_engines(config):
+        errors.append(
+            FieldError(
+                "engine",
+                f"the {body.engine} engine has no model configured: set BUILDER_LLM_PROVIDER, "
+                "BUILDER_LLM_MODEL and BUILDER_LLM_API_KEY for the API and the worker, "
+                "or use engine 'spec' with declared changes",
+            )
+        )
+    elif body.engine == "spec" and not body.changes:
         errors.append(
             FieldError(
                 "changes",
@@ -102,27 +102,25 @@ def request_errors(
                 "(or choose engine 'llm')",
             )
         )
-    if body.engine == "llm" and not config.llm_model:
-        errors.append(
-            FieldError(
-                "engine",
-                "the llm engine has no model configured: set BUILDER_LLM_PROVIDER, "
-                "BUILDER_LLM_MODEL and BUILDER_LLM_API_KEY for the API and the worker, "
-                "or use engine 'spec' with declared changes",
-            )
-        )
     allowed = body.constraints.allowed_paths
     forbidden = body.constraints.forbidden_paths
     for index, change in enumerate(body.changes):
-        for attr in ("path", "new_path"):
+        for attr in _PATH_FIELDS:
             path = getattr(change, attr, None)
             if path is None:
                 continue
-            why = path_violation(path, allowed, forbidden)
-            if why is None and (path.startswith("/") or ".." in path.split("/")):
-                why = f"path {path!r} must be relative to the repository root"
-            if why is not None:
-                errors.append(FieldError(f"changes[{index}].{attr}", why))
+            name = f"changes[{index}].{attr}"
+            problem = relative_path_problem(path)
+            if problem is not None:
+                errors.append(FieldError(name, f"{name} {problem}"))
+            elif attr != "manifest" and path_violation(path, allowed, forbidden) is not None:
+                errors.append(
+                    FieldError(
+                        name,
+                        f"{name} is outside constraints.allowed_paths or matches "
+                        "constraints.forbidden_paths",
+                    )
+                )
     return errors
 
 
@@ -140,7 +138,6 @@ class ExecutionRequests:
         errors = request_errors(tenant_id, body, self._deps.config)
         if errors:
             raise validation_problem(errors)
-        assert body.repository_id and body.title and body.description
         digest = fingerprint(body)
         try:
             outcome = CreatedExecution(await self._insert(tenant_id, body, key, digest), True)
@@ -154,19 +151,24 @@ class ExecutionRequests:
     async def _insert(
         self, tenant_id: uuid.UUID, body: ExecutionCreate, key: str, digest: str
     ) -> FeatureExecutionRow:
+        assert body.repository_id is not None and body.title and body.description
         execution_id = uuid.uuid4()
         async with self._deps.sessions.begin() as session:
-            repository = await RepositoryRepository(session).get(
-                tenant_id, body.repository_id or ""
-            )
+            try:
+                repository = await RepositoryRepository(session).get(tenant_id, body.repository_id)
+            except NotFound:
+                raise ApiProblem(
+                    404, "not-found", "Not found", "repository_id names no repository",
+                    errors=[FieldError("repository_id", "no such repository")],
+                ) from None  # fmt: skip
             target = (
                 body.target_branch if body.target_branch is not None else repository.default_branch
             )
             row = await FeatureExecutionRepository(session).create(
                 tenant_id,
                 repository.id,
-                title=body.title or "",
-                description=body.description or "",
+                title=body.title,
+                description=body.description,
                 target_branch=target,
                 constraints=body.constraints,
                 idempotency_key=key,
@@ -199,16 +201,16 @@ class ExecutionRequests:
         async with self._deps.sessions() as session:
             row = await FeatureExecutionRepository(session).find_by_idempotency_key(tenant_id, key)
         if row is None:
-            raise conflict(f"idempotency key {key!r} is in use by a request being processed; retry")
+            raise conflict("the idempotency key is in use by a request being processed; retry")
         if row.request_fingerprint != digest:
             raise conflict(
-                f"idempotency key {key!r} was already used for execution {row.id} with a "
+                f"the idempotency key was already used for execution {row.id} with a "
                 "different request body; use a new key for a new request"
             )
         return row
 
     async def cancel(
-        self, tenant_id: uuid.UUID, execution_id: str, reason: str | None
+        self, tenant_id: uuid.UUID, execution_id: uuid.UUID, reason: str | None
     ) -> FeatureExecutionRow:
         row = await self._get(tenant_id, execution_id)
         state = FeatureState(row.state)
@@ -246,7 +248,7 @@ class ExecutionRequests:
     async def decide_plan(
         self,
         tenant_id: uuid.UUID,
-        execution_id: str,
+        execution_id: uuid.UUID,
         approved: bool,
         reason: str | None,
         by: str | None,
@@ -261,7 +263,7 @@ class ExecutionRequests:
         result = await self._gateway.decide_plan(row.workflow_id or "", decision)
         return row, result
 
-    async def _get(self, tenant_id: uuid.UUID, execution_id: str) -> FeatureExecutionRow:
+    async def _get(self, tenant_id: uuid.UUID, execution_id: uuid.UUID) -> FeatureExecutionRow:
         async with self._deps.sessions() as session:
             row = await FeatureExecutionRepository(session).find(tenant_id, execution_id)
         if row is None:

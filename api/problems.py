@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas.text import FIELD_RULES
 from domain.errors import (
     Conflict,
     DomainError,
@@ -40,15 +41,64 @@ class ProblemFieldError(BaseModel):
     message: str
 
 
-class Problem(BaseModel):
-    """An RFC 9457 problem document."""
+# every problem kind the API answers with; `type` is PROBLEM_BASE + kind (docs/api.md)
+PROBLEM_KINDS = (
+    "validation",
+    "policy-violation",
+    "bad-request",
+    "payload-too-large",
+    "unsupported-media-type",
+    "not-acceptable",
+    "method-not-allowed",
+    "unauthorized",
+    "forbidden",
+    "not-found",
+    "conflict",
+    "invalid-transition",
+    "repository-access",
+    "rate-limited",
+    "service-unavailable",
+    "not-ready",
+    "internal",
+    "http-error",
+)
 
-    type: str = Field(description="Stable URI naming the kind of problem")
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document. `detail` and `errors` name fields, never the values a
+    request sent; `instance` is the request path."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": PROBLEM_BASE + "validation",
+                    "title": "Validation failed",
+                    "status": 422,
+                    "detail": "description must be at least 10 characters",
+                    "instance": "/v1/executions",
+                    "errors": [
+                        {
+                            "field": "description",
+                            "message": "description must be at least 10 characters",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    type: str = Field(
+        description="Stable URI naming the kind of problem: "
+        + ", ".join(PROBLEM_BASE + k for k in PROBLEM_KINDS)
+    )
     title: str
     status: int
     detail: str
-    instance: str | None = None
-    errors: list[ProblemFieldError] | None = None
+    instance: str | None = Field(default=None, description="The request path")
+    errors: list[ProblemFieldError] | None = Field(
+        default=None, description="One entry per broken rule of a request (validation)"
+    )
 
 
 class ApiProblem(Exception):
@@ -165,16 +215,52 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or "body"
 
 
+def _message(err: dict[str, Any]) -> str:
+    """pydantic's message without anything taken from the input: parsing errors quote the
+    offending character ("found `x` at 1") after a comma, so only the part before stays."""
+    message = str(err.get("msg", "is invalid"))
+    kind = str(err.get("type", ""))
+    if kind.endswith(("_parsing", "_type")) or kind in ("json_invalid", "uuid_version"):
+        message = message.split(",", 1)[0]
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    return message
+
+
 def request_errors(exc: RequestValidationError) -> list[FieldError]:
-    """FastAPI's validation errors as field errors, without the offending input."""
-    errors = []
+    """FastAPI's validation errors as field errors that name the field and never repeat
+    the input; our own rules (NUL text, property types) list their fields themselves."""
+    errors: list[FieldError] = []
     for err in exc.errors():
-        loc = err.get("loc", ())
+        ctx = err.get("ctx") or {}
+        if err.get("type") == FIELD_RULES and isinstance(ctx.get("errors"), list):
+            base = _field_of(err.get("loc", ()))
+            for name, message in ctx["errors"]:
+                field = name if base == "body" or name.startswith(base) else f"{base}.{name}"
+                errors.append(FieldError(field, message))
+            continue
         # discriminated unions add the tag name to the location: keep it readable
-        field = _field_of(loc)
-        message = str(err.get("msg", "is invalid"))
-        errors.append(FieldError(field, f"{field}: {message}"))
+        field = _field_of(err.get("loc", ()))
+        if err.get("type") == "missing":
+            errors.append(FieldError(field, f"{field} is required"))  # the seed's wording
+        else:
+            errors.append(FieldError(field, f"{field}: {_message(err)}"))
     return errors
+
+
+def allowed_methods(app: Any, path: str, known: str = "") -> list[str]:
+    """Every method the documented operations of `path` answer (GET implies HEAD), plus
+    `known` (the Allow header of the route that refused): each route only knows its own."""
+    import re
+
+    methods = {m.strip().upper() for m in known.split(",") if m.strip()}
+    for template, operations in app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            methods |= {m.upper() for m in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def register_problem_handlers(app: FastAPI) -> None:
@@ -222,15 +308,17 @@ def register_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind, title = _STATUS_KINDS.get(exc.status_code, ("http-error", "HTTP error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
+        headers = dict(exc.headers or {})
         if exc.status_code == 404 and detail == "Not Found":
-            detail = f"no route matches {request.method} {request.url.path}"
+            detail = "no route matches this path"
+        if exc.status_code == 405:
+            # each route knows only its own method: list every method of the path
+            methods = allowed_methods(request.app, request.url.path, headers.get("allow", ""))
+            headers.pop("allow", None)
+            headers["Allow"] = ", ".join(methods)
+            detail = f"this path answers {', '.join(methods)}"
         return problem_response(
-            exc.status_code,
-            kind,
-            title,
-            detail,
-            instance=request.url.path,
-            headers=dict(exc.headers or {}),
+            exc.status_code, kind, title, detail, instance=request.url.path, headers=headers
         )
 
     @app.exception_handler(Exception)

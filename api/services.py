@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from api.execution_requests import ExecutionRequests
 from api.problems import validation_problem
 from api.workflow_gateway import WorkflowGateway
 from domain.errors import FieldError
+from persistence.uow import UnitOfWork
 
 
 @dataclass
@@ -52,21 +54,34 @@ class Paging:
 
 def paging(
     request: Request,
-    limit: Annotated[int | None, Query(description="Page size (1..max_page_size)")] = None,
-    offset: Annotated[int, Query(description="Items to skip")] = 0,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            description="Page size (default 20)",
+            # api/contract.py writes this deployment's max_page_size as the maximum
+            json_schema_extra={"x-builder-max-page-size": True},
+        ),
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")] = 0,
 ) -> Paging:
     config = services_of(request).deps.config
     size = config.default_page_size if limit is None else limit
-    errors = []
-    if size < 1 or size > config.max_page_size:
-        errors.append(FieldError("limit", f"limit must be between 1 and {config.max_page_size}"))
-    if offset < 0 or offset > MAX_OFFSET:
-        errors.append(FieldError("offset", f"offset must be between 0 and {MAX_OFFSET}"))
-    if errors:
-        raise validation_problem(errors)
+    if size > config.max_page_size:
+        raise validation_problem(
+            [FieldError("limit", f"limit must be between 1 and {config.max_page_size}")]
+        )
     return Paging(size, offset)
+
+
+async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    """One unit of work per request for routes that read or write several things: one
+    session, one transaction, rolled back unless the route commits."""
+    async with UnitOfWork(services_of(request).deps.sessions) as uow:
+        yield uow
 
 
 TenantId = Annotated[uuid.UUID, Depends(tenant)]
 Svc = Annotated[Services, Depends(services_of)]
 PageParams = Annotated[Paging, Depends(paging)]
+Uow = Annotated[UnitOfWork, Depends(unit_of_work)]

@@ -7,10 +7,12 @@ import asyncio
 import uvicorn
 from fastapi import FastAPI
 
+from activities.git.remote_url import policy_of
 from api.app import create_app
 from api.config import ApiConfig
 from api.deps import ApiDeps, LazyTemporalClient
 from builder.deps import artifact_store, git_config, keyring_of
+from builder.git_probe import GitRemoteProbe
 from builder.observability.metrics import install_metrics
 from builder.settings import Settings
 from builder.webhooks import destination_policy
@@ -21,7 +23,7 @@ def api_config(settings: Settings) -> ApiConfig:
     return ApiConfig(
         rate_limit_per_minute=settings.api_rate_limit_per_minute,
         max_body_bytes=settings.api_max_body_bytes,
-        git=git_config(settings),
+        remotes=policy_of(git_config(settings)),
         wait_for_lock=settings.lock_wait,
         task_queue=settings.task_queue,
         llm_model=settings.llm_model if settings.llm_provider else None,
@@ -49,6 +51,7 @@ def build_api_deps(settings: Settings) -> ApiDeps:
         keyring=keyring_of(settings),
         database_url=settings.database_url,
         config=api_config(settings),
+        remote_probe=GitRemoteProbe(git_config(settings)),
     )
 
 

@@ -6,13 +6,32 @@ operation is refused before anything runs.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
+
+from domain.paths import RELATIVE_PATH_PATTERN
+
+# The edge (API, CLI) checks `domain.paths.relative_path_problem`, which this pattern states;
+# stored changes stay readable as they are, and the git layer checks every edit again.
+RelativePath = Annotated[
+    str,
+    Field(min_length=1),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "pattern": RELATIVE_PATH_PATTERN,
+         "description": "Repository-relative, normalised, outside .git"}
+    ),
+]  # fmt: skip
+
+
+def _op_required(schema: dict[str, Any]) -> None:
+    # `op` is the discriminator: a request must name it even though Python code may omit it
+    schema["required"] = sorted({*schema.get("required", []), "op"})
+    schema.get("properties", {}).get("op", {}).pop("default", None)
 
 
 class _Op(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_op_required)
     description: str | None = Field(default=None, description="Step description; derived if absent")
 
 
@@ -20,7 +39,7 @@ class WriteFile(_Op):
     """Create or overwrite a file with the given content."""
 
     op: Literal["write_file"] = "write_file"
-    path: str = Field(min_length=1)
+    path: RelativePath
     content: str
 
 
@@ -28,7 +47,7 @@ class ReplaceText(_Op):
     """Replace exact text in one file; `count` occurrences must exist (default 1)."""
 
     op: Literal["replace_text"] = "replace_text"
-    path: str = Field(min_length=1)
+    path: RelativePath
     search: str = Field(min_length=1)
     replace: str
     count: int = Field(default=1, ge=1)
@@ -55,15 +74,15 @@ class DeleteFile(_Op):
     """Delete one file."""
 
     op: Literal["delete_file"] = "delete_file"
-    path: str = Field(min_length=1)
+    path: RelativePath
 
 
 class RenameFile(_Op):
     """Rename (move) one file."""
 
     op: Literal["rename_file"] = "rename_file"
-    path: str = Field(min_length=1)
-    new_path: str = Field(min_length=1)
+    path: RelativePath
+    new_path: RelativePath
 
 
 class AddDependency(_Op):
@@ -73,7 +92,9 @@ class AddDependency(_Op):
     ecosystem: Literal["python", "npm", "go", "cargo"]
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
-    manifest: str | None = Field(default=None, description="Manifest path; detected if absent")
+    manifest: RelativePath | None = Field(
+        default=None, description="Manifest path; detected if absent"
+    )
     dev: bool = False
 
 

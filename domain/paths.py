@@ -51,3 +51,30 @@ def path_violation(path: str, allowed: list[str], forbidden: list[str]) -> str |
     if allowed and not any(matches_glob(path, p) for p in allowed):
         return f"path {path!r} is outside the allowed paths {allowed!r}"
     return None
+
+
+# --- repository-relative paths a request may name ---------------------------------------
+
+# the characters str.isspace() accepts, spelt out so ECMA-262 and Python agree
+_SPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+# The same rules as `relative_path_problem`, for the OpenAPI document.
+RELATIVE_PATH_PATTERN = (
+    rf"^(?![{_SPACE}])(?![\s\S]*[{_SPACE}]$)(?![/\\])(?![\s\S]:)"
+    r"(?![\s\S]*(?:^|[/\\])(?:\.\.?|\.[gG][iI][tT])?(?:[/\\]|$))[^\x00]+$"
+)
+
+
+def relative_path_problem(path: str) -> str | None:
+    """Why `path` is not a normalised repository-relative path outside `.git`, or None
+    (the pure part of the git layer's edit check, so a request is refused at the edge)."""
+    if not path or "\x00" in path or path != path.strip():
+        return "must be non-empty, without NUL or surrounding whitespace"
+    if path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
+        return "must be relative to the repository root"
+    parts = path.replace("\\", "/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return "must be normalised: no empty, '.' or '..' parts"
+    if any(part.lower() == ".git" for part in parts):
+        return "must not be inside a .git directory"
+    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from domain.errors import FieldError, ValidationFailed
-from domain.values import FeatureConstraints
+from domain.values import MAX_APPROVAL_WAIT_MINUTES, FeatureConstraints
 
 MAX_NAME = 255
 MIN_DESCRIPTION = 10
@@ -83,10 +83,6 @@ def validate_feature_execution(
 ) -> None:
     """Seed rule set for a FeatureExecution."""
     _raise_if(feature_execution_errors(tenant_id, repository_id, title, description, target_branch))
-
-
-# a week: a plan nobody looked at for longer is stale
-MAX_APPROVAL_WAIT_MINUTES = 7 * 24 * 60
 
 
 def constraints_errors(c: FeatureConstraints) -> list[FieldError]:

@@ -30,10 +30,28 @@ class FeatureConstraints(_Value):
     plan_approval_timeout_minutes: int = 0
 
 
+# a week: a plan nobody looked at for longer is stale
+MAX_APPROVAL_WAIT_MINUTES = 7 * 24 * 60
+
+
 class StrictFeatureConstraints(FeatureConstraints):
-    """FeatureConstraints as a client sends them: an unknown (misspelt) key is an error."""
+    """FeatureConstraints as a client sends them: an unknown (misspelt) key is an error, and
+    the seed's ranges are declared (so the OpenAPI document states them)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    # declared here, checked with the seed's messages by domain.validation.constraints_errors
+    max_steps: int = Field(
+        default=0, description="0: no limit", json_schema_extra={"minimum": 0, "maximum": 50}
+    )
+    timeout_minutes: int = Field(
+        default=0, description="0: the default", json_schema_extra={"minimum": 0, "maximum": 120}
+    )
+    plan_approval_timeout_minutes: int = Field(
+        default=0,
+        description="0: no deadline",
+        json_schema_extra={"minimum": 0, "maximum": MAX_APPROVAL_WAIT_MINUTES},
+    )
 
 
 class PlanStep(_Value):

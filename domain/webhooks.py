@@ -46,8 +46,12 @@ def subscription_errors(
     elif len(url) > MAX_URL_LENGTH:
         errors.append(FieldError("url", f"url must be {MAX_URL_LENGTH} characters or less"))
     else:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            hostname = parts.hostname
+        except ValueError:
+            parts, hostname = None, None
+        if parts is None or parts.scheme not in ("http", "https") or not hostname:
             errors.append(FieldError("url", "url must be an absolute http or https URL"))
         elif parts.username is not None or parts.password is not None:
             errors.append(FieldError("url", "url must not embed credentials"))

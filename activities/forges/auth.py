@@ -7,11 +7,15 @@ differs. An SSH key cannot call any of these APIs.
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 
 from activities.forges.errors import ForgeAuthFailed
 from activities.forges.model import ForgeKind
-from activities.git.credentials import GitCredential
 from domain.enums import CredentialType
+
+if TYPE_CHECKING:
+    # pygit2 stays out of processes that only validate forge settings (the API)
+    from activities.git.credentials import GitCredential
 
 SCOPES = {
     ForgeKind.GITHUB: (

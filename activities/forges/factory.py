@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -20,9 +20,12 @@ from activities.forges.http import ForgeHttp, ForgeHttpConfig
 from activities.forges.location import ForgeLocation, resolve_location
 from activities.forges.model import Forge, ForgeKind
 from activities.git.config import GitConfig
-from activities.git.credentials import GitCredential
 from activities.git.remote_url import check_remote_url
 from domain.enums import GitProvider
+
+if TYPE_CHECKING:
+    # pygit2 stays out of processes that only validate forge settings (the API)
+    from activities.git.credentials import GitCredential
 
 CLIENTS: dict[ForgeKind, Callable[[ForgeHttp, ForgeLocation], Forge]] = {
     ForgeKind.GITHUB: GitHubForge,

@@ -6,25 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from domain.remote_urls import default_denied_hosts
 
-def default_denied_hosts() -> tuple[str, ...]:
-    """Hosts production must never reach: loopback, link-local and cloud metadata endpoints.
-
-    Entries are host names or IP networks; a host name that resolves into a denied network
-    is denied too.
-    """
-    return (
-        "localhost",
-        "127.0.0.0/8",
-        "::1/128",
-        "0.0.0.0/8",
-        "169.254.0.0/16",
-        "fe80::/10",
-        "fd00:ec2::254/128",
-        "metadata.google.internal",
-        "metadata.azure.com",
-        "metadata",
-    )
+__all__ = ["GitConfig", "default_denied_hosts"]
 
 
 @dataclass(frozen=True)

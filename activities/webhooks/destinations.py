@@ -10,8 +10,8 @@ import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from activities.git.config import default_denied_hosts
 from domain.errors import PolicyViolation
+from domain.remote_urls import default_denied_hosts
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -91,7 +91,7 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
         pass
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
+    except (OSError, UnicodeError):  # UnicodeError: a label IDNA cannot encode
         return []
     out: list[IPAddress] = []
     for info in infos:
@@ -108,8 +108,11 @@ def check_destination(url: str, policy: DestinationPolicy, *, resolve: bool = Tr
     """The destination of `url`, or PolicyViolation saying why it is refused. Blocking (DNS):
     call it in a thread. Without `resolve`, an unresolvable name is accepted (subscribing to
     a name that does not resolve yet is allowed; delivery checks again)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower().rstrip(".")
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+    except ValueError:
+        raise PolicyViolation("the webhook URL cannot be parsed") from None
     if parts.scheme not in ("https", "http") or not host:
         raise PolicyViolation("a webhook URL must be an absolute http or https URL")
     if parts.scheme == "http" and not policy.allow_http:

@@ -16,12 +16,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.problems import problem_responses, service_unavailable, validation_problem
+from api.problems import problem_responses, service_unavailable
 from api.schemas.executions import EventOut, EventPage
-from api.services import Services, Svc, TenantId
+from api.services import Services, Svc, TenantId, Uow
 from domain.enums import FeatureState
-from domain.errors import FieldError, NotFound
+from domain.errors import NotFound
 from domain.events import EventType
 from persistence.events import StoredEvent, read_after
 from persistence.repositories.executions import FeatureExecutionRepository
@@ -33,12 +34,27 @@ TERMINAL_EVENTS = frozenset(
     {EventType.EXECUTION_COMPLETED, EventType.EXECUTION_FAILED, EventType.EXECUTION_CANCELLED}
 )
 _BATCH = 200
+# one event of the stream (OpenAPI 3.1 `schema` of an event stream describes each event)
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "Sequence number"},
+        "event": {"type": "string", "description": "Event type"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/EventOut"},
+        },
+    },
+}
 MAX_EVENT_PAGE = 1000
 
 
-async def _owned_execution(svc: Services, tenant_id: uuid.UUID, execution_id: str) -> uuid.UUID:
-    async with svc.deps.sessions() as session:
-        row = await FeatureExecutionRepository(session).find(tenant_id, execution_id)
+async def _owned_execution(
+    session: AsyncSession, tenant_id: uuid.UUID, execution_id: uuid.UUID
+) -> uuid.UUID:
+    row = await FeatureExecutionRepository(session).find(tenant_id, execution_id)
     if row is None:
         raise NotFound(f"feature execution {execution_id} not found")
     return row.id
@@ -51,15 +67,14 @@ async def _owned_execution(svc: Services, tenant_id: uuid.UUID, execution_id: st
     summary="Events after a sequence number, in order",
 )
 async def list_events(
-    execution_id: str,
+    execution_id: uuid.UUID,
     tenant_id: TenantId,
-    svc: Svc,
+    uow: Uow,
     after: Annotated[int, Query(ge=0, le=2**62, description="Sequence number to start after")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_EVENT_PAGE)] = 100,
 ) -> EventPage:
-    eid = await _owned_execution(svc, tenant_id, execution_id)
-    async with svc.deps.sessions() as session:
-        events = await read_after(session, eid, after, limit)
+    eid = await _owned_execution(uow.session, tenant_id, execution_id)
+    events = await read_after(uow.session, eid, after, limit)
     return EventPage(
         items=[EventOut.of(e) for e in events],
         next_after=events[-1].sequence_number if events else after,
@@ -104,16 +119,9 @@ async def event_stream(svc: Services, execution_id: uuid.UUID, after: int) -> As
 
 
 def _resume_point(last_event_id: str | None, after: int | None) -> int:
-    if last_event_id is not None and last_event_id.strip():
-        try:
-            value = int(last_event_id.strip())
-        except ValueError:
-            value = -1
-        if value < 0 or value > 2**62:
-            raise validation_problem(
-                [FieldError("Last-Event-ID", "Last-Event-ID must be an event sequence number")]
-            )
-        return value
+    # the header's syntax (1-18 digits) is checked by its declared pattern
+    if last_event_id is not None:
+        return int(last_event_id)
     return after or 0
 
 
@@ -123,20 +131,28 @@ def _resume_point(last_event_id: str | None, after: int | None) -> int:
     responses={
         200: {
             "description": "Server-Sent Events: id = sequence number, event = type, data = JSON",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         },
         **problem_responses(401, 404, 422, 429, 503),
     },
     summary="Stream events as Server-Sent Events",
 )
 async def stream_events(
-    execution_id: str,
+    execution_id: uuid.UUID,
     tenant_id: TenantId,
     svc: Svc,
     after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern=r"^[0-9]{1,18}$",
+            description="Resume after this sequence number (wins over `after`)",
+        ),
+    ] = None,
 ) -> StreamingResponse:
-    eid = await _owned_execution(svc, tenant_id, execution_id)
+    async with svc.deps.sessions() as session:
+        eid = await _owned_execution(session, tenant_id, execution_id)
     start = _resume_point(last_event_id, after)
     try:
         async with svc.notifier.subscribe(eid):

@@ -4,13 +4,12 @@ executions, and read their steps, file changes and artifacts."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
-from api.problems import problem_responses, validation_problem
+from api.problems import problem_responses
 from api.schemas.common import Page
 from api.schemas.executions import (
     ArtifactOut,
@@ -23,25 +22,18 @@ from api.schemas.executions import (
     StateLabel,
     StepOut,
 )
-from api.services import PageParams, Svc, TenantId
+from api.schemas.fields import IDEMPOTENCY_KEY_PATTERN, Timestamp
+from api.schemas.text import NUL_FREE
+from api.services import PageParams, Svc, TenantId, Uow
 from domain.enums import FeatureState
-from domain.errors import FieldError, NotFound
+from domain.errors import NotFound
 from persistence.artifacts.service import ArtifactService
 from persistence.artifacts.store import BlobNotFound
-from persistence.repositories.executions import FeatureExecutionRepository, FeatureSearchQuery
-from persistence.repositories.file_changes import FileChangeRepository
-from persistence.repositories.steps import ExecutionStepRepository
+from persistence.repositories.executions import FeatureSearchQuery
 
 router = APIRouter(prefix="/v1/executions", tags=["executions"])
 
 _AUTH = (401, 429)
-
-
-def _execution_uuid(execution_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(execution_id)
-    except ValueError:
-        raise NotFound(f"feature execution {execution_id!r} not found") from None
 
 
 @router.post(
@@ -62,7 +54,9 @@ async def create_execution(
         str | None,
         Header(
             alias="Idempotency-Key",
-            description="Names the execution; a retry with the same key and body returns it",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Names the execution (1-200 visible ASCII characters); a retry with "
+            "the same key and body returns it",
         ),
     ] = None,
 ) -> JSONResponse:
@@ -83,23 +77,17 @@ async def create_execution(
 )
 async def search_executions(
     tenant_id: TenantId,
-    svc: Svc,
+    uow: Uow,
     page: PageParams,
     states: Annotated[list[StateLabel] | None, Query(description="Any of these states")] = None,
     repository_id: Annotated[uuid.UUID | None, Query()] = None,
-    created_after: Annotated[datetime | None, Query()] = None,
-    created_before: Annotated[datetime | None, Query()] = None,
+    created_after: Annotated[Timestamp | None, Query(description="Created at or after")] = None,
+    created_before: Annotated[Timestamp | None, Query(description="Created before")] = None,
     q: Annotated[
-        str | None, Query(max_length=255, description="Text in title or description")
+        str | None,
+        Query(max_length=255, pattern=NUL_FREE, description="Text in title or description"),
     ] = None,
 ) -> Page[ExecutionOut]:
-    if q is not None and "\x00" in q:
-        raise validation_problem([FieldError("q", "q must not contain NUL characters")])
-    for name, moment in (("created_after", created_after), ("created_before", created_before)):
-        if moment is not None and moment.tzinfo is None:
-            raise validation_problem(
-                [FieldError(name, f"{name} must carry a time zone offset (e.g. Z)")]
-            )
     query = FeatureSearchQuery(
         tenant_id=tenant_id,
         repository_id=repository_id,
@@ -110,8 +98,7 @@ async def search_executions(
         limit=page.limit,
         offset=page.offset,
     )
-    async with svc.deps.sessions() as session:
-        found = await FeatureExecutionRepository(session).search(query)
+    found = await uow.executions.search(query)
     return Page(
         items=[ExecutionOut.of(r) for r in found.items],
         total=found.total,
@@ -126,10 +113,8 @@ async def search_executions(
     responses=problem_responses(*_AUTH, 404),
     summary="Get an execution: state, progress, plan, result, error",
 )
-async def get_execution(execution_id: str, tenant_id: TenantId, svc: Svc) -> ExecutionOut:
-    async with svc.deps.sessions() as session:
-        row = await FeatureExecutionRepository(session).get(tenant_id, execution_id)
-    return ExecutionOut.of(row)
+async def get_execution(execution_id: uuid.UUID, tenant_id: TenantId, uow: Uow) -> ExecutionOut:
+    return ExecutionOut.of(await uow.executions.get(tenant_id, execution_id))
 
 
 @router.post(
@@ -140,14 +125,18 @@ async def get_execution(execution_id: str, tenant_id: TenantId, svc: Svc) -> Exe
     summary="Ask the execution to stop (it ends in state cancelled)",
 )
 async def cancel_execution(
-    execution_id: str, tenant_id: TenantId, svc: Svc, body: CancelBody | None = None
+    execution_id: uuid.UUID, tenant_id: TenantId, svc: Svc, body: CancelBody | None = None
 ) -> ExecutionOut:
     row = await svc.executions.cancel(tenant_id, execution_id, body.reason if body else None)
     return ExecutionOut.of(row)
 
 
 async def _decide(
-    svc: Svc, tenant_id: uuid.UUID, execution_id: str, approved: bool, body: PlanDecisionBody | None
+    svc: Svc,
+    tenant_id: uuid.UUID,
+    execution_id: uuid.UUID,
+    approved: bool,
+    body: PlanDecisionBody | None,
 ) -> PlanDecisionOut:
     row, result = await svc.executions.decide_plan(
         tenant_id,
@@ -168,7 +157,7 @@ async def _decide(
     summary="Approve the plan of an execution waiting for approval",
 )
 async def approve_plan(
-    execution_id: str, tenant_id: TenantId, svc: Svc, body: PlanDecisionBody | None = None
+    execution_id: uuid.UUID, tenant_id: TenantId, svc: Svc, body: PlanDecisionBody | None = None
 ) -> PlanDecisionOut:
     return await _decide(svc, tenant_id, execution_id, True, body)
 
@@ -180,7 +169,7 @@ async def approve_plan(
     summary="Reject the plan of an execution waiting for approval (it is cancelled)",
 )
 async def reject_plan(
-    execution_id: str, tenant_id: TenantId, svc: Svc, body: PlanDecisionBody | None = None
+    execution_id: uuid.UUID, tenant_id: TenantId, svc: Svc, body: PlanDecisionBody | None = None
 ) -> PlanDecisionOut:
     return await _decide(svc, tenant_id, execution_id, False, body)
 
@@ -191,10 +180,8 @@ async def reject_plan(
     responses=problem_responses(*_AUTH, 404),
     summary="The plan's steps and their outcome",
 )
-async def list_steps(execution_id: str, tenant_id: TenantId, svc: Svc) -> list[StepOut]:
-    eid = _execution_uuid(execution_id)
-    async with svc.deps.sessions() as session:
-        rows = await ExecutionStepRepository(session).get_by_feature_id(tenant_id, eid)
+async def list_steps(execution_id: uuid.UUID, tenant_id: TenantId, uow: Uow) -> list[StepOut]:
+    rows = await uow.steps.get_by_feature_id(tenant_id, execution_id)
     return [StepOut.of(r) for r in rows]
 
 
@@ -205,11 +192,9 @@ async def list_steps(execution_id: str, tenant_id: TenantId, svc: Svc) -> list[S
     summary="Files the steps changed, with the patch inline or linked",
 )
 async def list_file_changes(
-    execution_id: str, tenant_id: TenantId, svc: Svc
+    execution_id: uuid.UUID, tenant_id: TenantId, uow: Uow
 ) -> list[FileChangeOut]:
-    eid = _execution_uuid(execution_id)
-    async with svc.deps.sessions() as session:
-        rows = await FileChangeRepository(session).list_by_execution(tenant_id, eid)
+    rows = await uow.file_changes.list_by_execution(tenant_id, execution_id)
     return [FileChangeOut.of(r) for r in rows]
 
 
@@ -219,12 +204,12 @@ async def list_file_changes(
     responses=problem_responses(*_AUTH, 404),
     summary="Artifacts of the execution (logs, reports, patches, plan)",
 )
-async def list_artifacts(execution_id: str, tenant_id: TenantId, svc: Svc) -> list[ArtifactOut]:
-    eid = _execution_uuid(execution_id)
-    async with svc.deps.sessions() as session:
-        artifacts = ArtifactService(session, svc.deps.artifacts)
-        await artifacts.require_execution(tenant_id, eid)
-        rows = await artifacts.list_by_execution(tenant_id, eid)
+async def list_artifacts(
+    execution_id: uuid.UUID, tenant_id: TenantId, svc: Svc, uow: Uow
+) -> list[ArtifactOut]:
+    artifacts = ArtifactService(uow.session, svc.deps.artifacts)
+    await artifacts.require_execution(tenant_id, execution_id)
+    rows = await artifacts.list_by_execution(tenant_id, execution_id)
     return [ArtifactOut.of(r) for r in rows]
 
 
@@ -244,13 +229,9 @@ async def list_artifacts(execution_id: str, tenant_id: TenantId, svc: Svc) -> li
     summary="Download an artifact",
 )
 async def artifact_content(
-    execution_id: str, artifact_id: str, tenant_id: TenantId, svc: Svc
+    execution_id: uuid.UUID, artifact_id: uuid.UUID, tenant_id: TenantId, svc: Svc
 ) -> Response:
-    eid = _execution_uuid(execution_id)
-    try:
-        aid = uuid.UUID(artifact_id)
-    except ValueError:
-        raise NotFound(f"artifact {artifact_id!r} not found") from None
+    eid, aid = execution_id, artifact_id
     async with svc.deps.sessions() as session:
         artifacts = ArtifactService(session, svc.deps.artifacts)
         row = await artifacts.get(tenant_id, aid)

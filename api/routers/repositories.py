@@ -4,6 +4,7 @@ their write-only credential."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -16,10 +17,8 @@ from activities.forges.location import (
     PROJECT_PROPERTY,
     resolve_location,
 )
-from activities.git.credentials import GitCredential
-from activities.git.push import list_remote_refs
-from activities.git.remote_url import check_remote_url
-from api.problems import problem_responses, validation_problem
+from api.problems import problem_responses, service_unavailable, validation_problem
+from api.remote_policy import check_repository_url
 from api.schemas.common import Page
 from api.schemas.repositories import (
     CredentialPut,
@@ -30,61 +29,52 @@ from api.schemas.repositories import (
     provider_of,
     state_of,
 )
-from api.services import PageParams, Svc, TenantId
-from domain.errors import DomainError, FieldError, NotFound, ValidationFailed
+from api.services import PageParams, Svc, TenantId, Uow
+from domain.errors import DomainError, NotFound, PolicyViolation, RepositoryAccessError
 from domain.pull_requests import PULL_REQUEST_PROPERTY, pull_request_errors
 from domain.validation import repository_errors
 from persistence.credentials import CredentialRepository
 from persistence.repositories.base import UNSET
-from persistence.repositories.repositories import RepositoryRepository
 from persistence.tables import RepositoryRow
+from persistence.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1/repositories", tags=["repositories"])
+log = logging.getLogger(__name__)
 
 FORGE_PROPERTIES = (FORGE_PROPERTY, API_URL_PROPERTY, PROJECT_PROPERTY)
-
 _AUTH = (401, 429)
-
-
-async def _out(svc: Svc, tenant_id: uuid.UUID, row: RepositoryRow) -> RepositoryOut:
-    async with svc.deps.sessions() as session:
-        view = await CredentialRepository(session, svc.deps.keyring).describe(tenant_id, row.id)
-    return RepositoryOut.of(row, view)
-
-
-async def _check_url(svc: Svc, url: str) -> None:
-    # resolving the host is blocking I/O: keep it off the event loop
-    await asyncio.to_thread(check_remote_url, url, svc.deps.config.git)
-
-
 _HEAD_PROBE_S = 20.0
 
 
-async def _remote_default_branch(svc: Svc, url: str) -> str:
-    """The branch the remote's HEAD points to, read anonymously; a clear 422 when it cannot
-    be read (a private remote: pass default_branch, then store the credential)."""
-    from activities.git.remote_head import remote_default_branch  # pygit2 only when probing
+async def _out(
+    svc: Svc, uow: UnitOfWork, tenant_id: uuid.UUID, row: RepositoryRow
+) -> RepositoryOut:
+    view = await CredentialRepository(uow.session, svc.deps.keyring).describe(tenant_id, row.id)
+    return RepositoryOut.of(row, view)
 
+
+# what a remote whose HEAD cannot be read anonymously (a private one) starts with; the
+# branch can be changed with PATCH once a credential is stored
+FALLBACK_BRANCH = "main"
+
+
+async def _remote_default_branch(svc: Svc, url: str) -> str:
+    """The branch the remote's HEAD points to, read anonymously; `main` when it cannot be
+    read (a private remote, or one this API host cannot reach)."""
+    probe = svc.deps.remote_probe
+    if probe is None:
+        return FALLBACK_BRANCH
     cancel = threading.Event()
     try:
         branch = await asyncio.wait_for(
-            asyncio.to_thread(remote_default_branch, url, None, svc.deps.config.git, cancel),
-            timeout=_HEAD_PROBE_S,
+            asyncio.to_thread(probe.default_branch, url, cancel), timeout=_HEAD_PROBE_S
         )
     except (DomainError, TimeoutError) as exc:
-        reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)
-        raise ValidationFailed([FieldError("default_branch", (
-            f"default_branch was not given and the remote's HEAD could not be read ({reason}); "
-            "pass default_branch explicitly"
-        ))]) from None  # fmt: skip
+        log.info("remote HEAD of a new repository not readable (%s); using main", exc)
+        return FALLBACK_BRANCH
     finally:
         cancel.set()
-    if branch is None:
-        raise ValidationFailed([FieldError("default_branch", (
-            "default_branch was not given and the remote advertises no HEAD branch (an empty "
-            "repository?); pass default_branch explicitly"
-        ))])  # fmt: skip
-    return branch
+    return branch or FALLBACK_BRANCH
 
 
 async def _check_delivery_properties(svc: Svc, row: RepositoryRow) -> None:
@@ -98,7 +88,7 @@ async def _check_delivery_properties(svc: Svc, row: RepositoryRow) -> None:
     if any(k in properties for k in FORGE_PROPERTIES):
         location = resolve_location(row.url, row.provider, properties)
         # the API host is the tenant's choice like the remote: the same policy applies
-        await _check_url(svc, location.api_root)
+        await check_repository_url(location.api_root, svc.deps.config.remotes)
 
 
 @router.post(
@@ -108,23 +98,25 @@ async def _check_delivery_properties(svc: Svc, row: RepositoryRow) -> None:
     responses=problem_responses(*_AUTH, 409, 413, 422),
     summary="Register a repository",
 )
-async def create_repository(body: RepositoryCreate, tenant_id: TenantId, svc: Svc) -> RepositoryOut:
+async def create_repository(
+    body: RepositoryCreate, tenant_id: TenantId, svc: Svc, uow: Uow
+) -> RepositoryOut:
     errors = repository_errors(str(tenant_id), body.name, body.url)
     if errors:
         raise validation_problem(errors)
-    assert body.url is not None and body.name is not None
-    await _check_url(svc, body.url)
+    assert body.name is not None and body.url is not None  # the seed's rules said so
+    await check_repository_url(body.url, svc.deps.config.remotes)
     default_branch = body.default_branch or await _remote_default_branch(svc, body.url)
-    async with svc.deps.sessions.begin() as session:
-        row = await RepositoryRepository(session).create(
-            tenant_id,
-            body.name,
-            body.url,
-            default_branch=default_branch,
-            provider=provider_of(body.provider),
-            properties=body.properties.stored(),
-        )
-        await _check_delivery_properties(svc, row)
+    row = await uow.repositories.create(
+        tenant_id,
+        body.name,
+        body.url,
+        default_branch=default_branch,
+        provider=provider_of(body.provider),
+        properties=body.properties.stored(),
+    )
+    await _check_delivery_properties(svc, row)
+    await uow.commit()
     return RepositoryOut.of(row, None)
 
 
@@ -134,16 +126,11 @@ async def create_repository(body: RepositoryCreate, tenant_id: TenantId, svc: Sv
     responses=problem_responses(*_AUTH, 422),
     summary="List repositories by name",
 )
-async def list_repositories(tenant_id: TenantId, svc: Svc, page: PageParams) -> Page[RepositoryOut]:
-    async with svc.deps.sessions() as session:
-        found = await RepositoryRepository(session).list_by_tenant(
-            tenant_id, limit=page.limit, offset=page.offset
-        )
-        credentials = CredentialRepository(session, svc.deps.keyring)
-        items = [
-            RepositoryOut.of(row, await credentials.describe(tenant_id, row.id))
-            for row in found.items
-        ]
+async def list_repositories(
+    tenant_id: TenantId, svc: Svc, page: PageParams, uow: Uow
+) -> Page[RepositoryOut]:
+    found = await uow.repositories.list_by_tenant(tenant_id, limit=page.limit, offset=page.offset)
+    items = [await _out(svc, uow, tenant_id, row) for row in found.items]
     return Page(items=items, total=found.total, limit=page.limit, offset=page.offset)
 
 
@@ -153,36 +140,37 @@ async def list_repositories(tenant_id: TenantId, svc: Svc, page: PageParams) -> 
     responses=problem_responses(*_AUTH, 404),
     summary="Get a repository",
 )
-async def get_repository(repository_id: str, tenant_id: TenantId, svc: Svc) -> RepositoryOut:
-    async with svc.deps.sessions() as session:
-        row = await RepositoryRepository(session).get(tenant_id, repository_id)
-    return await _out(svc, tenant_id, row)
+async def get_repository(
+    repository_id: uuid.UUID, tenant_id: TenantId, svc: Svc, uow: Uow
+) -> RepositoryOut:
+    row = await uow.repositories.get(tenant_id, repository_id)
+    return await _out(svc, uow, tenant_id, row)
 
 
 @router.patch(
     "/{repository_id}",
     response_model=RepositoryOut,
     responses=problem_responses(*_AUTH, 404, 409, 413, 422),
-    summary="Update name, default branch, provider, state; merge or remove properties",
+    summary="Update name, default branch, provider, state or properties",
 )
 async def update_repository(
-    repository_id: str, body: RepositoryUpdate, tenant_id: TenantId, svc: Svc
+    repository_id: uuid.UUID, body: RepositoryUpdate, tenant_id: TenantId, svc: Svc, uow: Uow
 ) -> RepositoryOut:
-    async with svc.deps.sessions.begin() as session:
-        repositories = RepositoryRepository(session)
-        current = await repositories.get_for_update(tenant_id, repository_id)
-        merged = body.merged_properties(current.properties)
-        row = await repositories.update(
-            tenant_id,
-            repository_id,
-            name=UNSET if body.name is None else body.name,
-            default_branch=UNSET if body.default_branch is None else body.default_branch,
-            provider=UNSET if body.provider is None else provider_of(body.provider),
-            state=UNSET if body.state is None else state_of(body.state),
-            properties=UNSET if merged is None else merged,
-        )
-        await _check_delivery_properties(svc, row)
-    return await _out(svc, tenant_id, row)
+    current = await uow.repositories.get_for_update(tenant_id, repository_id)
+    merged = body.merged_properties(current.properties)
+    row = await uow.repositories.update(
+        tenant_id,
+        repository_id,
+        name=UNSET if body.name is None else body.name,
+        default_branch=UNSET if body.default_branch is None else body.default_branch,
+        provider=UNSET if body.provider is None else provider_of(body.provider),
+        state=UNSET if body.state is None else state_of(body.state),
+        properties=UNSET if merged is None else merged,
+    )
+    await _check_delivery_properties(svc, row)
+    out = await _out(svc, uow, tenant_id, row)
+    await uow.commit()
+    return out
 
 
 @router.delete(
@@ -192,17 +180,10 @@ async def update_repository(
     responses=problem_responses(*_AUTH, 404),
     summary="Soft-delete a repository",
 )
-async def delete_repository(repository_id: str, tenant_id: TenantId, svc: Svc) -> Response:
-    async with svc.deps.sessions.begin() as session:
-        await RepositoryRepository(session).soft_delete(tenant_id, repository_id)
+async def delete_repository(repository_id: uuid.UUID, tenant_id: TenantId, uow: Uow) -> Response:
+    await uow.repositories.soft_delete(tenant_id, repository_id)
+    await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-def _repository_uuid(repository_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(repository_id)
-    except ValueError:
-        raise NotFound(f"repository {repository_id!r} not found") from None
 
 
 @router.put(
@@ -213,13 +194,12 @@ def _repository_uuid(repository_id: str) -> uuid.UUID:
     summary="Set or replace the repository's credential (write-only)",
 )
 async def put_credential(
-    repository_id: str, body: CredentialPut, tenant_id: TenantId, svc: Svc
+    repository_id: uuid.UUID, body: CredentialPut, tenant_id: TenantId, svc: Svc, uow: Uow
 ) -> Response:
-    rid = _repository_uuid(repository_id)
-    async with svc.deps.sessions.begin() as session:
-        await CredentialRepository(session, svc.deps.keyring).set_credential(
-            tenant_id, rid, body.credential_type(), body.data()
-        )
+    await CredentialRepository(uow.session, svc.deps.keyring).set_credential(
+        tenant_id, repository_id, body.credential_type(), body.data()
+    )
+    await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -230,14 +210,15 @@ async def put_credential(
     responses=problem_responses(*_AUTH, 404),
     summary="Delete the repository's credential",
 )
-async def delete_credential(repository_id: str, tenant_id: TenantId, svc: Svc) -> Response:
-    rid = _repository_uuid(repository_id)
-    async with svc.deps.sessions.begin() as session:
-        deleted = await CredentialRepository(session, svc.deps.keyring).delete_credential(
-            tenant_id, rid
-        )
+async def delete_credential(
+    repository_id: uuid.UUID, tenant_id: TenantId, svc: Svc, uow: Uow
+) -> Response:
+    deleted = await CredentialRepository(uow.session, svc.deps.keyring).delete_credential(
+        tenant_id, repository_id
+    )
     if not deleted:
-        raise NotFound(f"repository {rid} has no credential")
+        raise NotFound(f"repository {repository_id} has no credential")
+    await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -245,32 +226,35 @@ async def delete_credential(repository_id: str, tenant_id: TenantId, svc: Svc) -
     "/{repository_id}/credential/validate",
     response_model=CredentialValidation,
     responses=problem_responses(*_AUTH, 404, 422, 503),
-    summary="List the remote's refs with the stored credential",
+    summary="Check the stored credential against the remote: ok, or why not",
 )
 async def validate_credential(
-    repository_id: str, tenant_id: TenantId, svc: Svc
+    repository_id: uuid.UUID, tenant_id: TenantId, svc: Svc, uow: Uow
 ) -> CredentialValidation:
-    rid = _repository_uuid(repository_id)
-    async with svc.deps.sessions() as session:
-        row = await RepositoryRepository(session).get(tenant_id, rid)
-        loaded = await CredentialRepository(session, svc.deps.keyring).load_credential(
-            tenant_id, rid
-        )
+    credentials = CredentialRepository(uow.session, svc.deps.keyring)
+    row = await uow.repositories.get(tenant_id, repository_id)
+    loaded = await credentials.load_credential(tenant_id, repository_id)
     if loaded is None:
-        raise ValidationFailed(
-            [FieldError("credential", f"repository {rid} has no credential to validate")]
-        )
-    credential = GitCredential(type=loaded[0], data=loaded[1])
+        raise NotFound(f"repository {repository_id} has no credential to validate")
+    probe = svc.deps.remote_probe
+    if probe is None:
+        raise service_unavailable("credential validation is not configured on this server")
+    url = row.url
+    # end the read transaction: the remote may take a while to answer
+    await uow.rollback()
     cancel = threading.Event()
     try:
-        refs = await asyncio.to_thread(
-            list_remote_refs, row.url, credential, svc.deps.config.git, None, cancel
+        refs = await asyncio.to_thread(probe.count_refs, url, loaded[0], loaded[1], cancel)
+    except (RepositoryAccessError, PolicyViolation) as failed:
+        # the check ran and the answer is no: a verdict, not an error of the request
+        return CredentialValidation(
+            ok=False, ref_count=0, validated_at=datetime.now(UTC), reason=failed.message
         )
     finally:
         # a client that went away stops the ls-remote thread at its next callback
         cancel.set()
     now = datetime.now(UTC)
-    async with svc.deps.sessions.begin() as session:
-        await CredentialRepository(session, svc.deps.keyring).mark_validated(tenant_id, rid, now)
-        await RepositoryRepository(session).update(tenant_id, rid, last_accessed_at=now)
-    return CredentialValidation(ok=True, ref_count=len(refs), validated_at=now)
+    await credentials.mark_validated(tenant_id, repository_id, now)
+    await uow.repositories.update(tenant_id, repository_id, last_accessed_at=now)
+    await uow.commit()
+    return CredentialValidation(ok=True, ref_count=refs, validated_at=now)

@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from activities.webhooks.destinations import check_destination
 from activities.webhooks.signing import generate_secret
@@ -31,6 +31,16 @@ from persistence.repositories.base import UNSET
 from persistence.webhooks import WebhookMessages, WebhookSubscriptions, parse_message_id
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+# the webhook-id a receiver saw (msg_<32 hex>) or the message's plain uuid
+MessageId = Annotated[
+    str,
+    Path(
+        pattern=r"^(msg_[0-9a-f]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+        r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$",
+        description="the webhook-id header value (msg_…) or the message's uuid",
+    ),
+]
 
 _AUTH = (401, 429)
 
@@ -89,7 +99,7 @@ async def list_webhooks(tenant_id: TenantId, svc: Svc, page: PageParams) -> Page
     responses=problem_responses(*_AUTH, 404),
     summary="Get a subscription",
 )
-async def get_webhook(webhook_id: str, tenant_id: TenantId, svc: Svc) -> WebhookOut:
+async def get_webhook(webhook_id: uuid.UUID, tenant_id: TenantId, svc: Svc) -> WebhookOut:
     async with svc.deps.sessions() as session:
         view = await WebhookSubscriptions(session, svc.deps.keyring).get(tenant_id, webhook_id)
     return WebhookOut.of(view)
@@ -102,7 +112,7 @@ async def get_webhook(webhook_id: str, tenant_id: TenantId, svc: Svc) -> Webhook
     summary="Change URL, event types, description or active flag",
 )
 async def update_webhook(
-    webhook_id: str, body: WebhookUpdate, tenant_id: TenantId, svc: Svc
+    webhook_id: uuid.UUID, body: WebhookUpdate, tenant_id: TenantId, svc: Svc
 ) -> WebhookOut:
     # only the fields the request sets are checked
     errors = [
@@ -133,7 +143,7 @@ async def update_webhook(
     responses=problem_responses(*_AUTH, 404),
     summary="Delete a subscription (its pending messages are not sent)",
 )
-async def delete_webhook(webhook_id: str, tenant_id: TenantId, svc: Svc) -> Response:
+async def delete_webhook(webhook_id: uuid.UUID, tenant_id: TenantId, svc: Svc) -> Response:
     async with svc.deps.sessions.begin() as session:
         await WebhookSubscriptions(session, svc.deps.keyring).delete(tenant_id, webhook_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -146,7 +156,7 @@ async def delete_webhook(webhook_id: str, tenant_id: TenantId, svc: Svc) -> Resp
     summary="Rotate the signing secret; the previous one keeps signing for a while",
 )
 async def rotate_webhook_secret(
-    webhook_id: str, tenant_id: TenantId, svc: Svc, body: SecretRotation | None = None
+    webhook_id: uuid.UUID, tenant_id: TenantId, svc: Svc, body: SecretRotation | None = None
 ) -> SecretRotated:
     grace = timedelta(seconds=(body or SecretRotation()).previous_valid_for_seconds)
     secret = generate_secret()
@@ -164,7 +174,7 @@ async def rotate_webhook_secret(
     summary="Messages queued for a subscription, newest first",
 )
 async def list_messages(
-    webhook_id: str,
+    webhook_id: uuid.UUID,
     tenant_id: TenantId,
     svc: Svc,
     page: PageParams,
@@ -197,7 +207,7 @@ def _message_id(message_id: str) -> uuid.UUID:
     summary="One message with its payload",
 )
 async def get_message(
-    webhook_id: str, message_id: str, tenant_id: TenantId, svc: Svc
+    webhook_id: uuid.UUID, message_id: MessageId, tenant_id: TenantId, svc: Svc
 ) -> WebhookMessageOut:
     async with svc.deps.sessions() as session:
         view = await WebhookMessages(session).get(tenant_id, webhook_id, _message_id(message_id))
@@ -211,7 +221,7 @@ async def get_message(
     summary="Every delivery attempt of a message, oldest first",
 )
 async def list_attempts(
-    webhook_id: str, message_id: str, tenant_id: TenantId, svc: Svc
+    webhook_id: uuid.UUID, message_id: MessageId, tenant_id: TenantId, svc: Svc
 ) -> list[WebhookAttemptOut]:
     async with svc.deps.sessions() as session:
         views = await WebhookMessages(session).attempts(
@@ -228,7 +238,7 @@ async def list_attempts(
     summary="Queue a message again now, with the same webhook-id and a fresh attempt budget",
 )
 async def redeliver_message(
-    webhook_id: str, message_id: str, tenant_id: TenantId, svc: Svc
+    webhook_id: uuid.UUID, message_id: MessageId, tenant_id: TenantId, svc: Svc
 ) -> WebhookMessageOut:
     async with svc.deps.sessions.begin() as session:
         view = await WebhookMessages(session).redeliver(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from api.schemas.text import refuse_nul
+from api.schemas.base import RequestModel, seed_rules
+from api.schemas.fields import IDEMPOTENCY_KEY_PATTERN, BranchName, FreeProperties
 from domain.changes import DeclaredChange
 from domain.enums import FeatureState, StepState
 from domain.values import (
@@ -41,33 +42,53 @@ StateLabel = Literal[
 EngineName = Literal["spec", "llm"]
 
 
-class ExecutionCreate(BaseModel):
+SPEC_EXAMPLE: dict[str, Any] = {
+    "repository_id": "0d0d0d0d-0000-4000-8000-0000000000bb",
+    "title": "Add a hello page",
+    "description": "Adds docs/hello.md with a greeting for new contributors.",
+    "target_branch": "main",
+    "engine": "spec",
+    "changes": [{"op": "write_file", "path": "docs/hello.md", "content": "hello\n"}],
+    "requested_by": "alice",
+}
+
+
+class ExecutionCreate(RequestModel):
     """A feature request. Seed rules apply to title, description and target_branch."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra=seed_rules(
+            "repository_id", "title", "description", examples=[SPEC_EXAMPLE]
+        )
+    )
 
-    repository_id: str | None = Field(default=None, description="Id of a registered repository")
-    title: str | None = None
-    description: str | None = None
-    target_branch: str | None = Field(
-        default=None, max_length=255, description="Defaults to the repository's default branch"
+    repository_id: Annotated[
+        uuid.UUID | None, WithJsonSchema({"type": "string", "format": "uuid"})
+    ] = Field(default=None, description="Id of a registered repository")
+    title: Annotated[
+        str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255})
+    ] = None
+    description: Annotated[str | None, WithJsonSchema({"type": "string", "minLength": 10})] = Field(
+        default=None, description="What the change should do"
+    )
+    target_branch: BranchName | None = Field(
+        default=None, description="Defaults to the repository's default branch"
     )
     constraints: StrictFeatureConstraints = Field(default_factory=StrictFeatureConstraints)
-    properties: dict[str, Any] = Field(default_factory=dict)
-    engine: EngineName = "spec"
+    properties: FreeProperties = Field(default_factory=dict)
+    engine: Annotated[EngineName, WithJsonSchema({"type": "string", "x-builder-engines": True})] = (
+        Field(default="spec", description="Change engine; the spec engine needs `changes`")
+    )
     changes: list[DeclaredChange] = Field(
         default_factory=list, description="Declared operations (required by the spec engine)"
     )
     requested_by: str | None = Field(default=None, max_length=255)
     correlation_id: str | None = Field(default=None, max_length=255)
     idempotency_key: str | None = Field(
-        default=None, description="Used when no Idempotency-Key header is sent"
+        default=None,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Used when no Idempotency-Key header is sent (the same value if both)",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        return refuse_nul(data)
 
 
 class ExecutionOut(BaseModel):
@@ -124,29 +145,21 @@ class ExecutionOut(BaseModel):
         )
 
 
-class CancelBody(BaseModel):
+class CancelBody(RequestModel):
     """Why the execution is cancelled."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "wrong repository"}]})
     reason: str | None = Field(default=None, max_length=1000)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        return refuse_nul(data)
 
-
-class PlanDecisionBody(BaseModel):
+class PlanDecisionBody(RequestModel):
     """Who decided on the plan, and why."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "the steps look right", "by": "alice"}]}
+    )
     reason: str | None = Field(default=None, max_length=1000)
     by: str | None = Field(default=None, max_length=255)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        return refuse_nul(data)
 
 
 class PlanDecisionOut(BaseModel):

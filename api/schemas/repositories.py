@@ -18,9 +18,10 @@ from pydantic import (
 )
 
 from activities.analysis.repo_config import RepositoryProperties as _ResolvedProperties
-from activities.git.remote_url import redact_url
-from api.schemas.text import refuse_nul
+from api.schemas.base import RequestModel, seed_rules
+from api.schemas.fields import BranchName, RemoteUrl
 from domain.enums import CredentialType, GitProvider, State
+from domain.remote_urls import redact_url
 from domain.values import CredentialData
 from persistence.credentials import CredentialView
 from persistence.tables import RepositoryRow
@@ -38,15 +39,6 @@ def provider_of(name: str) -> GitProvider:
 
 def state_of(name: str) -> State:
     return State[name.upper()]
-
-
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        return refuse_nul(data)
 
 
 class PullRequestDefaults(BaseModel):
@@ -140,23 +132,39 @@ PropertyName = Literal[
 ]  # fmt: skip
 
 
-class RepositoryCreate(_Request):
+class RepositoryCreate(RequestModel):
     """Register a git repository. `name` and `url` follow the seed's rules."""
 
-    name: str | None = Field(default=None, description="Unique per tenant, 1-255 characters")
-    url: str | None = Field(default=None, description="Any URL git accepts (https, ssh, scp-like)")
-    default_branch: str | None = Field(
+    model_config = ConfigDict(
+        json_schema_extra=seed_rules(
+            "name",
+            "url",
+            examples=[
+                {
+                    "name": "storefront",
+                    "url": "https://git.example.com/acme/storefront.git",
+                    "default_branch": "main",
+                    "provider": "gitea",
+                    "properties": {"test_command": "make test", "pull_request": "draft"},
+                }
+            ],
+        )
+    )
+
+    name: Annotated[
+        str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255})
+    ] = Field(default=None, description="Unique per tenant")
+    url: RemoteUrl = None
+    default_branch: BranchName | None = Field(
         default=None,
-        min_length=1,
-        max_length=255,
         description="the branch features start from; omitted: the branch the remote's HEAD "
-        "points to (read anonymously; pass it for a remote that needs a credential)",
+        "points to when it can be read anonymously, else main",
     )
     provider: ProviderName = "unspecified"
     properties: RepositoryProperties = Field(default_factory=RepositoryProperties)
 
 
-class RepositoryUpdate(_Request):
+class RepositoryUpdate(RequestModel):
     """Change some fields of a repository; tenant, id and url are not updatable.
 
     `properties` merges into the stored ones key by key (a key set to null switches that
@@ -164,8 +172,17 @@ class RepositoryUpdate(_Request):
     detection. A key may not be both set and removed.
     """
 
-    name: str | None = None
-    default_branch: str | None = Field(default=None, min_length=1, max_length=255)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"default_branch": "develop", "properties": {"test_command": None}},
+                {"remove_properties": ["test_command"]},
+            ]
+        }
+    )
+
+    name: Annotated[str, Field(json_schema_extra={"minLength": 1, "maxLength": 255})] | None = None
+    default_branch: BranchName | None = None
     provider: ProviderName | None = None
     state: StateName | None = None
     properties: RepositoryProperties | None = None
@@ -246,17 +263,11 @@ class RepositoryOut(BaseModel):
         )
 
 
-class CredentialPut(_Request):
-    """A credential of a type and the secret fields that type needs (write-only)."""
+Secret = Annotated[SecretStr, Field(min_length=1, max_length=16384)]
 
+
+class _CredentialBody(RequestModel):
     type: CredentialTypeName
-    ssh_private_key: SecretStr | None = None
-    ssh_passphrase: SecretStr | None = None
-    token: SecretStr | None = None
-    username: str | None = Field(default=None, max_length=255)
-    password: SecretStr | None = None
-    oauth_token: SecretStr | None = None
-    oauth_refresh_token: SecretStr | None = None
 
     def credential_type(self) -> CredentialType:
         return CredentialType[self.type.upper()]
@@ -265,9 +276,68 @@ class CredentialPut(_Request):
         return CredentialData(**self.model_dump(exclude={"type"}))
 
 
+class TokenCredential(_CredentialBody):
+    """An access token (sent as the HTTP password; `username` defaults per forge)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"type": "token", "token": "<personal access token>"}]}
+    )
+    type: Literal["token"]
+    token: Secret
+    username: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+class OAuthCredential(_CredentialBody):
+    """An OAuth access token and, optionally, its refresh token."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"type": "oauth", "oauth_token": "<access token>"}]}
+    )
+    type: Literal["oauth"]
+    oauth_token: Secret
+    oauth_refresh_token: Secret | None = None
+
+
+class BasicCredential(_CredentialBody):
+    """A user name and password (HTTP basic auth)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"type": "basic", "username": "builder-bot", "password": "<password>"}]
+        }
+    )
+    type: Literal["basic"]
+    username: str = Field(min_length=1, max_length=255)
+    password: Secret
+
+
+class SshKeyCredential(_CredentialBody):
+    """An SSH private key (OpenSSH or PEM) and its passphrase, if it has one."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"type": "ssh_key", "ssh_private_key": "<private key file content>"}]
+        }
+    )
+    type: Literal["ssh_key"]
+    ssh_private_key: Secret
+    ssh_passphrase: Secret | None = None
+
+
+CredentialPut = Annotated[
+    TokenCredential | OAuthCredential | BasicCredential | SshKeyCredential,
+    Field(discriminator="type"),
+]
+"""A credential of a type and the secret fields that type needs (write-only)."""
+
+
 class CredentialValidation(BaseModel):
-    """The credential reached the remote: how many refs it lists."""
+    """The verdict on the stored credential: whether the remote listed its refs with it
+    (and how many), or why not."""
 
     ok: bool
     ref_count: int
-    validated_at: datetime
+    validated_at: datetime = Field(description="When the check ran")
+    reason: str | None = Field(
+        default=None, description="Why the remote could not be listed (never the secret)"
+    )

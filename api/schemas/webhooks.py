@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 
-from api.schemas.text import refuse_nul
+from api.schemas.base import RequestModel, seed_rules
+from api.schemas.fields import JsonInteger
 from persistence.webhooks import AttemptView, MessageView, SubscriptionView
 
 EventTypeName = Literal[
@@ -28,31 +29,61 @@ MessageStatusName = Literal["pending", "delivered", "failed"]
 MAX_ROTATION_GRACE = 7 * 24 * 3600
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_URL_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 2000,
+    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$",
+}
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        return refuse_nul(data)
 
-
-class WebhookCreate(_Request):
+class WebhookCreate(RequestModel):
     """Subscribe an endpoint to some event types."""
 
-    url: str | None = Field(default=None, description="Absolute http(s) URL receiving POSTs")
-    event_types: list[EventTypeName] | None = Field(default=None, min_length=1)
+    model_config = ConfigDict(
+        json_schema_extra=seed_rules(
+            "url",
+            "event_types",
+            examples=[
+                {
+                    "url": "https://hooks.example.com/builder",
+                    "event_types": ["execution.completed", "execution.failed"],
+                    "description": "release bot",
+                }
+            ],
+        )
+    )
+
+    # required and not nullable in the document; None in Python so that one request reports
+    # every broken rule with the domain's messages (seed_rules)
+    url: Annotated[str | None, WithJsonSchema(_URL_SCHEMA)] = Field(
+        default=None, max_length=2000, description="Absolute http(s) URL receiving POSTs"
+    )
+    event_types: Annotated[
+        list[EventTypeName] | None,
+        WithJsonSchema(
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "enum": list(get_args(EventTypeName))},
+            }
+        ),
+    ] = Field(default=None, min_length=1)
     description: str | None = Field(default=None, max_length=255)
-    active: bool = True
+    active: StrictBool = True
 
 
-class WebhookUpdate(_Request):
+class WebhookUpdate(RequestModel):
     """Change some fields; the secret changes only through rotation."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"active": False}, {"event_types": ["execution.failed"]}]}
+    )
 
     url: str | None = None
     event_types: list[EventTypeName] | None = Field(default=None, min_length=1)
     description: str | None = Field(default=None, max_length=255)
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class WebhookOut(BaseModel):
@@ -87,10 +118,14 @@ class WebhookCreated(WebhookOut):
     secret: str = Field(description="whsec_… signing secret; store it now, it is not shown again")
 
 
-class SecretRotation(_Request):
+class SecretRotation(RequestModel):
     """Rotate the signing secret; the old one keeps signing for a while."""
 
-    previous_valid_for_seconds: int = Field(
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"previous_valid_for_seconds": 3600}]}
+    )
+
+    previous_valid_for_seconds: JsonInteger = Field(
         default=86_400,
         ge=0,
         le=MAX_ROTATION_GRACE,

@@ -1,21 +1,59 @@
 """`builder` command line: operator commands (migrate, worker, api, dev, keys) and a client
-over the HTTP API (repos, creds, run, status, events, cancel, approve, artifacts, webhooks)."""
+over the HTTP API (repos, creds, run, executions, status, events, cancel, approve, artifacts,
+webhooks).
+
+Every failure prints one line `builder: <message>` on stderr and exits with a code from
+`builder.cli.exits.ExitCode` (docs/cli.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from builder.cli import operator
+from builder.cli.exits import ExitCode, exit_code_table
 
 
 class CliError(Exception):
-    """A one-line, user-facing error; main() prints it and exits 1."""
+    """A one-line, user-facing error; main() prints it and exits with its `code`."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `builder: <what is wrong> (see <prog> --help)`, exit 2.
+
+    Subcommand parsers inherit the class (argparse builds them with the parent's type).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"builder: {message} (see `{self.prog} --help`)\n")
+        sys.exit(ExitCode.USAGE)
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("builder")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="builder", description="Durable feature branches from feature requests."
+    parser = Parser(
+        prog="builder",
+        description="Durable feature branches from feature requests.",
+        epilog="exit codes:\n" + exit_code_table() + "\n\nSee docs/cli.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"builder {version()}", help="print the version"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -35,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.handler(args)
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except CliError as err:
         print(f"builder: {err}", file=sys.stderr)
-        return 1
+        return err.code
     return int(result or 0)
 
 

@@ -8,27 +8,36 @@ import json
 import uuid
 from typing import Any
 
+from builder.cli.exits import ExitCode
 from builder.settings import Settings, get_settings
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("migrate", help="apply database migrations")
-    p.add_argument("--revision", default="head")
+    p.add_argument(
+        "--revision", default="head", help="Alembic revision to upgrade to (default %(default)s)"
+    )
     p.set_defaults(handler=_migrate)
 
     p = sub.add_parser("worker", help="run a Temporal worker")
     p.set_defaults(handler=_worker)
 
     p = sub.add_parser("api", help="run the HTTP API")
-    p.add_argument("--host", default=None)
-    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--host", default=None, help="interface to bind (default BUILDER_API_HOST)")
+    p.add_argument(
+        "--port", type=int, default=None, help="port to listen on (default BUILDER_API_PORT)"
+    )
     p.set_defaults(handler=_api)
 
     p = sub.add_parser("dev", help="run the whole stack on this machine (embedded)")
     p.add_argument("--state-dir", default=None, help="where state is kept (default ~/.builder)")
-    p.add_argument("--api-port", type=int, default=None)
-    p.add_argument("--temporal-port", type=int, default=7233)
-    p.add_argument("--ui-port", type=int, default=8233)
+    p.add_argument(
+        "--api-port", type=int, default=None, help="API port (default BUILDER_API_PORT, 8000)"
+    )
+    p.add_argument(
+        "--temporal-port", type=int, default=7233, help="Temporal frontend port (%(default)s)"
+    )
+    p.add_argument("--ui-port", type=int, default=8233, help="Temporal UI port (%(default)s)")
     p.set_defaults(handler=_dev)
 
     schedules = sub.add_parser("schedules", help="Temporal schedules builder relies on")
@@ -43,19 +52,21 @@ def register(sub: Any) -> None:
     keys.required = True
     p = keys.add_parser("create", help="create an API key for a tenant (printed once)")
     p.add_argument("--tenant", required=True, help="tenant id (UUID)")
-    p.add_argument("--name", required=True)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--name", required=True, help="a label for the key (who or what uses it)")
+    p.add_argument("--json", action="store_true", help="print the key as a JSON object")
     p.set_defaults(handler=_keys_create)
     p = keys.add_parser("list", help="list a tenant's API keys")
-    p.add_argument("--tenant", required=True)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--tenant", required=True, help="tenant id (UUID)")
+    p.add_argument("--json", action="store_true", help="print the keys as a JSON array")
     p.set_defaults(handler=_keys_list)
     p = keys.add_parser("revoke", help="revoke an API key")
-    p.add_argument("--tenant", required=True)
-    p.add_argument("key_id")
+    p.add_argument("--tenant", required=True, help="tenant id (UUID)")
+    p.add_argument("key_id", help="id of the key (from `builder keys list`)")
     p.set_defaults(handler=_keys_revoke)
     p = keys.add_parser("rotate", help="re-wrap every credential under the primary vault key")
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument(
+        "--batch-size", type=int, default=100, help="credentials per transaction (%(default)s)"
+    )
     p.set_defaults(handler=_keys_rotate)
 
 
@@ -178,7 +189,9 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     try:
         _with_sessions(get_settings(), lambda s: revoke_api_key(s, tenant, args.key_id))
     except NotFound:
-        raise CliError(f"no API key {args.key_id} for tenant {tenant}") from None
+        raise CliError(
+            f"no API key {args.key_id} for tenant {tenant}", ExitCode.NOT_FOUND
+        ) from None
     print(f"revoked {args.key_id}")
     return 0
 

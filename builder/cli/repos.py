@@ -16,7 +16,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from builder.cli.client import ApiClient, _emit, _repo_line, find_repository, parse_property
+from builder.cli.client import ApiClient, _repo_line, emit, find_repository, parse_property
 
 PHASES = ("setup", "build", "test")
 
@@ -59,22 +59,25 @@ def _update(args: argparse.Namespace, api: ApiClient) -> int:
         props = ", ".join(f"{k}={'off' if v is None else v!r}" for k, v in shown.items())
         return f"updated {_repo_line(r)}\n  properties: {props or 'none (detection decides)'}"
 
-    _emit(args, updated, human)
+    emit(args, updated, human)
     return 0
 
 
 def register(rsub: Any, add: Adder) -> None:
     """Adds `update` under `builder repos`."""
     p = add(rsub, "update", _update, "change a repository's branch, name, state or properties")
-    p.add_argument("ref", metavar="ID|NAME")
+    p.add_argument("ref", metavar="ID|NAME", help="repository id or name")
     p.add_argument("--default-branch", help="the branch features start from")
     p.add_argument("--name", help="a new name")
-    p.add_argument("--state", choices=("active", "inactive"))
+    p.add_argument(
+        "--state", choices=("active", "inactive"), help="an inactive repository takes no runs"
+    )
     p.add_argument(
         "--property", action="append", metavar="K=V",
         help="merge a property (repeatable): setup_command, build_command, test_command, "
         "setup_allow_network, build_allow_network, test_allow_network, sandbox_allow_network, "
-        "setup_timeout_s, build_timeout_s, test_timeout_s, env, toolchain, ignore_paths",
+        "setup_timeout_s, build_timeout_s, test_timeout_s, env, toolchain, ignore_paths, "
+        "pull_request, forge, forge_api_url, forge_project",
     )  # fmt: skip
     p.add_argument("--off", action="append", choices=PHASES, help="switch a phase off (repeatable)")
     p.add_argument(

@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from builder.cli.client import ApiClient, common_options, resolve_api_key
+from builder.cli.client import ApiClient, api_handler, connection_options, emit, output_options
 
 EVENT_TYPES = (
     "execution.completed",
@@ -30,10 +30,6 @@ EVENT_TYPES = (
 )
 
 Command = Callable[[argparse.Namespace, ApiClient], int]
-
-
-def _emit(args: argparse.Namespace, data: Any, human: Callable[[Any], str]) -> None:
-    print(json.dumps(data, indent=2, default=str) if args.json else human(data))
 
 
 def _line(hook: dict[str, Any]) -> str:
@@ -61,7 +57,7 @@ def _add(args: argparse.Namespace, api: ApiClient) -> int:
     if args.description:
         body["description"] = args.description
     hook = api.request("POST", "/v1/webhooks", body=body)
-    _emit(
+    emit(
         args,
         hook,
         lambda h: (
@@ -78,12 +74,12 @@ def _list(args: argparse.Namespace, api: ApiClient) -> int:
         items += page["items"]
         if not page["items"] or len(items) >= page["total"]:
             break
-    _emit(args, items, lambda hs: "\n".join(_line(h) for h in hs) or "no webhooks")
+    emit(args, items, lambda hs: "\n".join(_line(h) for h in hs) or "no webhooks")
     return 0
 
 
 def _show(args: argparse.Namespace, api: ApiClient) -> int:
-    _emit(args, api.request("GET", f"/v1/webhooks/{args.id}"), lambda h: json.dumps(h, indent=2))
+    emit(args, api.request("GET", f"/v1/webhooks/{args.id}"), lambda h: json.dumps(h, indent=2))
     return 0
 
 
@@ -98,13 +94,13 @@ def _update(args: argparse.Namespace, api: ApiClient) -> int:
     if args.active is not None:
         body["active"] = args.active
     hook = api.request("PATCH", f"/v1/webhooks/{args.id}", body=body)
-    _emit(args, hook, lambda h: f"updated {_line(h)}")
+    emit(args, hook, lambda h: f"updated {_line(h)}")
     return 0
 
 
 def _rm(args: argparse.Namespace, api: ApiClient) -> int:
     api.request("DELETE", f"/v1/webhooks/{args.id}")
-    _emit(args, {"deleted": args.id}, lambda _: f"removed webhook {args.id}")
+    emit(args, {"deleted": args.id}, lambda _: f"removed webhook {args.id}")
     return 0
 
 
@@ -114,7 +110,7 @@ def _rotate(args: argparse.Namespace, api: ApiClient) -> int:
         f"/v1/webhooks/{args.id}/secret/rotate",
         body={"previous_valid_for_seconds": args.grace},
     )
-    _emit(
+    emit(
         args,
         rotated,
         lambda r: (
@@ -130,7 +126,7 @@ def _messages(args: argparse.Namespace, api: ApiClient) -> int:
     if args.status:
         params["status"] = args.status
     page = api.request("GET", f"/v1/webhooks/{args.id}/messages", params=params)
-    _emit(
+    emit(
         args,
         page,
         lambda p: "\n".join(_message_line(m) for m in p["items"]) or "no messages",
@@ -140,63 +136,59 @@ def _messages(args: argparse.Namespace, api: ApiClient) -> int:
 
 def _attempts(args: argparse.Namespace, api: ApiClient) -> int:
     found = api.request("GET", f"/v1/webhooks/{args.id}/messages/{args.message_id}/attempts")
-    _emit(args, found, lambda a: "\n".join(_attempt_line(x) for x in a) or "no attempts yet")
+    emit(args, found, lambda a: "\n".join(_attempt_line(x) for x in a) or "no attempts yet")
     return 0
 
 
 def _redeliver(args: argparse.Namespace, api: ApiClient) -> int:
     message = api.request("POST", f"/v1/webhooks/{args.id}/messages/{args.message_id}/redeliver")
-    _emit(args, message, lambda m: f"queued again: {_message_line(m)}")
+    emit(args, message, lambda m: f"queued again: {_message_line(m)}")
     return 0
-
-
-def _handler(fn: Command) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        api = ApiClient(args.api_url, resolve_api_key(args.api_key))
-        try:
-            return fn(args, api)
-        finally:
-            api.close()
-
-    return run
 
 
 def register(sub: Any) -> None:
     """Add `builder webhooks` to the CLI's subcommands."""
-    common = common_options()
+    parents = [connection_options(), output_options()]
     hooks = sub.add_parser("webhooks", help="outbound webhook subscriptions")
     hsub = hooks.add_subparsers(dest="webhooks_command", metavar="ACTION", required=True)
 
     def add(name: str, fn: Command, help: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = hsub.add_parser(name, help=help, parents=[common])
-        p.set_defaults(handler=_handler(fn))
+        p: argparse.ArgumentParser = hsub.add_parser(
+            name, help=help, description=help, parents=parents
+        )
+        p.set_defaults(handler=api_handler(fn))
         return p
 
     p = add("add", _add, "subscribe a URL to event types (prints the signing secret once)")
-    p.add_argument("url")
+    p.add_argument("url", help="where to POST the events (https; loopback only in dev)")
     p.add_argument(
-        "--event", action="append", required=True, choices=EVENT_TYPES, help="repeatable"
-    )
-    p.add_argument("--description")
+        "--event", action="append", required=True, choices=EVENT_TYPES,
+        help="an event type to deliver; repeatable",
+    )  # fmt: skip
+    p.add_argument("--description", help="a note for people reading the subscription")
     p.add_argument("--inactive", action="store_true", help="create it switched off")
     add("list", _list, "list subscriptions")
     p = add("show", _show, "show a subscription")
-    p.add_argument("id")
+    p.add_argument("id", help="subscription id")
     p = add("update", _update, "change a subscription")
-    p.add_argument("id")
-    p.add_argument("--url")
+    p.add_argument("id", help="subscription id")
+    p.add_argument("--url", help="a new destination URL")
     p.add_argument(
         "--event", action="append", choices=EVENT_TYPES, help="repeatable; replaces the list"
     )
-    p.add_argument("--description")
+    p.add_argument("--description", help="a new note")
     state = p.add_mutually_exclusive_group()
-    state.add_argument("--active", dest="active", action="store_const", const=True)
-    state.add_argument("--inactive", dest="active", action="store_const", const=False)
+    state.add_argument(
+        "--active", dest="active", action="store_const", const=True, help="switch it on"
+    )
+    state.add_argument(
+        "--inactive", dest="active", action="store_const", const=False, help="switch it off"
+    )
     p.set_defaults(active=None)
     p = add("rm", _rm, "delete a subscription")
-    p.add_argument("id")
+    p.add_argument("id", help="subscription id")
     p = add("rotate", _rotate, "rotate the signing secret (prints the new one once)")
-    p.add_argument("id")
+    p.add_argument("id", help="subscription id")
     p.add_argument(
         "--grace",
         type=int,
@@ -204,12 +196,14 @@ def register(sub: Any) -> None:
         help="seconds the previous secret keeps signing (default one day)",
     )
     p = add("messages", _messages, "list messages queued for a subscription")
-    p.add_argument("id")
-    p.add_argument("--status", choices=("pending", "delivered", "failed"))
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("id", help="subscription id")
+    p.add_argument(
+        "--status", choices=("pending", "delivered", "failed"), help="only messages in it"
+    )
+    p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p = add("attempts", _attempts, "list the delivery attempts of a message")
-    p.add_argument("id")
-    p.add_argument("message_id")
+    p.add_argument("id", help="subscription id")
+    p.add_argument("message_id", help="message id")
     p = add("redeliver", _redeliver, "queue a message again now")
-    p.add_argument("id")
-    p.add_argument("message_id")
+    p.add_argument("id", help="subscription id")
+    p.add_argument("message_id", help="message id")

@@ -34,7 +34,7 @@ class RepositoryRepository(TenantRepository[RepositoryRow]):
         super().__init__(session, RepositoryRow, "repository")
 
     def _name_taken(self, name: str) -> Conflict:
-        return Conflict(f"a repository named {name!r} already exists in this tenant")
+        return Conflict("a repository with this name already exists in this tenant")
 
     async def create(
         self,

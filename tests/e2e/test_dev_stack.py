@@ -240,14 +240,14 @@ def test_run_wait_exits_1_with_the_error_when_the_execution_fails(
     assert "execution.failed" in events.stdout
 
 
-def test_api_problems_print_as_one_line_and_exit_1(dev_stack: DevStack) -> None:
+def test_api_problems_print_as_one_line_with_their_exit_code(dev_stack: DevStack) -> None:
     result = dev_stack.cli("repos", "show", "no-such-repository")
-    assert result.returncode == 1
+    assert result.returncode == 4  # not found
     assert result.stderr.strip() == (
         "builder: no repository named 'no-such-repository' (see `builder repos list`)"
     )
     bad = dev_stack.cli("repos", "add", "x" * 300, "file:///nowhere.git")
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # the API refused the input
     assert bad.stderr.startswith("builder: ") and len(bad.stderr.strip().splitlines()) == 1
 
 

@@ -62,7 +62,7 @@ def test_migrate_creates_the_schema_and_says_so(fresh_database: str) -> None:
 
 def test_migrate_without_a_database_is_a_one_line_error(tmp_path: Path) -> None:
     result = builder("migrate", env={"BUILDER_STATE_DIR": str(tmp_path)})
-    assert result.returncode == 1
+    assert result.returncode == 2  # usage: the configuration is missing
     assert result.stderr.strip().splitlines() == [
         "builder: no database configured: set BUILDER_DATABASE_URL (or use `builder dev`)"
     ]
@@ -82,7 +82,7 @@ def test_api_keys_are_created_once_listed_and_revoked(database_url: str) -> None
     revoked = builder("keys", "revoke", "--tenant", tenant, key["id"], env=env)
     assert revoked.returncode == 0, revoked.stderr
     bad = builder("keys", "create", "--tenant", "not-a-uuid", "--name", "x", env=env)
-    assert bad.returncode == 1 and bad.stderr.startswith("builder: tenant must be a UUID")
+    assert bad.returncode == 2 and bad.stderr.startswith("builder: tenant must be a UUID")
 
 
 def test_keys_rotate_rewraps_every_credential_under_the_new_primary(fresh_database: str) -> None:
@@ -132,6 +132,6 @@ def test_keys_rotate_rewraps_every_credential_under_the_new_primary(fresh_databa
 def test_revoking_an_unknown_key_is_a_one_line_error(database_url: str) -> None:
     env = {"BUILDER_DATABASE_URL": database_url}
     result = builder("keys", "revoke", "--tenant", str(uuid.uuid4()), str(uuid.uuid4()), env=env)
-    assert result.returncode == 1
+    assert result.returncode == 4  # not found
     assert result.stderr.startswith("builder: no API key ")
     assert len(result.stderr.strip().splitlines()) == 1

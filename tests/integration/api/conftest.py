@@ -20,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from activities.git.config import GitConfig
+from activities.git.remote_url import policy_of
 from api.admin import create_api_key
 from api.app import create_app
 from api.config import ApiConfig
 from api.deps import ApiDeps
+from builder.git_probe import GitRemoteProbe
 from persistence.artifacts.local import LocalArtifactStore
 from persistence.vault import Keyring
 
@@ -47,15 +49,21 @@ def keyring() -> Keyring:
     return Keyring({"test-key": os.urandom(32)}, "test-key")
 
 
-def api_config(tmp_path: Path, **overrides: Any) -> ApiConfig:
-    git = GitConfig(
+def git_config(tmp_path: Path) -> GitConfig:
+    return GitConfig(
         workspace_root=tmp_path / "ws",
         mirror_root=tmp_path / "mirrors",
         allow_local_remotes=True,
         allow_plain_http=True,
         denied_hosts=(),
     )
-    values: dict[str, Any] = {"git": git, "rate_limit_per_minute": 100_000}
+
+
+def api_config(tmp_path: Path, **overrides: Any) -> ApiConfig:
+    values: dict[str, Any] = {
+        "remotes": policy_of(git_config(tmp_path)),
+        "rate_limit_per_minute": 100_000,
+    }
     values.update(overrides)
     return ApiConfig(**values)
 
@@ -84,6 +92,7 @@ def make_app(
             keyring=keyring,
             database_url=database_url,
             config=api_config(tmp_path, **overrides),
+            remote_probe=GitRemoteProbe(git_config(tmp_path)),
         )
         return create_app(deps)
 

@@ -70,13 +70,15 @@ async def test_credential_validation_lists_refs_and_failure_never_shows_the_secr
     wrong = "wrong-password-77f3a1"
     await client.put(path, json={**good, "password": wrong}, headers=tenant.headers)
     failed = await client.post(f"{path}/validate", headers=tenant.headers)
-    assert failed.status_code == 422
-    assert failed.json()["type"] == "https://builder.dev/problems/repository-access"
+    assert failed.status_code == 200  # the check ran; its verdict is the answer
+    assert failed.json()["ok"] is False and failed.json()["reason"]
     assert wrong not in failed.text and http_git_server.password not in failed.text
+    shown = await client.get(f"/v1/repositories/{repo['id']}", headers=tenant.headers)
+    assert shown.json()["credential"]["last_validated_at"] is None  # a new secret, unproven
 
     assert (await client.delete(path, headers=tenant.headers)).status_code == 204
     gone = await client.post(f"{path}/validate", headers=tenant.headers)
-    assert gone.status_code == 422 and "no credential" in gone.json()["detail"]
+    assert gone.status_code == 404 and "no credential" in gone.json()["detail"]
 
 
 async def test_requests_without_a_valid_key_are_unauthorized(client: httpx.AsyncClient) -> None:

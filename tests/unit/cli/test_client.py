@@ -25,6 +25,7 @@ from builder.cli.client import (
     parse_sse,
     resolve_api_key,
 )
+from builder.cli.exits import ExitCode
 
 PROBLEM = {
     "type": "https://builder.dev/problems/validation",
@@ -80,13 +81,13 @@ def test_a_non_problem_error_names_the_status_and_first_line() -> None:
     assert format_problem(response) == "HTTP 502: Bad gateway"
 
 
-def test_cli_prints_the_api_problem_on_stderr_and_exits_1(
+def test_cli_prints_the_api_problem_on_stderr_and_exits_with_the_usage_code(
     problem_api: tuple[str, list[tuple[str, str, str | None]]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     url, seen = problem_api
     code = main(["repos", "add", "demo", "file:///x.git", "--api-url", url, "--api-key", "bld_k"])
-    assert code == 1
+    assert code == ExitCode.USAGE == 2
     err = capsys.readouterr().err
     assert err == (
         "builder: Validation failed: the request has 2 invalid fields "
@@ -99,7 +100,7 @@ def test_an_unreachable_api_says_where_it_looked(capsys: pytest.CaptureFixture[s
     from builder.stack.ports import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
-    assert main(["status", "abc", "--api-url", url, "--api-key", "bld_k"]) == 1
+    assert main(["status", "abc", "--api-url", url, "--api-key", "bld_k"]) == 5
     assert f"builder: cannot reach the API at {url}" in capsys.readouterr().err
 
 
