@@ -401,6 +401,9 @@ def _run_locked(
         "state_dir": state_dir,
         "environment": "dev",
         "allow_local_remotes": True,
+        # the dev server is plaintext on loopback: a TEMPORAL_* profile meant for a real
+        # cluster (TLS, API key) must not leak into it
+        "temporal_envconfig": False,
     }
     if "BUILDER_LOG_JSON" not in os.environ:
         overrides["log_json"] = False  # a terminal, not a log shipper
