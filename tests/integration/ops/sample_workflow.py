@@ -93,3 +93,12 @@ class TrackedWorkflow:
                 start_to_close_timeout=timeout,
             )
         return "tracked"
+
+
+@workflow.defn
+class FailingWorkflow:
+    """Fails, so the SDK's failure counters exist on the metrics endpoint."""
+
+    @workflow.run
+    async def run(self) -> None:
+        raise ApplicationError("planned workflow failure", non_retryable=True)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from temporalio.client import WorkflowFailureError
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from builder.observability.execution_context import ExecutionLogContextInterceptor
@@ -23,7 +27,12 @@ from builder.stack.ports import free_port
 from builder.stack.temporal import TemporalDevServer
 from builder.temporal_connection import connect
 from domain.contracts import FeatureExecutionInput
-from tests.integration.ops.sample_workflow import TrackedWorkflow, note, record_state
+from tests.integration.ops.sample_workflow import (
+    FailingWorkflow,
+    TrackedWorkflow,
+    note,
+    record_state,
+)
 
 _SDK_METRICS: list[str] = []
 
@@ -121,3 +130,44 @@ async def test_a_run_emits_the_sdk_metrics_on_their_endpoint(
     ):
         assert name in samples, f"{name} missing from {sorted(samples)}"
     assert samples["temporal_workflow_completed_total"].value >= 1
+
+
+DASHBOARD = Path(__file__).resolve().parents[3] / "deploy" / "grafana" / "builder-dashboard.json"
+METRIC_NAME = re.compile(r"\b((?:builder|temporal)_[a-z0-9_]+)\b")
+
+
+async def test_every_metric_the_grafana_dashboard_queries_is_exported(
+    temporal_server: TemporalDevServer,
+) -> None:
+    metrics = BuilderMetrics()
+    _, _, _ = await run_tracked(temporal_server, metrics)
+    client = await connect(
+        Settings(temporal_address=temporal_server.address, temporal_envconfig=False)
+    )
+    queue = f"failing-{uuid.uuid4()}"
+    async with Worker(client, task_queue=queue, workflows=[FailingWorkflow]):
+        with pytest.raises(WorkflowFailureError):
+            await client.execute_workflow(
+                FailingWorkflow.run, id=f"failing-{uuid.uuid4()}", task_queue=queue
+            )
+        # a refused request, so the request failure counter exists too
+        with pytest.raises(RPCError):
+            await client.get_workflow_handle(f"missing-{uuid.uuid4()}").describe()
+        scraped = httpx.get(sdk_metrics_url(), timeout=10).text
+    metrics.api_requests.labels(route="/x", method="GET", status="200").inc()
+    metrics.api_request_duration.labels(route="/x", method="GET").observe(0.1)
+    exported = {
+        sample.name
+        for text in (scraped, metrics.exposition().decode())
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    dashboard = json.loads(DASHBOARD.read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in METRIC_NAME.findall(target["expr"])
+    }
+    assert queried, "the dashboard queries nothing"
+    assert sorted(queried - exported) == []
