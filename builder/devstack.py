@@ -272,8 +272,8 @@ def banner(urls: DevUrls) -> str:
         "Try it (in another terminal):",
         f"  export BUILDER_API_URL={urls.api} BUILDER_API_KEY={urls.api_key}",
         f"  git init -q --bare -b main {demo} && git clone -q {demo} /tmp/demo-work \\",
-        "    && git -C /tmp/demo-work commit -q --allow-empty -m init"
-        " && git -C /tmp/demo-work push -q origin main",
+        "    && git -C /tmp/demo-work -c user.name=demo -c user.email=demo@localhost"
+        " commit -q --allow-empty -m init && git -C /tmp/demo-work push -q origin main",
         f"  builder repos add demo file://{demo}",
         '  builder run demo --title "Add a greeting" --description "Adds hello.txt" \\',
         '    --change \'{"op":"write_file","path":"hello.txt","content":"hello\\n"}\' --wait',
