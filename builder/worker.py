@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from temporalio.client import Client, Interceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -44,12 +43,10 @@ def worker_queue(settings: Settings) -> str:
 
 
 async def connect(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        interceptors=list(interceptors),
-    )
+    """The worker's client: builder.temporal_connection, the one place clients are built."""
+    from builder import temporal_connection
+
+    return await temporal_connection.connect(settings, interceptors=interceptors)
 
 
 async def run_worker(
@@ -60,11 +57,13 @@ async def run_worker(
 ) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM), then shut down gracefully.
 
-    `interceptors` (e.g. tracing) go on the client, so both workers inherit them; activity
-    metrics are always recorded.
+    `interceptors` go on the client, so both workers inherit them (tracing comes with the
+    client, see builder.temporal_connection); activity metrics, the executions counter and
+    the execution ids on log lines are always on.
     """
     from activities.maintenance import Maintenance
     from builder.deps import build_pipeline
+    from builder.observability.execution_context import ExecutionLogContextInterceptor
     from builder.observability.metrics import ActivityMetricsInterceptor
 
     stop = stop or _stop_on_signals()
@@ -77,7 +76,7 @@ async def run_worker(
     common = {
         "activities": [*pipeline.activities(), maintenance.purge_expired],
         "max_concurrent_activities": settings.worker_max_activities,
-        "interceptors": [ActivityMetricsInterceptor()],
+        "interceptors": [ExecutionLogContextInterceptor(), ActivityMetricsInterceptor()],
         "graceful_shutdown_timeout": timedelta(seconds=10),
         # cancellations reach heartbeating activities within about a second
         "max_heartbeat_throttle_interval": timedelta(seconds=1),

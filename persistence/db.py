@@ -6,12 +6,8 @@ unit of work ends.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext import asyncio as sa_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 
 def async_url(url: str) -> str:
@@ -28,8 +24,11 @@ def async_url(url: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
-    """An asyncpg engine with a bounded pool; connections are checked before use."""
-    return create_async_engine(
+    """An asyncpg engine with a bounded pool; connections are checked before use.
+
+    `create_async_engine` is looked up at call time so tracing's instrumentation of it
+    (builder/observability/tracing.py) applies to engines created after it is set up."""
+    return sa_asyncio.create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,

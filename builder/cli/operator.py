@@ -103,7 +103,7 @@ def _worker(args: argparse.Namespace) -> int:
     _require_database(settings)
     tracing = setup_process(settings, "worker")
     try:
-        asyncio.run(run_worker(settings, interceptors=tracing.interceptors))
+        asyncio.run(run_worker(settings))
     finally:
         tracing.shutdown()
     return 0

@@ -32,11 +32,16 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from domain.enums import FeatureState
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# The activity that persists an execution's state (workflows/activities.py).
+FINAL_STATE_ACTIVITY = "record_state"
 
 # Requests that match no route share one label, so a scanner cannot explode cardinality.
 UNMATCHED_ROUTE = "<unmatched>"
@@ -44,7 +49,6 @@ UNMATCHED_ROUTE = "<unmatched>"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 # Activities run from milliseconds (db writes) to half an hour (builds, tests, LLM calls).
 _ACTIVITY_BUCKETS = (0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
-_EXECUTION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
 
 
 @dataclass
@@ -98,22 +102,10 @@ class BuilderMetrics:
             ["state"],
             registry=r,
         )
-        self.execution_duration = Histogram(
-            "builder_execution_duration_seconds",
-            "Wall-clock time from execution start to its final state, by state.",
-            ["state"],
-            buckets=_EXECUTION_BUCKETS,
-            registry=r,
-        )
 
-    def record_execution_state(
-        self, state: str | Enum, duration_seconds: float | None = None
-    ) -> None:
+    def record_execution_state(self, state: str | Enum) -> None:
         """Count one execution that ended in `state` (FeatureState or its label)."""
-        label = _state_label(state)
-        self.executions.labels(state=label).inc()
-        if duration_seconds is not None:
-            self.execution_duration.labels(state=label).observe(max(duration_seconds, 0.0))
+        self.executions.labels(state=_state_label(state)).inc()
 
     def exposition(self) -> bytes:
         """The registry in Prometheus text format."""
@@ -140,9 +132,9 @@ def default_metrics() -> BuilderMetrics:
     return _DEFAULT
 
 
-def record_execution_state(state: str | Enum, duration_seconds: float | None = None) -> None:
-    """default_metrics().record_execution_state (what the finalize activity calls)."""
-    default_metrics().record_execution_state(state, duration_seconds)
+def record_execution_state(state: str | Enum) -> None:
+    """default_metrics().record_execution_state."""
+    default_metrics().record_execution_state(state)
 
 
 # --- API -------------------------------------------------------------------------------
@@ -238,6 +230,10 @@ class ActivityMetricsInterceptor(Interceptor):
     """Temporal worker interceptor timing every activity attempt by name and outcome.
 
     Outcomes: `completed`, `failed`, `cancelled`. Pass it in `Worker(interceptors=[...])`.
+    It also counts executions as they end: the `record_state` activity is the one place a
+    final state is persisted, so each completed attempt of it with a terminal state is one
+    execution ending (a retry after a lost completion could count one twice; Temporal's
+    `temporal_workflow_completed_total` is the cross-check).
     """
 
     def __init__(self, metrics: BuilderMetrics | None = None) -> None:
@@ -261,6 +257,8 @@ class _ActivityMetricsInbound(ActivityInboundInterceptor):
         try:
             result = await super().execute_activity(input)
             outcome = "completed"
+            if name == FINAL_STATE_ACTIVITY:
+                self._count_final_state(input.args)
             return result
         except BaseException as error:
             outcome = "cancelled" if _is_cancellation(error) else "failed"
@@ -271,6 +269,11 @@ class _ActivityMetricsInbound(ActivityInboundInterceptor):
             self._metrics.activity_duration.labels(activity=name, outcome=outcome).observe(
                 time.perf_counter() - started
             )
+
+    def _count_final_state(self, args: Any) -> None:
+        state = getattr(args[0], "state", None) if args else None
+        if isinstance(state, FeatureState) and state.is_terminal:
+            self._metrics.record_execution_state(state)
 
 
 def _is_cancellation(error: BaseException) -> bool:

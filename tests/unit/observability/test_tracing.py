@@ -24,4 +24,4 @@ def test_endpoint_that_is_not_an_http_url_is_refused_by_name(endpoint: str) -> N
 
 
 def test_empty_endpoint_disables_tracing() -> None:
-    assert configure_tracing("").interceptors == []
+    assert configure_tracing("").plugins == []
