@@ -100,7 +100,7 @@ def build_deps(settings: Settings, worker_queue: str) -> PipelineDeps:
     sandbox = SandboxRunner(
         SandboxConfig(
             allow_unsandboxed=settings.sandbox_allow_unsandboxed,
-            extra_hidden=(str(state),),
+            extra_denied=(str(state),),
         )
     )
     return PipelineDeps(

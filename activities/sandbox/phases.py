@@ -198,13 +198,14 @@ def _run_tests(
 ) -> PhaseResult:
     reports = Path(tempfile.mkdtemp(prefix="sandbox-reports-", dir=runner.config.scratch_root))
     try:
-        actual, request = _junit_request(command, reports, env)
+        # the command sees the reports dir at a fixed path inside the sandbox
+        actual, request = _junit_request(command, Path(runner.reports_path(reports)), env)
         # Report files older than the run belong to an earlier run; mtime has 1 s granularity
         # on some filesystems.
         since = time.time() - 1.0
         run = runner.run(
             actual, worktree, timeout_s=timeout_s, allow_network=allow_network,
-            on_line=on_line, cancel=cancel, env=request, writable_paths=[reports],
+            on_line=on_line, cancel=cancel, env=request, reports_dir=reports,
         )  # fmt: skip
         notes: list[str] = []
         test_report = collect_junit([reports], worktree, since, notes)
