@@ -8,7 +8,7 @@ from activities.git.edit_application import apply_edits, check_edit_path
 from activities.git.engine import GitEngine
 from activities.git.errors import OperationCancelled, ReplayDiverged
 from activities.git.mirror_cache import MirrorCache
-from activities.git.push import PushResult, list_remote_refs, push_branch
+from activities.git.push import PushResult, list_remote_refs, push_branch, push_commit
 from activities.git.remote_url import RemoteLocation, check_remote_url, redact_url
 from activities.git.replay import ReplayStep
 from activities.git.workspaces import Workspace, WorkspaceStore
@@ -37,5 +37,6 @@ __all__ = [
     "feature_branch_name",
     "list_remote_refs",
     "push_branch",
+    "push_commit",
     "redact_url",
 ]
