@@ -496,11 +496,15 @@ class FeaturePipeline:
         git = self.deps.git
 
         def apply(cancel: Any, progress: Any) -> Any:
-            git.apply_edits(path, edits, constraints.allowed_paths, constraints.forbidden_paths)
+            touched = git.apply_edits(
+                path, edits, constraints.allowed_paths, constraints.forbidden_paths
+            )
+            # only the declared edits enter the commit, never what a build left behind
             return git.commit(
                 path,
                 step.commit_message or step.description,
                 step.commit_timestamp or inp.commit_timestamp,
+                paths=touched,
             )
 
         try:
@@ -637,6 +641,7 @@ class FeaturePipeline:
         ctx = await self._context(inp.ref)
         # the build's outputs stay for the tests
         path = await self._ensure_worktree(ctx, clean=False)
+        self._known_clean.pop(ctx.key, None)  # untrusted commands are about to run in it
         commands = (ctx.execution.properties or {}).get(COMMANDS_KEY, {})
         props = ctx.repository.properties or {}
         constraints = ctx.constraints
@@ -713,9 +718,19 @@ class FeaturePipeline:
         base = ctx.execution.base_commit or ""
         git = self.deps.git
         branch = ctx.execution.feature_branch or ""
+        # the commit recorded for the last step, never the worktree's branch ref or HEAD
+        done = [s.commit_sha for s in ctx.steps if s.state == StepState.COMPLETED and s.commit_sha]
+        tested = done[-1] if done else base
         pushed = await run_blocking(
-            lambda cancel, progress: git.push_branch(
-                path, ctx.repository.url, credential, branch, progress=progress, cancel=cancel
+            lambda cancel, progress: git.push_commit(
+                path,
+                ctx.repository.url,
+                credential,
+                branch,
+                tested or "",
+                base_commit=base,
+                progress=progress,
+                cancel=cancel,
             ),
             what="pushing",
         )
@@ -864,10 +879,18 @@ class FeaturePipeline:
                     replay,
                     progress=progress,
                     cancel=cancel,
+                    tenant=str(ctx.tenant),
                 )
                 if base
                 else git.open_workspace(
-                    url, credential, key, target, branch, progress=progress, cancel=cancel
+                    url,
+                    credential,
+                    key,
+                    target,
+                    branch,
+                    progress=progress,
+                    cancel=cancel,
+                    tenant=str(ctx.tenant),
                 )
             ),
             what="preparing the worktree",
