@@ -1,4 +1,4 @@
-"""Making a claimed workspace's git metadata builder's own again.
+"""Making a claimed workspace's git metadata, and a worktree before a checkout, builder's own.
 
 Sandboxed commands see `.git` read-only, but a workspace may predate that, may have been used
 unsandboxed, or may come from a builder bug; so every claim (new, kept or warm) puts the
@@ -7,6 +7,12 @@ core.worktree, no fsmonitor, no hooksPath, no alternates), no hooks, no info/ (a
 excludes, grafts, sparse-checkout), no reflogs, no shallow file, no replace refs. A `.git` that
 is not a real directory, or whose objects or refs are not, cannot be repaired: the caller
 discards the workspace.
+
+libgit2's checkout writes through a symlink that replaced a tracked directory (it wrote a
+tracked file into the directory the link pointed at, on the host) and leaves the link in
+place; so before every checkout `scrub_worktree` removes each symlink the target tree does
+not have at that path, every FIFO, socket and device, and makes directories a run locked
+(mode 000) usable again.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import os
 import shutil
 import stat
 from pathlib import Path
+
+import pygit2
 
 CANONICAL_CONFIG = (
     "[core]\n"
@@ -79,3 +87,40 @@ def sanitize_git_dir(worktree: Path, marker: str) -> None:
     tmp = git / "config.builder-tmp"
     tmp.write_text(CANONICAL_CONFIG)
     os.replace(tmp, git / "config")
+
+
+def _tracked_symlink(tree: pygit2.Tree, path: str) -> bool:
+    try:
+        entry = tree[path]
+    except KeyError:
+        return False
+    return entry.filemode == pygit2.enums.FileMode.LINK
+
+
+def scrub_worktree(worktree: Path, tree: pygit2.Tree) -> list[str]:
+    """Remove what a checkout of `tree` could be tricked by; the repository paths removed."""
+    root = str(worktree)
+    removed: list[str] = []
+    for directory, dirs, files in os.walk(root):
+        if directory == root:
+            dirs[:] = [d for d in dirs if d != ".git"]
+        keep: list[str] = []
+        for name in [*dirs, *files]:
+            full = os.path.join(directory, name)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            try:
+                mode = os.lstat(full).st_mode
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(mode):
+                if mode & 0o700 != 0o700:
+                    os.chmod(full, stat.S_IMODE(mode) | 0o700)
+                if name in dirs:
+                    keep.append(name)
+            elif stat.S_ISREG(mode) or (stat.S_ISLNK(mode) and _tracked_symlink(tree, rel)):
+                continue
+            else:
+                os.unlink(full)
+                removed.append(rel)
+        dirs[:] = keep
+    return removed

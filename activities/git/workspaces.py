@@ -27,7 +27,7 @@ from pygit2.enums import CheckoutStrategy
 from activities.git.config import GitConfig
 from activities.git.credentials import GitCredential
 from activities.git.errors import OperationCancelled
-from activities.git.hygiene import UntrustedGitDir, sanitize_git_dir
+from activities.git.hygiene import UntrustedGitDir, sanitize_git_dir, scrub_worktree
 from activities.git.mirror_cache import REMOTE, MirrorCache
 from activities.git.progress import ProgressCallback, ProgressReporter, check_cancelled
 from activities.git.remote_url import check_remote_url, redact_url
@@ -262,7 +262,8 @@ def _reset_to(
     reporter: ProgressReporter,
     cancel: threading.Event | None,
 ) -> None:
-    commit = repo[base]
+    commit = repo[base].peel(pygit2.Commit)
+    scrub_worktree(Path(repo.workdir), commit.tree)  # a planted symlink must not lead it out
     # a Python callback per file costs ~10% of a checkout: only pay when someone listens
     callbacks = _CheckoutProgress(reporter, cancel) if reporter.active or cancel else None
     # libgit2 compares against HEAD and the index stat cache: only differing files are written

@@ -12,6 +12,7 @@ import pygit2
 from pygit2.enums import CheckoutStrategy, FileStatus
 
 from activities.git.commits import diff_stats
+from activities.git.hygiene import scrub_worktree
 from domain.values import FileChangeStat
 
 
@@ -44,6 +45,7 @@ def reset_worktree(path: Path, sha: str, branch: str) -> None:
     untracked and ignored files alike (a build's outputs included)."""
     repo = pygit2.Repository(str(path))
     commit = repo[sha].peel(pygit2.Commit)
+    scrub_worktree(path, commit.tree)  # a planted symlink must not lead the checkout out
     repo.checkout_tree(
         commit,
         strategy=CheckoutStrategy.FORCE
