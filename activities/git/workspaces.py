@@ -135,17 +135,7 @@ class WorkspaceStore:
             self._mirrors.touch(mirror)
         reporter.report(f"checking out {base[:12]}", force=True)
         repo = pygit2.Repository(str(path))
-        try:
-            _reset_to(repo, base, feature_branch, reporter, cancel)
-        except pygit2.GitError:
-            # something a run left cannot be removed (a directory it made unreadable, ...):
-            # start over from an empty workspace rather than build on top of it
-            _discard(path, self._root / _TRASH)
-            with self._mirrors.locked(url, exclusive=False) as mirror:
-                self._claim(path, warm_key(tenant, url), reuse=False)
-                _link_objects(mirror / "objects", path / ".git" / "objects")
-            repo = pygit2.Repository(str(path))
-            _reset_to(repo, base, feature_branch, reporter, cancel)
+        _reset_to(repo, base, feature_branch, reporter, cancel)
         if synced:  # only a fetch grows the cache
             self._mirrors.evict(keep=self._mirrors.path_for(url))
         return Workspace(path=path, base_commit=base, feature_branch=feature_branch, head=base)
@@ -185,15 +175,15 @@ class WorkspaceStore:
             except (ValueError, KeyError):
                 return False
 
-    def _claim(self, path: Path, repo_key: str, *, reuse: bool = True) -> None:
+    def _claim(self, path: Path, repo_key: str) -> None:
         """Make `path` a workspace repository of `repo_key`: kept, warm, or brand new, its
         git metadata made canonical whichever it is."""
         if path.exists():
-            if reuse and _read_marker(path / ".git") == repo_key and _sanitized(path):
+            if _read_marker(path / ".git") == repo_key and _sanitized(path):
                 return
             _discard(path, self._root / _TRASH)
         self._root.mkdir(parents=True, exist_ok=True)
-        for warm in sorted((self._root / _WARM).glob(f"{repo_key}-*")) if reuse else []:
+        for warm in sorted((self._root / _WARM).glob(f"{repo_key}-*")):
             try:
                 os.rename(warm, path)  # atomic: two claimants never get the same one
             except OSError:

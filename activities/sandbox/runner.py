@@ -115,10 +115,10 @@ class SandboxRunner:
         """Run `command` in the worktree `cwd`, the only writable place besides the run's
         home and /tmp, `reports_dir` and a writable `environment`. In the sandbox the
         worktree is /workspace (its .git read-only), the reports dir /builder/reports and the
-        environment /env. Never raises for the command's own failure: exit code, timeout
-        and cancellation are in the result. Raises SandboxUnavailable, PolicyViolation (a
-        secret variable in `env`, a worktree whose .git is not a directory) or ValueError
-        (empty command, missing cwd)."""
+        environment /env; unsandboxed runs see host paths and no /env. Never raises for the
+        command's own failure: exit code, timeout and cancellation are in the result. Raises
+        SandboxUnavailable, PolicyViolation (a secret variable in `env`, a worktree whose .git
+        is not a directory) or ValueError (empty command, missing cwd)."""
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         worktree = Path(os.path.realpath(cwd))

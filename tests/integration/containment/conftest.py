@@ -20,6 +20,9 @@ import pytest
 from tests.fixtures.services import require_executable
 from tests.integration.containment import scenarios
 
+# the real worker against Temporal and Postgres, for the end-to-end test
+from tests.integration.workflow.conftest import harness, running_worker  # noqa: F401
+
 WORKER_USER = "builderworker"
 REPO_ROOT = Path(__file__).parents[3]
 

@@ -12,7 +12,6 @@ import uuid
 from activities.deps import artifact_store
 from persistence.artifacts import ArtifactService, artifact_id_for
 from persistence.uow import UnitOfWork
-from tests.integration.workflow.conftest import harness, running_worker  # noqa: F401
 
 REWRITE_THE_BRANCH = (
     'ref="$(git symbolic-ref HEAD)"; '
@@ -35,7 +34,7 @@ async def test_tests_that_rewrite_the_branch_still_push_exactly_the_tested_commi
     harness,
     running_worker,
     bare_remote,
-    sessions,  # noqa: F811
+    sessions,
 ) -> None:
     remote = bare_remote(files=5)
     tenant = uuid.uuid4()
