@@ -52,7 +52,7 @@ def _timed(action: Callable[[], object]) -> float:
 
 def _engine_execution(engine: GitEngine, remote: Path, key: str, n: int) -> None:
     branch = f"builder/bench-{key}"
-    ws = engine.open_workspace(str(remote), None, key, "main", branch)
+    ws = engine.open_workspace(str(remote), None, key, "main", branch, tenant="bench")
     engine.apply_edits(ws.path, [WriteEdit(path="src/pkg1/file_1.txt", content=f"edit {n}\n")])
     engine.commit(ws.path, f"bench {n}", 1_700_000_000 + n)
     engine.push_branch(ws.path, str(remote), None, branch)
@@ -89,20 +89,26 @@ def main() -> None:
             record(
                 "engine: first workspace (cold mirror)",
                 _timed(
-                    lambda e=engine: e.open_workspace(str(remote), None, "a", "main", "builder/a-1")
+                    lambda e=engine: e.open_workspace(
+                        str(remote), None, "a", "main", "builder/a-1", tenant="bench"
+                    )
                 ),
             )
             record(
                 "engine: new workspace (warm mirror)",
                 _timed(
-                    lambda e=engine: e.open_workspace(str(remote), None, "b", "main", "builder/b-1")
+                    lambda e=engine: e.open_workspace(
+                        str(remote), None, "b", "main", "builder/b-1", tenant="bench"
+                    )
                 ),
             )
             engine.release_workspace("b", keep_warm=True)
             record(
                 "engine: reused workspace (warm)",
                 _timed(
-                    lambda e=engine: e.open_workspace(str(remote), None, "c", "main", "builder/c-1")
+                    lambda e=engine: e.open_workspace(
+                        str(remote), None, "c", "main", "builder/c-1", tenant="bench"
+                    )
                 ),
             )
             record(

@@ -17,8 +17,8 @@ from builder.git_probe import GitRemoteProbe
 from builder.observability.metrics import install_metrics
 from builder.observability.tracing import instrument_app
 from builder.settings import Settings
-from builder.webhooks import destination_policy
 from builder.temporal_connection import connect, resolve_connection
+from builder.webhooks import destination_policy
 from persistence.db import create_engine, session_factory
 
 

@@ -84,7 +84,7 @@ def build_deps(settings: Settings, worker_queue: str) -> PhaseDeps:
     sandbox = SandboxRunner(
         SandboxConfig(
             allow_unsandboxed=settings.sandbox_allow_unsandboxed,
-            extra_hidden=(str(state),),
+            extra_denied=(str(state),),
         )
     )
     from activities.phases.context import PhaseDeps

@@ -32,6 +32,7 @@ from activities.analysis.report import (
     SkippedCounts,
 )
 from activities.analysis.symbols import top_level_symbols
+from activities.sandbox.untrusted_files import read_regular_file
 from domain.cancellation import raise_if_cancelled
 from domain.enums import ErrorCode
 from domain.errors import DomainError, FieldError, ValidationFailed
@@ -88,11 +89,12 @@ def _ignored(path: str, patterns: Sequence[str]) -> bool:
 
 
 def _go_module(root: Path) -> str | None:
+    data = read_regular_file(root / "go.mod", root, 1_000_000)
     try:
-        for line in (root / "go.mod").read_text(encoding="utf-8").splitlines():
+        for line in (data or b"").decode("utf-8", errors="replace").splitlines():
             if line.startswith("module "):
                 return line.split()[1]
-    except (OSError, IndexError):
+    except IndexError:
         return None
     return None
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from activities.analysis.report import BuildSystem
+from activities.sandbox.untrusted_files import read_regular_file
 from domain.setup_plan import (
     EnvironmentSpec,
     GoEnvironment,
@@ -73,13 +74,9 @@ class CommandDetection:
 
 
 def _read(root: Path, name: str, limit: int = 512_000) -> str | None:
-    path = root / name
-    try:
-        if not path.is_file() or path.stat().st_size > limit:
-            return None
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
+    # a manifest may be a symlink the repository planted (to a host file) or a FIFO
+    data = read_regular_file(root / name, root, limit)
+    return None if data is None else data.decode("utf-8", errors="replace")
 
 
 def _ini(text: str | None) -> configparser.ConfigParser | None:

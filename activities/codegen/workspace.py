@@ -6,11 +6,16 @@ over another view, so the edits of one step see each other and a plan can be sim
 
 from __future__ import annotations
 
-import os
 import posixpath
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from activities.sandbox.untrusted_files import (
+    inside,
+    is_regular_file,
+    read_regular_file,
+    regular_files,
+)
 from domain.edits import DeleteEdit, FileEdit, RenameEdit, WriteEdit
 from domain.errors import PolicyViolation
 from domain.paths import matches_glob
@@ -46,22 +51,27 @@ def normalize_path(path: str) -> str:
 
 
 class FilesystemWorkspace:
-    """A worktree directory on disk; `.git` is invisible."""
+    """A worktree directory on disk; `.git` is invisible.
+
+    The worktree may hold what a build left (symlinks to host files, FIFOs): reads follow a
+    symlink only when it resolves inside the worktree, open nothing but regular files, never
+    block, and stop at MAX_FILE_BYTES; listings show regular files only.
+    """
+
+    MAX_FILE_BYTES = 32 * 1024 * 1024
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
 
     def _full(self, path: str) -> Path:
-        full = (self.root / normalize_path(path)).resolve()
-        if full != self.root and self.root not in full.parents:
+        full = inside(self.root / normalize_path(path), self.root)
+        if full is None:
             raise PolicyViolation(f"path {path!r} resolves outside the repository")
         return full
 
     def read_text(self, path: str) -> str | None:
-        full = self._full(path)
-        try:
-            data = full.read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        data = read_regular_file(self._full(path), self.root, self.MAX_FILE_BYTES)
+        if data is None:
             return None
         try:
             return data.decode("utf-8")
@@ -69,18 +79,15 @@ class FilesystemWorkspace:
             return None
 
     def exists(self, path: str) -> bool:
-        return self._full(path).is_file()
+        full = inside(self.root / normalize_path(path), self.root)
+        return full is not None and is_regular_file(full)
 
     def list_files(self, glob: str | None = None) -> list[str]:
         out: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = [d for d in dirnames if d != ".git"]
-            rel = os.path.relpath(dirpath, self.root)
-            prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-            for name in filenames:
-                path = prefix + name
-                if glob is None or matches_glob(path, glob):
-                    out.append(path)
+        for full in regular_files(self.root, skip_dirs=frozenset({".git"})):
+            path = full.relative_to(self.root).as_posix()
+            if glob is None or matches_glob(path, glob):
+                out.append(path)
         return sorted(out)
 
 

@@ -28,6 +28,7 @@ _EXPORTS = {
     "PushResult": "push",
     "list_remote_refs": "push",
     "push_branch": "push",
+    "push_commit": "push",
     "RemoteLocation": "remote_url",
     "check_remote_url": "remote_url",
     "redact_url": "remote_url",
@@ -59,6 +60,7 @@ __all__ = [
     "feature_branch_name",
     "list_remote_refs",
     "push_branch",
+    "push_commit",
     "redact_url",
 ]
 
@@ -82,7 +84,7 @@ if TYPE_CHECKING:
     from activities.git.engine import GitEngine
     from activities.git.errors import OperationCancelled, ReplayDiverged
     from activities.git.mirror_cache import MirrorCache
-    from activities.git.push import PushResult, list_remote_refs, push_branch
+    from activities.git.push import PushResult, list_remote_refs, push_branch, push_commit
     from activities.git.remote_url import RemoteLocation, check_remote_url, redact_url
     from activities.git.replay import ReplayStep
     from activities.git.workspaces import Workspace, WorkspaceStore

@@ -7,6 +7,8 @@ SHA: a retried or rebuilt step reproduces its commit exactly.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +66,19 @@ def stage_all(repo: pygit2.Repository) -> pygit2.Index:
     return index
 
 
+def stage_paths(repo: pygit2.Repository, paths: Sequence[str]) -> pygit2.Index:
+    """Stage exactly `paths` (added or removed as the worktree has them), nothing else."""
+    index = repo.index
+    root = Path(repo.workdir)
+    for path in dict.fromkeys(paths):
+        if os.path.lexists(root / path):
+            index.add(path)
+        elif path in index:
+            index.remove(path)
+    index.write()
+    return index
+
+
 def commit(
     ws_path: Path | str,
     message: str,
@@ -71,10 +86,12 @@ def commit(
     author: Author,
     *,
     allow_empty: bool = False,
+    paths: Sequence[str] | None = None,
 ) -> CommitResult:
-    """Commit everything changed in the worktree onto HEAD's branch."""
+    """Commit onto HEAD's branch: exactly `paths` when given (the step's declared edits, so
+    nothing a build or test left in the worktree can enter the commit), else every change."""
     repo = pygit2.Repository(str(ws_path))
-    index = stage_all(repo)
+    index = stage_all(repo) if paths is None else stage_paths(repo, paths)
     tree_id = index.write_tree()
     parent = None if repo.head_is_unborn else repo.head.peel(pygit2.Commit)
     if parent is not None and parent.tree_id == tree_id and not allow_empty:

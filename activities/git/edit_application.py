@@ -51,7 +51,53 @@ def check_edit_path(worktree: Path, path: str, allowed: list[str], forbidden: li
     rel_parts = os.path.relpath(resolved, root).split(os.sep)
     if any(part.lower() == ".git" for part in rel_parts):
         raise PolicyViolation(f"path {path!r} goes through a symlink into the .git directory")
+    _check_file_types(root, path, parts)
     return Path(target)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def _check_file_types(root: str, path: str, parts: list[str]) -> None:
+    """Every ancestor is a real directory (no symlink, even one inside the worktree) and the
+    target, when it exists, is something an edit may replace; PolicyViolation otherwise."""
+    current = root
+    for depth, part in enumerate(parts):
+        current = os.path.join(current, part)
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            return
+        shown = "/".join(parts[: depth + 1])
+        if depth == len(parts) - 1:
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode) or stat.S_ISDIR(mode)):
+                raise PolicyViolation(
+                    f"path {path!r} is {_kind(mode)} in the worktree; edits only create, "
+                    "replace or remove regular files",
+                    details={"path": path},
+                )
+            return
+        if stat.S_ISLNK(mode):
+            raise PolicyViolation(
+                f"path {path!r} goes through the symlink {shown!r}; edits never follow symlinks",
+                details={"path": path, "symlink": shown},
+            )
+        if not stat.S_ISDIR(mode):
+            raise PolicyViolation(
+                f"path {path!r} is below {shown!r}, which is {_kind(mode)}, not a directory",
+                details={"path": path, "blocking": shown},
+            )
 
 
 def apply_edits(
@@ -71,7 +117,7 @@ def apply_edits(
         if isinstance(edit, RenameEdit):
             destination = check_edit_path(worktree, edit.new_path, allowed, forbidden)
         planned.append((edit, source, destination))
-    _check_preconditions(planned)
+    _check_preconditions(Path(os.path.realpath(worktree)), planned)
     touched: list[str] = []
     for edit, source, destination in planned:
         if isinstance(edit, WriteEdit):
@@ -93,7 +139,7 @@ def apply_edits(
     return touched
 
 
-def _check_preconditions(planned: list[tuple[FileEdit, Path, Path | None]]) -> None:
+def _check_preconditions(root: Path, planned: list[tuple[FileEdit, Path, Path | None]]) -> None:
     """Simulate existence so an impossible edit fails before anything is written."""
     created: set[Path] = set()
     removed: set[Path] = set()
@@ -101,7 +147,27 @@ def _check_preconditions(planned: list[tuple[FileEdit, Path, Path | None]]) -> N
     def exists(p: Path) -> bool:
         return p in created or (p not in removed and os.path.lexists(p))
 
+    def check_written(edit_path: str, target: Path) -> None:
+        for parent in target.parents:
+            if parent in created:
+                raise PolicyViolation(
+                    f"path {edit_path!r} is below {parent.relative_to(root).as_posix()!r}, "
+                    "which an earlier edit of this step writes as a file",
+                    details={"path": edit_path},
+                )
+        if any(target in c.parents for c in created):
+            raise PolicyViolation(
+                f"cannot write {edit_path!r} as a file: an earlier edit of this step "
+                "creates files below it",
+                details={"path": edit_path},
+            )
+
     for edit, source, destination in planned:
+        if isinstance(edit, WriteEdit):
+            check_written(edit.path, source)
+        elif isinstance(edit, RenameEdit):
+            assert destination is not None
+            check_written(edit.new_path, destination)
         if isinstance(edit, WriteEdit):
             if source.is_dir() and not source.is_symlink() and source not in removed:
                 raise GenerationFailed(f"cannot write {edit.path!r}: it is a directory")

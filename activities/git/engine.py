@@ -16,7 +16,7 @@ from activities.git.credentials import GitCredential
 from activities.git.edit_application import apply_edits
 from activities.git.errors import ReplayDiverged
 from activities.git.progress import ProgressCallback, check_cancelled
-from activities.git.push import PushResult, list_remote_refs, push_branch
+from activities.git.push import PushResult, list_remote_refs, push_branch, push_commit
 from activities.git.replay import ReplayStep
 from activities.git.workspaces import Workspace, WorkspaceStore
 from domain.errors import GenerationFailed
@@ -40,11 +40,15 @@ class GitEngine:
         base_commit: str | None = None,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        *,
+        tenant: str,
     ) -> Workspace:
-        """Fetch into the mirror and give `key` a checkout of the base on `feature_branch`."""
+        """Fetch into the mirror and give `key` a checkout of the base on `feature_branch`,
+        reusing a workspace only `tenant` released for `url`."""
         return self.workspaces.open_workspace(
-            url, credential, key, target_branch, feature_branch, base_commit, progress, cancel
-        )
+            url, credential, key, target_branch, feature_branch, base_commit, progress, cancel,
+            tenant=tenant,
+        )  # fmt: skip
 
     def release_workspace(self, key: str, keep_warm: bool) -> None:
         """Done with `key`: keep its checkout for the next execution on the repo, or delete it."""
@@ -68,10 +72,19 @@ class GitEngine:
         return apply_edits(ws_path, edits, allowed_paths, forbidden_paths)
 
     def commit(
-        self, ws_path: Path | str, message: str, timestamp: int, *, allow_empty: bool = False
+        self,
+        ws_path: Path | str,
+        message: str,
+        timestamp: int,
+        *,
+        allow_empty: bool = False,
+        paths: list[str] | None = None,
     ) -> CommitResult:
-        """Commit the worktree deterministically as the configured author."""
-        return commit_worktree(ws_path, message, timestamp, self.author, allow_empty=allow_empty)
+        """Commit deterministically as the configured author: exactly `paths` (the paths
+        apply_edits returned) when given, else every change in the worktree."""
+        return commit_worktree(
+            ws_path, message, timestamp, self.author, allow_empty=allow_empty, paths=paths
+        )
 
     def rebuild_workspace(
         self,
@@ -84,17 +97,22 @@ class GitEngine:
         steps: list[ReplayStep],
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        *,
+        tenant: str,
     ) -> Workspace:
         """Recreate the feature branch from `base_commit` and the stored steps, SHA for SHA."""
         workspace = self.open_workspace(
-            url, credential, key, target_branch, feature_branch, base_commit, progress, cancel
-        )
+            url, credential, key, target_branch, feature_branch, base_commit, progress, cancel,
+            tenant=tenant,
+        )  # fmt: skip
         head = workspace.head
         for number, step in enumerate(steps, start=1):
             check_cancelled(cancel, f"replaying step {number} of {len(steps)}")
-            apply_edits(workspace.path, list(step.edits))
+            touched = apply_edits(workspace.path, list(step.edits))
             try:
-                result = commit_worktree(workspace.path, step.message, step.timestamp, self.author)
+                result = commit_worktree(
+                    workspace.path, step.message, step.timestamp, self.author, paths=touched
+                )
             except GenerationFailed:
                 raise ReplayDiverged(
                     f"replayed step {number} produced no changes; "
@@ -121,6 +139,27 @@ class GitEngine:
     ) -> PushResult:
         """Push the feature branch; refuses to overwrite foreign commits, no-op when there."""
         return push_branch(ws_path, url, credential, feature_branch, self.config, progress, cancel)
+
+    def push_commit(
+        self,
+        ws_path: Path | str,
+        url: str,
+        credential: GitCredential | None,
+        feature_branch: str,
+        commit_sha: str,
+        *,
+        base_commit: str,
+        expected_tree: str | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> PushResult:
+        """Push exactly `commit_sha` (the recorded, tested step commit) to `feature_branch`,
+        fast-forward only, never reading the workspace's branch ref or HEAD."""
+        return push_commit(
+            ws_path, url, credential, feature_branch, commit_sha, self.config,
+            base_commit=base_commit, expected_tree=expected_tree, progress=progress,
+            cancel=cancel,
+        )  # fmt: skip
 
     def list_remote_refs(
         self, url: str, credential: GitCredential | None, cancel: threading.Event | None = None

@@ -1,8 +1,10 @@
-"""Pushing the feature branch without ever overwriting commits builder did not make,
-and listing a remote's refs (credential validation)."""
+"""Pushing the feature branch without ever overwriting commits builder did not make (an
+exact recorded commit, or the local branch), and listing a remote's refs (credential
+validation)."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -71,14 +73,87 @@ def push_branch(
 ) -> PushResult:
     """Push the local `feature_branch` to the same name on `url`, fast-forward only."""
     check_remote_url(url, config)
-    shown = redact_url(url)
-    reporter = ProgressReporter(progress)
     repo = pygit2.Repository(str(ws_path))
-    ref_name = f"refs/heads/{feature_branch}"
-    local = repo.references.get(ref_name)
+    local = repo.references.get(f"refs/heads/{feature_branch}")
     if local is None:
         raise PolicyViolation(f"branch {feature_branch!r} does not exist in workspace {ws_path}")
     head = str(local.peel(pygit2.Commit).id)
+    return _push_sha(repo, url, credential, feature_branch, head, config, progress, cancel)
+
+
+def push_commit(
+    ws_path: Path | str,
+    url: str,
+    credential: GitCredential | None,
+    feature_branch: str,
+    commit_sha: str,
+    config: GitConfig,
+    *,
+    base_commit: str,
+    expected_tree: str | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> PushResult:
+    """Push exactly `commit_sha` as `feature_branch` on `url`, fast-forward only.
+
+    The workspace's branch ref and HEAD are never read: a command that ran in the worktree
+    could have moved them. The commit must exist, descend from (or be) `base_commit`, and,
+    when `expected_tree` is given, have that tree. Raises PushRejected otherwise, or when the
+    remote branch holds commits builder did not make.
+    """
+    check_remote_url(url, config)
+    shown = redact_url(url)
+    if not pygit2.reference_is_valid_name(f"refs/heads/{feature_branch}"):
+        raise PolicyViolation(f"feature branch name {feature_branch!r} is not a valid branch name")
+    repo = pygit2.Repository(str(ws_path))
+    commit = _commit(repo, commit_sha)
+    if commit is None:
+        raise PushRejected(
+            f"the recorded commit {commit_sha!r} is not in the workspace; not pushing "
+            f"{feature_branch!r} to {shown}",
+            details={"commit_sha": commit_sha},
+        )
+    sha = str(commit.id)
+    if expected_tree is not None and str(commit.tree_id) != expected_tree:
+        raise PushRejected(
+            f"commit {sha[:12]} has tree {str(commit.tree_id)[:12]}, not the verified tree "
+            f"{expected_tree[:12]}; not pushing {feature_branch!r}",
+            details={"commit_sha": sha, "tree": str(commit.tree_id), "expected": expected_tree},
+        )
+    base = _commit(repo, base_commit)
+    if base is None or (sha != str(base.id) and not repo.descendant_of(commit.id, base.id)):
+        raise PushRejected(
+            f"commit {sha[:12]} does not descend from the base commit {base_commit[:12]}; "
+            f"not pushing {feature_branch!r}",
+            details={"commit_sha": sha, "base_commit": base_commit},
+        )
+    return _push_sha(repo, url, credential, feature_branch, sha, config, progress, cancel)
+
+
+def _commit(repo: pygit2.Repository, sha: str) -> pygit2.Commit | None:
+    if not re.fullmatch(r"[0-9a-f]{40}", sha or ""):
+        return None
+    try:
+        obj = repo.get(sha)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, pygit2.Commit) else None
+
+
+def _push_sha(
+    repo: pygit2.Repository,
+    url: str,
+    credential: GitCredential | None,
+    feature_branch: str,
+    head: str,
+    config: GitConfig,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> PushResult:
+    """Make the remote `feature_branch` point at `head` if that is a fast-forward."""
+    shown = redact_url(url)
+    reporter = ProgressReporter(progress)
+    ref_name = f"refs/heads/{feature_branch}"
     reporter.report(f"reading {feature_branch} on {shown}", force=True)
     remote_sha = _remote_heads(repo, url, credential, config, progress, cancel).get(ref_name)
     if remote_sha == head:
@@ -92,8 +167,9 @@ def push_branch(
     callbacks = BuilderCallbacks(url, credential, config, progress, cancel)
     remote = repo.remotes.create_anonymous(url)
     try:
-        # no '+': the server also refuses anything but a fast-forward
-        remote.push([f"{ref_name}:{ref_name}"], callbacks=callbacks)
+        # the source is the commit id itself, never a local ref; no '+': the server also
+        # refuses anything but a fast-forward
+        remote.push([f"{head}:{ref_name}"], callbacks=callbacks)
     except Exception as error:
         if "non-fast-forward" in str(error) or "fast forward" in str(error).lower():
             raise PushRejected(

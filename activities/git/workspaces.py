@@ -3,15 +3,19 @@
 A workspace is a plain non-bare repository whose object database is hardlinked from the
 mirror's packs (immutable files, so sharing them is safe and survives mirror eviction);
 only the checkout writes real files. A released workspace can be kept warm: the next
-execution on the same repository takes it over and resets it to its base commit, which
-rewrites only the files that differ.
+execution of the same tenant on the same repository takes it over and resets it to its base
+commit, which rewrites only the files that differ and removes every untracked and ignored
+file. Workspaces are never shared across tenants, and every claim puts the git metadata back
+into builder's canonical shape (activities.git.hygiene) instead of trusting it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
+import stat
 import threading
 import uuid
 from dataclasses import dataclass
@@ -23,7 +27,8 @@ from pygit2.enums import CheckoutStrategy
 from activities.git.config import GitConfig
 from activities.git.credentials import GitCredential
 from activities.git.errors import OperationCancelled
-from activities.git.mirror_cache import REMOTE, MirrorCache, repository_key
+from activities.git.hygiene import UntrustedGitDir, sanitize_git_dir, scrub_worktree
+from activities.git.mirror_cache import REMOTE, MirrorCache
 from activities.git.progress import ProgressCallback, ProgressReporter, check_cancelled
 from activities.git.remote_url import check_remote_url, redact_url
 from domain.errors import PolicyViolation, RepositoryAccessError
@@ -32,6 +37,23 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _REPOSITORY_MARKER = "builder-repository"
 _WARM = ".warm"
 _TRASH = ".trash"
+
+
+def warm_key(tenant: str, url: str) -> str:
+    """Name under which a tenant's released workspaces of `url` wait for reuse."""
+    return hashlib.sha256(f"{tenant}\n{url}".encode()).hexdigest()[:32]
+
+
+def _read_marker(git_dir: Path) -> str | None:
+    """The workspace's warm key, when its marker is a small regular file."""
+    marker = git_dir / _REPOSITORY_MARKER
+    try:
+        st = os.lstat(marker)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size > 256:
+        return None
+    return marker.read_text().strip()
 
 
 @dataclass(frozen=True)
@@ -87,8 +109,11 @@ class WorkspaceStore:
         base_commit: str | None = None,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        *,
+        tenant: str,
     ) -> Workspace:
-        """A checkout of `base_commit` (default: tip of `target_branch`) on `feature_branch`."""
+        """A checkout of `base_commit` (default: tip of `target_branch`) on `feature_branch`;
+        only workspaces `tenant` released for `url` are reused."""
         check_remote_url(url, self._config)
         path = self.path_of(key)
         for what, branch in (("target", target_branch), ("feature", feature_branch)):
@@ -105,7 +130,7 @@ class WorkspaceStore:
         with self._mirrors.locked(url, exclusive=False) as mirror:
             base = _resolve_base(pygit2.Repository(str(mirror)), url, target_branch, base_commit)
             check_cancelled(cancel, "preparing the workspace")
-            self._claim(path, repository_key(url))
+            self._claim(path, warm_key(tenant, url))
             _link_objects(mirror / "objects", path / ".git" / "objects")
             self._mirrors.touch(mirror)
         reporter.report(f"checking out {base[:12]}", force=True)
@@ -120,11 +145,10 @@ class WorkspaceStore:
         path = self.path_of(key)
         if not path.exists():
             return
-        marker = path / ".git" / _REPOSITORY_MARKER
-        if not keep_warm or not marker.exists():
+        repo_key = _read_marker(path / ".git")
+        if not keep_warm or repo_key is None or not _KEY.match(repo_key):
             self.remove_workspace(key)
             return
-        repo_key = marker.read_text().strip()
         warm = self._root / _WARM
         warm.mkdir(parents=True, exist_ok=True)
         os.rename(path, warm / f"{repo_key}-{uuid.uuid4().hex[:12]}")
@@ -152,21 +176,33 @@ class WorkspaceStore:
                 return False
 
     def _claim(self, path: Path, repo_key: str) -> None:
-        """Make `path` a workspace repository of `repo_key`: kept, warm, or brand new."""
-        marker = path / ".git" / _REPOSITORY_MARKER
+        """Make `path` a workspace repository of `repo_key`: kept, warm, or brand new, its
+        git metadata made canonical whichever it is."""
         if path.exists():
-            if marker.exists() and marker.read_text().strip() == repo_key:
+            if _read_marker(path / ".git") == repo_key and _sanitized(path):
                 return
             _discard(path, self._root / _TRASH)
         self._root.mkdir(parents=True, exist_ok=True)
         for warm in sorted((self._root / _WARM).glob(f"{repo_key}-*")):
             try:
                 os.rename(warm, path)  # atomic: two claimants never get the same one
-                return
             except OSError:
                 continue
+            if _sanitized(path):
+                return
+            _discard(path, self._root / _TRASH)
         pygit2.init_repository(str(path), bare=False)
-        marker.write_text(repo_key + "\n")
+        (path / ".git" / _REPOSITORY_MARKER).write_text(repo_key + "\n")
+        sanitize_git_dir(path, _REPOSITORY_MARKER)
+
+
+def _sanitized(path: Path) -> bool:
+    """Whether the workspace's metadata could be made canonical (else it is discarded)."""
+    try:
+        sanitize_git_dir(path, _REPOSITORY_MARKER)
+    except (UntrustedGitDir, OSError):
+        return False
+    return True
 
 
 def _resolve_base(
@@ -216,13 +252,17 @@ def _reset_to(
     reporter: ProgressReporter,
     cancel: threading.Event | None,
 ) -> None:
-    commit = repo[base]
+    commit = repo[base].peel(pygit2.Commit)
+    scrub_worktree(Path(repo.workdir), commit.tree)  # a planted symlink must not lead it out
     # a Python callback per file costs ~10% of a checkout: only pay when someone listens
     callbacks = _CheckoutProgress(reporter, cancel) if reporter.active or cancel else None
     # libgit2 compares against HEAD and the index stat cache: only differing files are written
+    # untracked and ignored files go too: nothing a run planted survives into the next one
     repo.checkout_tree(
         commit,
-        strategy=CheckoutStrategy.FORCE | CheckoutStrategy.REMOVE_UNTRACKED,
+        strategy=CheckoutStrategy.FORCE
+        | CheckoutStrategy.REMOVE_UNTRACKED
+        | CheckoutStrategy.REMOVE_IGNORED,
         callbacks=callbacks,
     )
     repo.references.create(f"refs/heads/{feature_branch}", commit.id, force=True)
@@ -238,4 +278,26 @@ def _discard(path: Path, trash: Path) -> None:
         os.rename(path, doomed)
     except OSError:
         doomed = path
-    shutil.rmtree(doomed, ignore_errors=True)
+    remove_tree(doomed)
+
+
+def remove_tree(path: Path) -> None:
+    """Delete `path` even when a run made directories in it unreadable or unwritable."""
+
+    def retry(function: object, failed: str, _exc: object) -> None:
+        parent = os.path.dirname(failed)
+        for target in (parent, failed):
+            try:
+                if stat.S_ISDIR(os.lstat(target).st_mode):
+                    os.chmod(target, 0o700)
+            except OSError:
+                pass
+        try:
+            if os.path.isdir(failed) and not os.path.islink(failed):
+                shutil.rmtree(failed, ignore_errors=True)
+            else:
+                os.unlink(failed)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=retry)

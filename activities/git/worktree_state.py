@@ -12,6 +12,7 @@ import pygit2
 from pygit2.enums import CheckoutStrategy, FileStatus
 
 from activities.git.commits import diff_stats
+from activities.git.hygiene import scrub_worktree
 from domain.values import FileChangeStat
 
 
@@ -40,10 +41,17 @@ def is_clean(path: Path) -> bool:
 
 
 def reset_worktree(path: Path, sha: str, branch: str) -> None:
-    """Point `branch` at `sha`, check it out and drop everything else in the worktree."""
+    """Point `branch` at `sha`, check it out and drop everything else in the worktree,
+    untracked and ignored files alike (a build's outputs included)."""
     repo = pygit2.Repository(str(path))
     commit = repo[sha].peel(pygit2.Commit)
-    repo.checkout_tree(commit, strategy=CheckoutStrategy.FORCE | CheckoutStrategy.REMOVE_UNTRACKED)
+    scrub_worktree(path, commit.tree)  # a planted symlink must not lead the checkout out
+    repo.checkout_tree(
+        commit,
+        strategy=CheckoutStrategy.FORCE
+        | CheckoutStrategy.REMOVE_UNTRACKED
+        | CheckoutStrategy.REMOVE_IGNORED,
+    )
     repo.references.create(f"refs/heads/{branch}", commit.id, force=True)
     repo.set_head(f"refs/heads/{branch}")
 

@@ -49,9 +49,11 @@ class Delivery(Phase, DeliveryActivities):
         def push(
             cancel: threading.Event, progress: Progress
         ) -> tuple[str, bool, str, list[FileChangeStat]]:
-            pushed = git.push_branch(
-                path, url, credential, branch, progress=progress, cancel=cancel
-            )
+            # the commit recorded for the last step, never the worktree's branch ref or HEAD
+            pushed = git.push_commit(
+                path, url, credential, branch, head or "", base_commit=base,
+                progress=progress, cancel=cancel,
+            )  # fmt: skip
             patch, stats = range_patch(path, base, pushed.remote_sha)
             return pushed.remote_sha, pushed.already_up_to_date, patch, stats
 

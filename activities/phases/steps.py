@@ -85,11 +85,15 @@ class Steps(Phase, StepActivities):
         git = self.deps.git
 
         def apply(cancel: threading.Event, progress: Progress) -> CommitResult:
-            git.apply_edits(path, edits, constraints.allowed_paths, constraints.forbidden_paths)
+            touched = git.apply_edits(
+                path, edits, constraints.allowed_paths, constraints.forbidden_paths
+            )
+            # only the declared edits enter the commit, never what a build left behind
             return git.commit(
                 path,
                 step.commit_message or step.description,
                 step.commit_timestamp or commit_timestamp,
+                paths=touched,
             )
 
         try:

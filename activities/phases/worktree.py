@@ -107,17 +107,20 @@ class WorktreeCache:
         url, credential = ctx.repository.url, await self._credential(ctx)
         target, branch = execution.target_branch, execution.feature_branch or ""
         base, key, git = execution.base_commit, ctx.key, self._git
+        tenant = str(ctx.tenant)
 
         def rebuild(cancel: threading.Event, progress: Progress) -> str:
+            # warm checkouts are kept per (tenant, repository): tenants share nothing writable
             if base:
                 ws = git.rebuild_workspace(
                     url, credential, key, target, branch, base, replay,
-                    progress=progress, cancel=cancel,
+                    progress=progress, cancel=cancel, tenant=tenant,
                 )  # fmt: skip
             else:
                 ws = git.open_workspace(
-                    url, credential, key, target, branch, progress=progress, cancel=cancel
-                )
+                    url, credential, key, target, branch,
+                    progress=progress, cancel=cancel, tenant=tenant,
+                )  # fmt: skip
             return ws.base_commit
 
         opened_base = await run_blocking(rebuild, what="preparing the worktree")

@@ -1,6 +1,7 @@
 """Build and test sandbox: runs a repository's own (untrusted) commands isolated under
 bubblewrap, bounded in time, memory, CPU and output, and parses the reports they write."""
 
+from activities.sandbox.bubblewrap import EnvironmentMount
 from activities.sandbox.config import SandboxConfig
 from activities.sandbox.phases import (
     BuildPhaseFailed,
@@ -18,6 +19,7 @@ __all__ = [
     "BuildPhaseFailed",
     "CommandResult",
     "CoverageReport",
+    "EnvironmentMount",
     "PhaseKind",
     "PhaseResult",
     "PhaseTimedOut",

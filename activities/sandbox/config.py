@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from activities.sandbox.filesystem import ETC_ENTRIES, NEVER_MOUNTED, SYSTEM_DIRS
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
-
-# Directories that hold operator secrets on a typical host: home directories (ssh keys, the
-# builder state dir with the vault key, cloud credentials) and /run (docker and other sockets,
-# which a network namespace does not cut off because they live on the filesystem).
-DEFAULT_HIDDEN_PATHS: tuple[str, ...] = (
-    "/root",
-    "/home",
-    "/run",
-    "/var/run",
-    "/etc/shadow",
-    "/etc/gshadow",
-    "/etc/ssh/ssh_host_*_key",
-)
 
 DEFAULT_ENV_PASSTHROUGH: tuple[str, ...] = (
     "PATH",
@@ -34,6 +24,8 @@ DEFAULT_ENV_PASSTHROUGH: tuple[str, ...] = (
     "GOROOT",
     "PYENV_ROOT",
     "PYENV_VERSION",
+    "RUSTUP_HOME",
+    "RUSTUP_TOOLCHAIN",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
 )
@@ -43,11 +35,13 @@ DEFAULT_ENV_PASSTHROUGH: tuple[str, ...] = (
 class SandboxConfig:
     """How untrusted repository commands are isolated and bounded.
 
-    Paths in `hidden_paths` may be globs; each is covered by an empty tmpfs (directories) or
-    /dev/null (files) inside the sandbox. Toolchains installed under a hidden directory (pyenv,
-    cargo, nvm under /root) are re-exposed read-only when `expose_toolchains` is set: the
-    top-level entry of each PATH directory below a hidden root, unless its name looks like a
-    secret store.
+    The sandbox's filesystem is an allow-list (see activities.sandbox.filesystem):
+    `system_dirs` and `etc_entries` read-only, the worker's toolchains (PATH directories,
+    its Python, `extra_ro_binds`) read-only at their real paths when `expose_toolchains` is
+    set, and the run's own writable places at fixed paths. Nothing at, below or above a path
+    in `denied_paths` or `extra_denied` (the state directory) is ever bound. Commands run
+    as `sandbox_uid`:`sandbox_gid` without capabilities, in fresh user, mount, pid, ipc, uts,
+    cgroup and (unless a run allows network) network namespaces, under a seccomp filter.
     """
 
     allow_unsandboxed: bool = False
@@ -63,12 +57,17 @@ class SandboxConfig:
     file_size_limit_bytes: int | None = 8 * GiB
     kill_grace_s: float = 0.3
     extra_ro_binds: tuple[Path, ...] = ()
-    hidden_paths: tuple[str, ...] = DEFAULT_HIDDEN_PATHS
+    system_dirs: tuple[str, ...] = SYSTEM_DIRS
+    etc_entries: tuple[str, ...] = ETC_ENTRIES
+    denied_paths: tuple[str, ...] = NEVER_MOUNTED
+    sandbox_uid: int = 1000
+    sandbox_gid: int = 1000
+    sandbox_user: str = "builder"
     env_passthrough: tuple[str, ...] = DEFAULT_ENV_PASSTHROUGH
     fixed_env: tuple[tuple[str, str], ...] = (("CI", "true"),)
     expose_toolchains: bool = True
     scratch_root: Path | None = None
-    extra_hidden: tuple[str, ...] = field(default=())
+    extra_denied: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.output_cap_bytes < 1024:
@@ -79,7 +78,14 @@ class SandboxConfig:
             )
         if self.kill_grace_s < 0:
             raise ValueError(f"kill_grace_s must not be negative, got {self.kill_grace_s}")
+        for name in ("sandbox_uid", "sandbox_gid"):
+            value = getattr(self, name)
+            if not 0 < value < 65534:
+                raise ValueError(f"{name} must be an unprivileged id (1-65533), got {value}")
+        if not self.sandbox_user.isidentifier():
+            raise ValueError(f"sandbox_user must be a plain name, got {self.sandbox_user!r}")
 
     @property
-    def all_hidden_paths(self) -> tuple[str, ...]:
-        return self.hidden_paths + self.extra_hidden
+    def all_denied_paths(self) -> tuple[str, ...]:
+        """Host paths never mounted: the defaults plus the operator's (the state dir)."""
+        return tuple(self.denied_paths) + tuple(os.path.realpath(p) for p in self.extra_denied)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from activities.sandbox.reports.capture import plan_capture
+from activities.sandbox.reports.capture import collectors_dir, plan_capture, unittest_collector_path
 from activities.sandbox.reports.collect import collect_coverage, collect_junit
 from activities.sandbox.reports.coverage import CoverageReport
 from activities.sandbox.reports.junit import TestReport, merge_reports
@@ -159,14 +159,19 @@ def _run_tests(
 ) -> PhaseResult:
     reports = Path(tempfile.mkdtemp(prefix="sandbox-reports-", dir=runner.config.scratch_root))
     try:
-        capture = plan_capture(command, reports, env, worktree=worktree)
+        # the command sees the reports dir and builder's collectors at fixed sandbox paths
+        tools = collectors_dir()
+        capture = plan_capture(
+            command, Path(runner.reports_path(reports)), env, worktree=worktree,
+            collector=Path(runner.tools_path(tools)) / unittest_collector_path().name,
+        )  # fmt: skip
         # Report files older than the run belong to an earlier run; mtime has 1 s granularity
         # on some filesystems.
         since = time.time() - 1.0
         run = runner.run(
             capture.command, worktree, timeout_s=timeout_s, allow_network=allow_network,
             on_line=_tee(capture.feed, on_line), cancel=cancel, env=capture.env,
-            writable_paths=[reports],
+            reports_dir=reports, tools_dir=tools,
         )  # fmt: skip
         notes: list[str] = []
         junit = collect_junit([reports], worktree, since, notes)

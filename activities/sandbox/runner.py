@@ -13,7 +13,6 @@ import select
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,16 +21,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from activities.sandbox.bubblewrap import bubblewrap_argv, bubblewrap_problem
+from activities.sandbox import filesystem as fs
+from activities.sandbox.bubblewrap import (
+    EnvironmentMount,
+    Launch,
+    SandboxLayout,
+    bubblewrap_launch,
+    bubblewrap_problem,
+    plan_mounts,
+)
 from activities.sandbox.config import SandboxConfig
 from activities.sandbox.environment import build_environment
 from activities.sandbox.output import CappedOutput, LineSplitter
 from activities.sandbox.process_tree import terminate_run
-from domain.errors import SandboxUnavailable
+from domain.errors import PolicyViolation, SandboxUnavailable
 
 _POLL_S = 0.05
 _DRAIN_S = 2.0
-_SANDBOX_TMP = "/tmp"  # noqa: S108 - a private tmpfs inside the sandbox, not the host's
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class SandboxRunner:
 
     def sandboxed(self) -> bool:
         """True when commands will run under bubblewrap; raises when they may not run at all."""
-        problem = bubblewrap_problem(self.config.bwrap_path)
+        problem = bubblewrap_problem(self.config)
         if problem is None:
             return True
         if self.config.allow_unsandboxed:
@@ -84,9 +90,18 @@ class SandboxRunner:
             f"refusing to run an untrusted command without a sandbox: {problem}. Install "
             "bubblewrap (e.g. `apt-get install bubblewrap` or `dnf install bubblewrap`) on the "
             "worker, or explicitly allow unsandboxed runs with the sandbox setting "
-            "allow_unsandboxed=true (commands then see the worker's filesystem and network)",
+            "allow_unsandboxed=true (commands then see the worker's filesystem and network: "
+            "unsafe, for development machines only)",
             details={"bwrap_path": self.config.bwrap_path, "problem": problem},
         )
+
+    def reports_path(self, reports_dir: Path) -> str:
+        """Where a command finds `reports_dir`: a fixed path in the sandbox, else the host's."""
+        return fs.REPORTS if self.sandboxed() else str(reports_dir)
+
+    def tools_path(self, tools_dir: Path) -> str:
+        """Where a command finds builder's `tools_dir` (read-only in the sandbox)."""
+        return fs.TOOLS if self.sandboxed() else str(tools_dir)
 
     def run(
         self,
@@ -98,12 +113,17 @@ class SandboxRunner:
         on_line: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
         env: Mapping[str, str] | None = None,
-        writable_paths: Sequence[Path] = (),
+        reports_dir: Path | None = None,
+        tools_dir: Path | None = None,
+        environment: EnvironmentMount | None = None,
     ) -> CommandResult:
-        """Run `command` in `cwd` (the worktree, the only writable place besides
-        `writable_paths`). Never raises for the command's own failure: exit code, timeout and
-        cancellation are in the result. Raises SandboxUnavailable, PolicyViolation (a secret
-        variable in `env`) or ValueError (empty command, missing cwd)."""
+        """Run `command` in the worktree `cwd`, the only writable place besides the run's
+        home and /tmp, `reports_dir` and a writable `environment`. In the sandbox the
+        worktree is /workspace (its .git read-only), the reports dir /builder/reports and the
+        environment /env; unsandboxed runs see host paths and no /env. Never raises for the
+        command's own failure: exit code, timeout and cancellation are in the result. Raises
+        SandboxUnavailable, PolicyViolation (a secret variable in `env`, a worktree whose .git
+        is not a directory) or ValueError (empty command, missing cwd)."""
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         worktree = Path(os.path.realpath(cwd))
@@ -113,50 +133,87 @@ class SandboxRunner:
         sandboxed = self.sandboxed()
         scratch = Path(tempfile.mkdtemp(prefix="sandbox-run-", dir=self.config.scratch_root))
         try:
+            layout = SandboxLayout(
+                worktree=worktree,
+                home=scratch / "home",
+                tmp=scratch / "tmp",
+                reports=Path(os.path.realpath(reports_dir)) if reports_dir else None,
+                tools=Path(os.path.realpath(tools_dir)) if tools_dir else None,
+                environment=environment,
+            )
             return self._run_in(
-                argv, worktree, scratch, sandboxed, timeout_s, allow_network, on_line, cancel,
-                env, [Path(os.path.realpath(p)) for p in writable_paths],
-            )  # fmt: skip
+                argv, layout, sandboxed, timeout_s, allow_network, on_line, cancel, env
+            )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def _prepare(
+        self,
+        argv: list[str],
+        layout: SandboxLayout,
+        sandboxed: bool,
+        allow_network: bool,
+        env: Mapping[str, str] | None,
+        marker: str,
+    ) -> tuple[list[str], dict[str, str], Launch | None]:
+        """The argv to start, its environment, and the sandbox's descriptors (if any)."""
+        layout.home.mkdir()
+        layout.tmp.mkdir()
+        fixed = dict(self.config.fixed_env)
+        if not sandboxed:
+            child_env = build_environment(
+                os.environ, self.config.env_passthrough, fixed, env,
+                home=str(layout.home), tmpdir=str(layout.tmp), marker=marker,
+            )  # fmt: skip
+            return argv, child_env, None
+        path_env = os.environ.get("PATH", "")
+        try:
+            plan = plan_mounts(self.config, layout, path_env=path_env, environ=os.environ)
+        except ValueError as exc:
+            raise PolicyViolation(str(exc), details={"worktree": str(layout.worktree)}) from None
+        user = self.config.sandbox_user
+        fixed = {**plan.variables, "USER": user, "LOGNAME": user, **fixed}
+        child_env = build_environment(
+            os.environ, self.config.env_passthrough, fixed, env,
+            home=fs.HOME, tmpdir=fs.TMP, marker=marker,
+        )  # fmt: skip
+        launch = bubblewrap_launch(self.config, plan, argv, allow_network=allow_network)
+        return launch.argv, child_env, launch
 
     def _run_in(
         self,
         argv: list[str],
-        worktree: Path,
-        scratch: Path,
+        layout: SandboxLayout,
         sandboxed: bool,
         timeout_s: float,
         allow_network: bool,
         on_line: Callable[[str], None] | None,
         cancel: threading.Event | None,
         env: Mapping[str, str] | None,
-        writable: list[Path],
     ) -> CommandResult:
-        home = scratch / "home"
-        tmp = scratch / "tmp"
-        home.mkdir()
-        tmp.mkdir()
         marker = uuid.uuid4().hex
-        child_env = build_environment(
-            os.environ,
-            self.config.env_passthrough,
-            dict(self.config.fixed_env),
-            env,
-            home=str(home),
-            tmpdir=_SANDBOX_TMP if sandboxed else str(tmp),
-            marker=marker,
-        )
-        if sandboxed:
-            argv = bubblewrap_argv(
-                self.config,
-                argv,
-                cwd=worktree,
-                writable=[worktree, home, *writable],
-                allow_network=allow_network,
-                path_env=child_env["PATH"],
-                python_prefixes=sorted({sys.prefix, sys.base_prefix}),
-            )
+        argv, child_env, launch = self._prepare(argv, layout, sandboxed, allow_network, env, marker)
+        try:
+            return self._execute(
+                argv, layout.worktree, child_env, launch, marker, sandboxed, timeout_s,
+                on_line, cancel,
+            )  # fmt: skip
+        finally:
+            if launch is not None:
+                launch.close()
+
+    def _execute(
+        self,
+        argv: list[str],
+        worktree: Path,
+        child_env: dict[str, str],
+        launch: Launch | None,
+        marker: str,
+        sandboxed: bool,
+        timeout_s: float,
+        on_line: Callable[[str], None] | None,
+        cancel: threading.Event | None,
+    ) -> CommandResult:
         argv, preexec = self._with_limits(argv)
         capture = CappedOutput(self.config.output_cap_bytes)
         splitter = LineSplitter(self.config.max_line_bytes)
@@ -178,7 +235,10 @@ class SandboxRunner:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=preexec,
+            pass_fds=launch.fds if launch is not None else (),
         )
+        if launch is not None:
+            launch.close()  # bubblewrap holds its own copies now
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         os.set_blocking(fd, False)

@@ -1,19 +1,22 @@
 """Finding the report files a test run wrote: in the reports dir we gave it, and in the worktree.
 
 Only worktree files modified during the run count, so a report committed to the repository or
-left by an earlier run never masks the current result.
+left by an earlier run never masks the current result. Only regular files are read: a symlink
+the run planted (to a host file) or a FIFO (which would block the reader) is skipped.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from activities.sandbox.reports.coverage import CoverageReport, parse_coverage_file
 from activities.sandbox.reports.junit import TestReport, merge_reports, parse_junit_file
 from activities.sandbox.reports.untrusted_xml import UnsafeReport
+from activities.sandbox.untrusted_files import regular_files
 
 _SKIPPED_DIRS = frozenset(
     {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".nox", ".mypy_cache"}
@@ -33,6 +36,7 @@ _MAX_FILES = 200
 
 
 def _fresh_files(root: Path, since: float) -> Iterator[Path]:
+    """Regular files (never a symlink, FIFO or device) modified since `since`."""
     root_depth = len(root.parts)
     for directory, dirs, files in os.walk(root):
         here = Path(directory)
@@ -42,11 +46,11 @@ def _fresh_files(root: Path, since: float) -> Iterator[Path]:
         for name in files:
             path = here / name
             try:
-                if path.is_symlink() or path.stat().st_mtime < since:
-                    continue
+                st = os.lstat(path)
             except OSError:
                 continue
-            yield path
+            if stat.S_ISREG(st.st_mode) and st.st_mtime >= since:
+                yield path
 
 
 def _is_junit_candidate(path: Path, root: Path) -> bool:
@@ -63,7 +67,7 @@ def collect_junit(
     """Merged report of every JUnit file found; unreadable files are noted, not fatal."""
     candidates: list[Path] = []
     for directory in report_dirs:
-        candidates += sorted(p for p in directory.rglob("*.xml") if not p.is_symlink())
+        candidates += [p for p in regular_files(directory) if p.suffix == ".xml"]
     candidates += sorted(
         p for p in _fresh_files(worktree, since) if _is_junit_candidate(p, worktree)
     )

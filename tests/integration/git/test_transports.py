@@ -17,7 +17,9 @@ from tests.integration.git.support import basic, oauth, ssh_key, token
 
 
 def _clone_edit_push(engine: GitEngine, url: str, credential: GitCredential | None) -> str:
-    ws = engine.open_workspace(url, credential, "exec-1", "main", "builder/transport-test-1")
+    ws = engine.open_workspace(
+        url, credential, "exec-1", "main", "builder/transport-test-1", tenant="tenant-a"
+    )
     assert (ws.path / "README.md").read_text() == "# fixture repository\n"
     engine.apply_edits(ws.path, [WriteEdit(path="NEW.md", content="pushed\n")])
     result = engine.commit(ws.path, "Add NEW.md", timestamp=1_700_000_100)
@@ -110,7 +112,9 @@ def test_wrong_token_fails_once_without_looping_or_leaking(
     secret = "tok_wrong_must_not_leak_123"
     before = len(http_git_server.requests)
     with pytest.raises(RepositoryAccessError) as failure:
-        engine.open_workspace(url, token(secret), "exec-x", "main", "builder/x-1")
+        engine.open_workspace(
+            url, token(secret), "exec-x", "main", "builder/x-1", tenant="tenant-a"
+        )
     assert secret not in str(failure.value)
     # libgit2 would retry the credential forever; we stop after one rejected attempt
     assert len(http_git_server.requests) - before <= 3

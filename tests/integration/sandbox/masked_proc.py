@@ -60,7 +60,7 @@ def main(mode: str) -> None:
     elif mode != "systempaths-unconfined":
         raise SystemExit(f"unknown mode {mode}")
     bwrap = SandboxConfig().bwrap_path
-    report: dict[str, object] = {"probe": bubblewrap_problem(bwrap)}
+    report: dict[str, object] = {"probe": bubblewrap_problem(SandboxConfig())}
     with tempfile.TemporaryDirectory() as cwd:
         try:
             result = SandboxRunner(SandboxConfig()).run(

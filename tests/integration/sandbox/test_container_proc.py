@@ -44,7 +44,9 @@ def test_a_default_container_refuses_every_real_sandboxed_run_and_the_health_che
     assert not seen["run"]["ok"], "a real run passed although /proc was masked"
     assert "proc" in seen["run"]["output"]
     assert seen["healthcheck"] and "proc" in seen["healthcheck"]
-    # a probe without --proc cannot see the problem: the reason it must use the real argv
+    # the worker's own startup probe runs the real flags, so it reports the problem too;
+    # a probe without --proc (the old one) cannot see it
+    assert seen["probe"] and "proc" in seen["probe"]
     assert seen["old_probe_exit"] == 0
 
 

@@ -65,41 +65,50 @@ def test_vault_key_under_the_home_directory_cannot_be_read(
     assert "No such file or directory" in result.output
 
 
-def test_configured_secret_path_outside_home_is_hidden(worktree: Path) -> None:
+def test_a_secret_outside_the_allow_list_is_absent_even_when_asked_for(worktree: Path) -> None:
     state = Path("/var/tmp") / f"builder-state-{uuid.uuid4().hex[:8]}"
-    state.mkdir()
+    (state / "tools").mkdir(parents=True)
     try:
         (state / "vault.key").write_text("planted-vault-key-material\n")
-        config = SandboxConfig(extra_hidden=(str(state),))
-        hidden = SandboxRunner(config).run(
-            ["cat", str(state / "vault.key")], worktree, timeout_s=20
+        (state / "tools" / "tool.txt").write_text("a tool\n")
+        # an operator's extra bind below the state dir is left out, not honoured
+        config = SandboxConfig(extra_denied=(str(state),), extra_ro_binds=(state / "tools",))
+        denied = SandboxRunner(config).run(
+            f"cat {state / 'vault.key'} {state / 'tools' / 'tool.txt'}", worktree, timeout_s=20
         )
-        visible = SandboxRunner().run(["cat", str(state / "vault.key")], worktree, timeout_s=20)
+        default = SandboxRunner().run(["cat", str(state / "vault.key")], worktree, timeout_s=20)
     finally:
         (state / "vault.key").unlink()
+        (state / "tools" / "tool.txt").unlink()
+        (state / "tools").rmdir()
         state.rmdir()
-    assert hidden.exit_code != 0
-    assert "planted-vault-key-material" not in hidden.output
-    # Without the setting the same file is readable: the setting is what hides it.
-    assert "planted-vault-key-material" in visible.output
+    assert denied.exit_code != 0 and default.exit_code != 0
+    assert "planted-vault-key-material" not in denied.output + default.output
+    assert "a tool" not in denied.output
+    # nothing had to hide it: /var is simply not in the sandbox
+    assert "No such file or directory" in default.output
 
 
 def test_writes_land_in_the_worktree_only(runner: SandboxRunner, worktree: Path) -> None:
-    outside = Path("/var/tmp") / f"sandbox-escape-{uuid.uuid4().hex[:8]}"
+    outside = Path("/var/lib") / f"sandbox-escape-{uuid.uuid4().hex[:8]}"
     private_tmp = Path("/tmp") / f"sandbox-tmp-{uuid.uuid4().hex[:8]}"
+    private_var_tmp = Path("/var/tmp") / f"sandbox-tmp-{uuid.uuid4().hex[:8]}"
     script = (
-        f"echo inside > built.txt && echo tmp > {private_tmp} && "
-        f"(echo escaped > {outside}; echo outside-status=$?) && "
-        f"(echo escaped > /etc/sandbox-test; echo etc-status=$?)"
+        f"echo inside > built.txt && echo tmp > {private_tmp} && echo tmp > {private_var_tmp} "
+        f"&& (echo escaped > {outside}; echo outside-status=$?) && "
+        f"(echo escaped > /etc/sandbox-test; echo etc-status=$?) && "
+        f"(echo escaped > /sandbox-test; echo root-status=$?)"
     )
     result = runner.run(script, worktree, timeout_s=20)
     assert result.exit_code == 0, result.output
     assert (worktree / "built.txt").read_text() == "inside\n"
-    assert "outside-status=0" not in result.output and "etc-status=0" not in result.output
+    for status in ("outside-status=0", "etc-status=0", "root-status=0"):
+        assert status not in result.output
     assert "Read-only file system" in result.output
     assert not outside.exists()
-    assert not Path("/etc/sandbox-test").exists()
-    assert not private_tmp.exists()  # /tmp inside is a private tmpfs
+    assert not Path("/etc/sandbox-test").exists() and not Path("/sandbox-test").exists()
+    # /tmp and /var/tmp inside are the run's own scratch, gone with the run
+    assert not private_tmp.exists() and not private_var_tmp.exists()
 
 
 def test_builder_and_cloud_variables_of_the_worker_are_absent(

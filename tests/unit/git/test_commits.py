@@ -84,3 +84,14 @@ def test_a_step_without_changes_is_refused_unless_empty_commits_are_allowed(work
         commit(worktree, "Nothing", 1_700_000_000, AUTHOR)
     result = commit(worktree, "Nothing", 1_700_000_000, AUTHOR, allow_empty=True)
     assert result.parent == head and result.files == []
+
+
+def test_commit_of_declared_paths_leaves_everything_else_out(worktree: Path) -> None:
+    touched = apply_edits(worktree, [WriteEdit(path="src/app.py", content="def main(): ...\n")])
+    (worktree / "planted.py").write_text("import os  # left by a build\n")
+    (worktree / "README.md").write_text("rewritten by a test\n")
+    result = commit(worktree, "Edit app", 1_700_000_000, AUTHOR, paths=touched)
+    tree = pygit2.Repository(str(worktree))[result.sha].peel(pygit2.Tree)
+    assert [f.file_path for f in result.files] == ["src/app.py"]
+    assert "planted.py" not in tree
+    assert tree["README.md"].data == b"# demo\n"

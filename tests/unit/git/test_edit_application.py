@@ -113,3 +113,54 @@ def test_a_symlink_inside_the_worktree_is_replaced_not_followed(worktree: Path) 
     apply_edits(worktree, [WriteEdit(path="alias.md", content="own content\n")])
     assert not (worktree / "alias.md").is_symlink()
     assert (worktree / "README.md").read_text() == "# demo\n"
+
+
+def test_a_file_written_then_written_through_is_a_policy_violation_naming_the_path(
+    worktree: Path,
+) -> None:
+    # what an apply_diff adding a symlink (as a file: edits never make links) and then
+    # writing below it produces
+    edits = [WriteEdit(path="link", content="/etc"), WriteEdit(path="link/passwd", content="x")]
+    with pytest.raises(PolicyViolation) as refused:
+        apply_edits(worktree, edits)
+    assert "'link/passwd'" in refused.value.message and "'link'" in refused.value.message
+    assert "Errno" not in refused.value.message
+    assert not (worktree / "link").exists()
+
+
+def test_a_write_below_an_existing_regular_file_is_a_policy_violation(worktree: Path) -> None:
+    with pytest.raises(PolicyViolation, match=r"'README\.md/x\.txt' is below 'README\.md'"):
+        apply_edits(worktree, [WriteEdit(path="README.md/x.txt", content="x")])
+
+
+def test_a_directory_written_over_files_created_in_the_same_step_is_refused(
+    worktree: Path,
+) -> None:
+    edits = [WriteEdit(path="pkg/a.py", content="a"), WriteEdit(path="pkg", content="b")]
+    with pytest.raises(PolicyViolation, match="'pkg'"):
+        apply_edits(worktree, edits)
+    assert not (worktree / "pkg").exists()
+
+
+def test_a_symlink_inside_the_worktree_is_never_written_through(worktree: Path) -> None:
+    (worktree / "lib").symlink_to("src")
+    with pytest.raises(PolicyViolation, match="goes through the symlink 'lib'"):
+        apply_edits(worktree, [WriteEdit(path="lib/new.py", content="x")])
+    assert not (worktree / "src" / "new.py").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket"])
+def test_a_fifo_or_socket_a_build_left_is_refused_by_name(worktree: Path, kind: str) -> None:
+    import socket
+
+    target = worktree / "out.pipe"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(target))
+        server.close()
+    shown = {"fifo": "a FIFO", "socket": "a socket"}[kind]
+    for edit in (WriteEdit(path="out.pipe", content="x"), DeleteEdit(path="out.pipe")):
+        with pytest.raises(PolicyViolation, match=f"'out.pipe' is {shown} in the worktree"):
+            apply_edits(worktree, [edit])
