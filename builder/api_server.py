@@ -46,6 +46,7 @@ def build_api_deps(settings: Settings) -> ApiDeps:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        application_name="builder-api",
     )
     return ApiDeps(
         sessions=session_factory(engine),

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from activities.pipeline import FeaturePipeline
 
 
+# how the worker's connections show in pg_stat_activity
+WORKER_APPLICATION_NAME = "builder-worker"
+
+
 def git_config(settings: Settings) -> GitConfig:
     state = settings.resolved_state_dir()
     # production refuses loopback, link-local and metadata hosts unless told otherwise;
@@ -79,6 +83,7 @@ def build_deps(settings: Settings, worker_queue: str) -> PhaseDeps:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        application_name=WORKER_APPLICATION_NAME,
     )
     state = settings.resolved_state_dir()
     sandbox = SandboxRunner(

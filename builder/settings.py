@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
     worker_id: str | None = None
     worker_max_activities: int = 200
     worker_max_workflow_tasks: int = 100
+    # Worker Versioning: both set -> this worker polls as that version of that deployment
+    worker_deployment_name: str | None = None
+    worker_build_id: str | None = None
+    # what a run started on this version does when a newer version becomes current
+    worker_versioning_behavior: Literal["auto_upgrade", "pinned"] = "auto_upgrade"
     # Connection profile (temporalio.envconfig; TEMPORAL_* variables apply on top of it)
     temporal_profile: str | None = None
     temporal_config_file: Path | None = None

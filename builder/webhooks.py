@@ -45,7 +45,9 @@ async def run_dispatcher(settings: Settings, stop: asyncio.Event) -> None:
 
     if not settings.database_url:
         raise RuntimeError("no database configured: set BUILDER_DATABASE_URL")
-    engine = create_engine(settings.database_url, pool_size=2, max_overflow=2)
+    engine = create_engine(
+        settings.database_url, pool_size=2, max_overflow=2, application_name="builder-webhooks"
+    )
     try:
         dispatcher = WebhookDispatcher(
             session_factory(engine),

@@ -18,7 +18,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from temporalio.client import Client, Interceptor
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from builder.settings import Settings
@@ -88,6 +89,7 @@ async def run_worker(
         workflows=[FeatureExecutionWorkflow, PurgeWorkflow],
         workflow_runner=workflow_runner(),
         max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
+        deployment_config=deployment_config(settings),
         **common,  # type: ignore[arg-type]
     )
     local = Worker(client, task_queue=queue, **common)  # type: ignore[arg-type]
@@ -103,6 +105,27 @@ async def run_worker(
             with contextlib.suppress(asyncio.CancelledError):
                 await webhooks
         await pipeline.close()
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker Versioning for the workflow worker, when a deployment name and build id are
+    set (docs/operations.md, "Changing the workflow"): runs start on the deployment's current
+    version and, by default, move to a newer one at their next workflow task (auto-upgrade;
+    `pinned` keeps each run on the version it started on)."""
+    if not settings.worker_deployment_name or not settings.worker_build_id:
+        return None
+    behavior = (
+        VersioningBehavior.PINNED
+        if settings.worker_versioning_behavior == "pinned"
+        else VersioningBehavior.AUTO_UPGRADE
+    )
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(
+            deployment_name=settings.worker_deployment_name, build_id=settings.worker_build_id
+        ),
+        use_worker_versioning=True,
+        default_versioning_behavior=behavior,
+    )
 
 
 def _start_webhook_dispatcher(

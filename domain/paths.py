@@ -1,46 +1,50 @@
 """Path policy shared by plan validation and the git layer: allowed/forbidden globs.
 
-Globs use git-style semantics: `*` does not cross `/`, `**` matches any depth, and a pattern
-ending in `/` (or naming a directory) covers everything below it.
+Globs are gitignore patterns (pathspec's implementation of git's own rules), so they mean
+what they mean in a .gitignore:
+- a pattern without a slash matches at any depth: `*.pem` covers `config/key.pem`, `.env`
+  covers `x/.env`;
+- a pattern with a slash is anchored at the repository root: `docs/*.md` covers
+  `docs/a.md` but not `docs/a/b.md` (`docs/**/*.md` covers both);
+- `*` and `?` never cross `/`, `**` spans directories;
+- a pattern naming a directory (`build`, `build/`) covers everything below it.
+Negation (`!pattern`) has no meaning for a single allow or deny rule and is refused.
 """
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
+import pathspec
 
-@lru_cache(maxsize=512)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    pat = pattern.strip().lstrip("/")
-    if pat.endswith("/"):
-        pat += "**"
-    out = []
-    i = 0
-    while i < len(pat):
-        c = pat[i]
-        if pat.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pat.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    # a pattern naming a directory also covers its contents
-    return re.compile("^" + "".join(out) + "(?:/.*)?$")
+
+class GlobError(ValueError):
+    """A glob that cannot be a path rule."""
+
+
+@lru_cache(maxsize=1024)
+def _spec(pattern: str) -> pathspec.GitIgnoreSpec:
+    text = pattern.strip()
+    if not text or text.startswith("!") or text.startswith("#"):
+        raise GlobError(f"path pattern {pattern!r} is empty, a comment or a negation")
+    return pathspec.GitIgnoreSpec.from_lines([text])
+
+
+def glob_problem(pattern: str) -> str | None:
+    """Why `pattern` cannot be a path rule, or None."""
+    try:
+        _spec(pattern)
+    except (GlobError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 def matches_glob(path: str, pattern: str) -> bool:
-    """True when the repository-relative `path` matches the git-style glob `pattern`."""
-    return bool(_glob_regex(pattern).match(path))
+    """True when the repository-relative `path` matches the gitignore-style `pattern`."""
+    try:
+        return bool(_spec(pattern).match_file(path))
+    except (GlobError, ValueError):
+        return False
 
 
 def path_violation(path: str, allowed: list[str], forbidden: list[str]) -> str | None:
@@ -51,7 +55,6 @@ def path_violation(path: str, allowed: list[str], forbidden: list[str]) -> str |
     if allowed and not any(matches_glob(path, p) for p in allowed):
         return f"path {path!r} is outside the allowed paths {allowed!r}"
     return None
-
 
 # --- repository-relative paths a request may name ---------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from domain.errors import FieldError, ValidationFailed
+from domain.paths import glob_problem
 from domain.values import MAX_APPROVAL_WAIT_MINUTES, FeatureConstraints
 
 MAX_NAME = 255
@@ -93,6 +94,11 @@ def constraints_errors(c: FeatureConstraints) -> list[FieldError]:
         errors.append(
             FieldError("constraints.timeout_minutes", "timeout_minutes must be between 0 and 120")
         )
+    for name in ("allowed_paths", "forbidden_paths"):
+        for pattern in getattr(c, name):
+            problem = glob_problem(pattern)
+            if problem is not None:
+                errors.append(FieldError(f"constraints.{name}", problem))
     if not 0 <= c.plan_approval_timeout_minutes <= MAX_APPROVAL_WAIT_MINUTES:
         errors.append(
             FieldError(

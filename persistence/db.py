@@ -23,17 +23,26 @@ def async_url(url: str) -> str:
     raise ValueError("database URL must be a postgresql:// URL")
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+    application_name: str = "builder",
+) -> AsyncEngine:
     """An asyncpg engine with a bounded pool; connections are checked before use.
 
-    `create_async_engine` is looked up at call time so tracing's instrumentation of it
-    (builder/observability/tracing.py) applies to engines created after it is set up."""
+    `application_name` names the process in pg_stat_activity (builder-worker, builder-api),
+    so an operator sees who holds which connection. `create_async_engine` is looked up at
+    call time so tracing's instrumentation of it (builder/observability/tracing.py) applies
+    to engines created after it is set up."""
     return sa_asyncio.create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
+        connect_args={"server_settings": {"application_name": application_name}},
     )
 
 

@@ -19,6 +19,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from builder.deps import WORKER_APPLICATION_NAME
 from builder.stack.temporal import TemporalDevServer
 from tests.fixtures.executions import Harness
 from tests.integration.workflow.conftest import VAULT_KEY
@@ -176,18 +177,28 @@ class ChaosRig:
         self.harness.client = await connect(self.temporal)
 
     async def cut_postgres_connections(self) -> int:
-        """pg_terminate_backend every connection to the test database but our own."""
+        """pg_terminate_backend the worker processes' connections to the test database; how
+        many were cut (the test's own connections are not counted, nor touched)."""
         name = self.database_url.rpartition("/")[2].partition("?")[0]
         conn = await asyncpg.connect(self.database_url)
         try:
             rows = await conn.fetch(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                "WHERE datname = $1 AND application_name = $2",
                 name,
+                WORKER_APPLICATION_NAME,
             )
-            return len(rows)
+            return sum(1 for r in rows if r[0])
         finally:
             await conn.close()
+
+    async def in_flight(self, sessions: Any, tenant: uuid.UUID, runs: list[Any]) -> int:
+        """How many of `runs` have not ended yet (a kill now hits work in progress)."""
+        from persistence.uow import UnitOfWork
+
+        async with UnitOfWork(sessions) as uow:
+            states = [(await uow.executions.get(tenant, r[1])).state for r in runs]
+        return sum(1 for s in states if s < 6)
 
 
 async def wait_for_state(
@@ -205,3 +216,21 @@ async def wait_for_state(
             return int(state)
         assert loop.time() < deadline, f"execution stayed in state {state}"
         await asyncio.sleep(0.05)
+
+
+async def started_attempts(handle: Any, activity_type: str) -> int:
+    """The highest attempt at which an activity of `activity_type` started in the run."""
+    from temporalio.api.enums.v1 import EventType
+
+    scheduled: dict[int, str] = {}
+    highest = 0
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.event_id] = (
+                event.activity_task_scheduled_event_attributes.activity_type.name
+            )
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            attrs = event.activity_task_started_event_attributes
+            if scheduled.get(attrs.scheduled_event_id) == activity_type:
+                highest = max(highest, attrs.attempt)
+    return highest

@@ -114,3 +114,10 @@ def test_a_non_deterministic_call_in_the_workflow_fails_replay_with_the_producti
     # which is exactly the check the production runner must not switch off
     passed_through = _replay_injected(tmp_path / "b", "workflows-passed-through")
     assert passed_through.returncode == 0, passed_through.stdout + passed_through.stderr
+
+
+def test_histories_of_this_version_carry_no_command_output() -> None:
+    # a failed build's output is an artifact (build.log): none of it may enter a history
+    for path in HISTORIES:
+        if not path.stem.startswith("v0-"):
+            assert "log_tail" not in path.read_text(), path.stem

@@ -108,6 +108,39 @@ def test_plan_is_reasked_with_the_validation_error_and_then_accepted(
     assert model_server.requests[0]["path"] == expected_path
 
 
+def test_the_plan_is_asked_for_as_structured_output_and_read_from_it(
+    tmp_path: Path, model_server: ScriptedModelServer, provider: str
+) -> None:
+    write_tree(tmp_path, {"app/main.py": "def main():\n    pass\n"})
+    # a bare JSON object: as structured output, with no markdown to scrape it from
+    model_server.say(json.dumps(PLAN))
+    engine = build_engine("llm", config_for(model_server, provider))
+
+    result = engine.plan(feature(), analyze_repository(tmp_path))
+
+    assert [s.target_files for s in result.plan.steps] == [["app/greet.py"], ["app/main.py"]]
+    body = model_server.requests[0]["body"]
+    if provider == "openai":
+        assert body["response_format"]["type"] == "json_schema"
+        assert "steps" in json.dumps(body["response_format"]["json_schema"]["schema"])
+        # the current parameter name; the deprecated `max_tokens` is not sent
+        assert "max_completion_tokens" in body and "max_tokens" not in body
+    else:
+        assert body["tool_choice"] == {"type": "tool", "name": "submit_plan"}
+        assert body["tools"][0]["name"] == "submit_plan"
+
+
+def test_an_older_openai_compatible_server_can_keep_max_tokens(
+    tmp_path: Path, model_server: ScriptedModelServer
+) -> None:
+    write_tree(tmp_path, {"app/main.py": "def main():\n    pass\n"})
+    model_server.say(json.dumps(PLAN))
+    config = config_for(model_server, "openai", openai_max_tokens_param="max_tokens")
+    build_engine("llm", config).plan(feature(), analyze_repository(tmp_path))
+    body = model_server.requests[0]["body"]
+    assert "max_tokens" in body and "max_completion_tokens" not in body
+
+
 def test_plan_that_breaks_constraints_is_fed_back_then_fails_precisely(
     model_server: ScriptedModelServer,
 ) -> None:
