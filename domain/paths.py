@@ -56,6 +56,7 @@ def path_violation(path: str, allowed: list[str], forbidden: list[str]) -> str |
         return f"path {path!r} is outside the allowed paths {allowed!r}"
     return None
 
+
 # --- repository-relative paths a request may name ---------------------------------------
 
 # the characters str.isspace() accepts, spelt out so ECMA-262 and Python agree
