@@ -21,7 +21,9 @@ async def test_same_name_twice_in_one_tenant_is_refused_with_a_clear_conflict(
     tenant = new_tenant()
     await committed_repository(sessions, tenant, "payments")
     async with UnitOfWork(sessions) as uow:
-        with pytest.raises(Conflict, match="a repository named 'payments' already exists"):
+        with pytest.raises(
+            Conflict, match="a repository with this name already exists in this tenant"
+        ):
             await uow.repositories.create(tenant, "payments", URL)
         # the transaction is still usable after the refusal
         other = await uow.repositories.create(tenant, "payments-2", URL)
@@ -113,7 +115,7 @@ async def test_renaming_onto_a_live_name_is_a_conflict_and_keeps_the_transaction
     await committed_repository(sessions, tenant, "taken")
     mine = await committed_repository(sessions, tenant, "mine")
     async with UnitOfWork(sessions) as uow:
-        with pytest.raises(Conflict, match="'taken' already exists"):
+        with pytest.raises(Conflict, match="a repository with this name already exists"):
             await uow.repositories.update(tenant, mine.id, name="taken")
         renamed = await uow.repositories.update(tenant, mine.id, name="free")
         await uow.commit()

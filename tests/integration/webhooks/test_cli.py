@@ -19,6 +19,7 @@ from api.admin import create_api_key
 from api.app import create_app
 from api.deps import ApiDeps, LazyTemporalClient
 from builder.cli import main
+from builder.cli.exits import ExitCode
 from builder.stack.ports import free_port
 from persistence.artifacts.local import LocalArtifactStore
 from persistence.db import create_engine, session_factory
@@ -114,5 +115,8 @@ async def test_webhooks_commands_manage_a_subscription_end_to_end(
 
     code, out = await asyncio.to_thread(run, "webhooks", "rm", hook_id)
     assert code == 0
-    assert main(["webhooks", "show", hook_id, "--api-url", api_url, "--api-key", key]) == 1
+    assert (
+        main(["webhooks", "show", hook_id, "--api-url", api_url, "--api-key", key])
+        == ExitCode.NOT_FOUND
+    )  # deleted
     assert capsys.readouterr().err.startswith("builder: Not found: webhook subscription")
