@@ -9,6 +9,11 @@ from typing import TYPE_CHECKING
 from activities.codegen.llm import LLMConfig
 from activities.git import GitConfig, GitEngine, default_denied_hosts
 from activities.sandbox import SandboxConfig, SandboxRunner
+from activities.sandbox.environments import (
+    EnvironmentStore,
+    default_interpreter,
+    interpreter_binds,
+)
 from builder.settings import Settings
 from persistence.artifacts import ArtifactStore, open_store
 from persistence.db import create_engine, session_factory
@@ -86,13 +91,17 @@ def build_deps(settings: Settings, worker_queue: str) -> PhaseDeps:
         application_name=WORKER_APPLICATION_NAME,
     )
     state = settings.resolved_state_dir()
+    interpreter = settings.environment_python or default_interpreter()
     sandbox = SandboxRunner(
         SandboxConfig(
             allow_unsandboxed=settings.sandbox_allow_unsandboxed,
             extra_denied=(str(state),),
+            # the interpreter environments are made from runs inside the sandbox
+            extra_ro_binds=interpreter_binds(interpreter),
         )
     )
     from activities.phases.context import PhaseDeps
+    from activities.phases.environment import EnvironmentSettings
 
     return PhaseDeps(
         db=db,
@@ -109,6 +118,9 @@ def build_deps(settings: Settings, worker_queue: str) -> PhaseDeps:
         build_timeout_s=settings.build_timeout_seconds,
         test_timeout_s=settings.test_timeout_seconds,
         patch_inline_limit=settings.artifact_inline_patch_limit,
+        environments=EnvironmentSettings(
+            EnvironmentStore(settings.resolved_environment_dir()), interpreter
+        ),
     )
 
 

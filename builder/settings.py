@@ -71,6 +71,10 @@ class Settings(BaseSettings):
 
     # Sandbox
     sandbox_allow_unsandboxed: bool = False
+    # cached setup environments (per tenant and dependency state); default <state>/environments
+    environment_dir: Path | None = None
+    # the interpreter Python environments are made from (default: the worker's own)
+    environment_python: str | None = None
     setup_timeout_seconds: int = 1800
     build_timeout_seconds: int = 1800
     test_timeout_seconds: int = 1800
@@ -115,6 +119,9 @@ class Settings(BaseSettings):
     def resolved_state_dir(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         return self.state_dir
+
+    def resolved_environment_dir(self) -> Path:
+        return self.environment_dir or (self.state_dir / "environments")
 
     def resolved_workspace_dir(self) -> Path:
         return self.workspace_dir or (self.state_dir / "workspaces")

@@ -24,6 +24,7 @@ class EventType(StrEnum):
     STEP_COMPLETED = "step.completed"
     STEP_FAILED = "step.failed"
     FILE_CHANGED = "file.changed"
+    SETUP_SKIPPED = "setup.skipped"
     BUILD_COMPLETED = "build.completed"
     TEST_COMPLETED = "test.completed"
     PUSH_COMPLETED = "push.completed"

@@ -13,6 +13,7 @@ from domain.contracts import AnalysisResult, ExecutionRef, PhaseTimeouts
 from domain.enums import ArtifactType
 from domain.events import EventType
 from domain.repository_configuration import ResolvedConfiguration
+from domain.setup_plan import SetupPlan
 from workflows.activities import AnalysisActivities
 
 ANALYSIS_ARTIFACT = "analysis-report.json"
@@ -21,6 +22,8 @@ GRAPH_ARTIFACT = "dependency-graph.json"
 # and the resolved phase configuration the verify phase runs
 COMMANDS_KEY = "commands"
 CONFIGURATION_KEY = "configuration"
+# what setup installs into the repository's environment (domain/setup_plan.py)
+SETUP_PLAN_KEY = "setup_plan"
 
 
 class Analysis(Phase, AnalysisActivities):
@@ -62,6 +65,7 @@ class Analysis(Phase, AnalysisActivities):
                 **(row.properties or {}),
                 COMMANDS_KEY: commands,
                 CONFIGURATION_KEY: configuration.model_dump(mode="json") if configuration else None,
+                SETUP_PLAN_KEY: report.setup_plan.model_dump(mode="json"),
             }
             self.emit(
                 uow,
@@ -105,6 +109,12 @@ async def stored_analysis(phase: Phase, ctx: ExecutionContext) -> AnalysisReport
     """The analysis report this execution stored, for engines that plan from it."""
     text = await phase.text_artifact(ctx, ANALYSIS_ARTIFACT)
     return AnalysisReport.model_validate_json(text) if text else None
+
+
+def stored_setup_plan(ctx: ExecutionContext) -> SetupPlan:
+    """The setup plan the analysis found (empty for executions analysed before plans)."""
+    stored = (ctx.execution.properties or {}).get(SETUP_PLAN_KEY)
+    return SetupPlan.model_validate(stored) if stored else SetupPlan()
 
 
 def stored_configuration(ctx: ExecutionContext) -> ResolvedConfiguration | None:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from activities.codegen.engine import FeatureRequest
 from activities.codegen.llm import LLMConfig
 from activities.git import GitCredential, GitEngine
+from activities.phases.environment import EnvironmentSettings
 from activities.sandbox import SandboxRunner
 from domain.changes import declared_changes_adapter
 from domain.contracts import ExecutionRef
@@ -55,6 +56,7 @@ class PhaseDeps:
     build_timeout_s: float
     test_timeout_s: float
     patch_inline_limit: int
+    environments: EnvironmentSettings | None = None
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.phases.analysis import phase_timeouts, stored_configuration
+from activities.phases.analysis import phase_timeouts, stored_configuration, stored_setup_plan
 from activities.phases.context import ExecutionContext, Phase, PhaseDeps, event_id, json_bytes
+from activities.phases.environment import PreparedEnvironment, prepare_environment
 from activities.phases.worktree import Use, WorktreeCache, completed_steps
 from activities.runtime import Progress, maps_domain_errors, run_blocking
 from activities.sandbox import PhaseKind, PhaseResult, run_phase
@@ -55,29 +56,44 @@ class Verification(Phase, VerifyActivities):
         phase = inp.phase
         required = constraints.require_build if phase == "build" else constraints.require_tests
         timeouts = phase_timeouts(self.deps, configuration)
-        env = configuration.env
 
-        def run_one(kind: PhaseKind, cancel: threading.Event, progress: Progress) -> PhaseResult:
+        def run_one(
+            kind: PhaseKind, cancel: threading.Event, progress: Progress, ready: PreparedEnvironment
+        ) -> PhaseResult:
             setting = configuration.phase(kind)
             return run_phase(
-                kind, setting.command, path, required=required or kind == "setup",
-                timeout_s=getattr(timeouts, f"{kind}_s"), runner=runner,
-                allow_network=setting.allow_network, on_line=_line_counter(kind, progress),
-                cancel=cancel, env=env,
+                kind, setting.command, path, required=required, timeout_s=getattr(
+                    timeouts, f"{kind}_s"), runner=runner, allow_network=setting.allow_network,
+                on_line=_line_counter(kind, progress), cancel=cancel, env=ready.env,
+                environment=ready.mount,
             )  # fmt: skip
 
-        def run(cancel: threading.Event, progress: Progress) -> PhaseResult:
-            if phase == "build" and configuration.setup.command:
-                run_one("setup", cancel, progress)
-            return run_one(phase, cancel, progress)
+        def run(
+            cancel: threading.Event, progress: Progress
+        ) -> tuple[PreparedEnvironment, PhaseResult]:
+            # setup before the build; the tests set up only when the environment is gone
+            ready = prepare_environment(
+                self.deps.environments, runner, tenant=str(ctx.tenant), worktree=path,
+                plan=stored_setup_plan(ctx), configuration=configuration,
+                setup_timeout_s=timeouts.setup_s, run_plain_setup=phase == "build",
+                cancel=cancel, on_line=_line_counter("setup", progress),
+            )  # fmt: skip
+            if ready.cancelled:
+                assert ready.setup is not None
+                return ready, ready.setup
+            return ready, run_one(phase, cancel, progress, ready)
 
         try:
-            result = await run_blocking(run, what=f"running the {phase}")
+            ready, result = await run_blocking(run, what=f"running the {phase}")
         except DomainError as err:
             failed = getattr(err, "result", None)
             if failed is not None:
                 await self._store(ctx, failed, passed=False)
             raise
+        if ready.setup is not None and ready.setup is not result:
+            await self._store(ctx, ready.setup, passed=True)
+        if ready.cache_hit and phase == "build":
+            await self._setup_skipped(ctx, ready)
         await self._store(ctx, result, passed=True)
         summary = "skipped: no command" if result.skipped else f"exit {result.exit_code}"
         if result.test_report is not None:
@@ -92,6 +108,16 @@ class Verification(Phase, VerifyActivities):
             summary=summary,
             commit_sha=verified,
         )
+
+    async def _setup_skipped(self, ctx: ExecutionContext, ready: PreparedEnvironment) -> None:
+        """Setup did not run: the environment of this dependency state was cached."""
+        async with self.unit() as uow:
+            self.emit(
+                uow, ctx.id, EventType.SETUP_SKIPPED,
+                {"phase": "setup", "reason": "cache_hit", "environment": ready.key},
+                event_id=event_id(ctx.id, EventType.SETUP_SKIPPED.value, verify_round(ctx)),
+            )  # fmt: skip
+            await uow.commit()
 
     async def _store(self, ctx: ExecutionContext, result: PhaseResult, *, passed: bool) -> None:
         """The phase's log and reports as artifacts, then its event (staged last)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from activities.sandbox.bubblewrap import EnvironmentMount
 from activities.sandbox.reports.capture import collectors_dir, plan_capture, unittest_collector_path
 from activities.sandbox.reports.collect import collect_coverage, collect_junit
 from activities.sandbox.reports.coverage import CoverageReport
@@ -102,8 +103,10 @@ def run_phase(
     on_line: Callable[[str], None] | None = None,
     cancel: threading.Event | None = None,
     env: Mapping[str, str] | None = None,
+    environment: EnvironmentMount | None = None,
 ) -> PhaseResult:
-    """Run one phase. Returns the result when it passed, was skipped or was cancelled
+    """Run one phase, with the repository's `environment` at /env when it has one.
+    Returns the result when it passed, was skipped or was cancelled
     (`cancelled=True`; the caller reports its own cancellation). Raises BuildPhaseFailed,
     TestPhaseFailed or PhaseTimedOut (subclasses of the domain errors) with `.result`."""
     if kind not in _PROPERTY_OF:
@@ -111,10 +114,12 @@ def run_phase(
     if command is None or (isinstance(command, str) and not command.strip()):
         return _missing(kind, required)
     if kind == "test":
-        return _run_tests(command, worktree, timeout_s, runner, allow_network, on_line, cancel, env)
+        return _run_tests(
+            command, worktree, timeout_s, runner, allow_network, on_line, cancel, env, environment
+        )
     run = runner.run(
         command, worktree, timeout_s=timeout_s, allow_network=allow_network, on_line=on_line,
-        cancel=cancel, env=env,
+        cancel=cancel, env=env, environment=environment,
     )  # fmt: skip
     result = PhaseResult(
         kind=kind,
@@ -156,6 +161,7 @@ def _run_tests(
     on_line: Callable[[str], None] | None,
     cancel: threading.Event | None,
     env: Mapping[str, str] | None,
+    environment: EnvironmentMount | None,
 ) -> PhaseResult:
     reports = Path(tempfile.mkdtemp(prefix="sandbox-reports-", dir=runner.config.scratch_root))
     try:
@@ -171,7 +177,7 @@ def _run_tests(
         run = runner.run(
             capture.command, worktree, timeout_s=timeout_s, allow_network=allow_network,
             on_line=_tee(capture.feed, on_line), cancel=cancel, env=capture.env,
-            reports_dir=reports, tools_dir=tools,
+            reports_dir=reports, tools_dir=tools, environment=environment,
         )  # fmt: skip
         notes: list[str] = []
         junit = collect_junit([reports], worktree, since, notes)

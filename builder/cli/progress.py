@@ -82,6 +82,8 @@ class ProgressView:
             return f"step failed: {payload.get('error') or payload}"
         if kind in ("build.completed", "test.completed"):
             return phase_line(kind, payload)
+        if kind == "setup.skipped":
+            return "setup skipped (environment cached)"
         if kind == "push.completed":
             branch = payload.get("branch")
             return f"pushed {branch}" if branch else "push completed"

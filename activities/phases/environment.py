@@ -1,0 +1,108 @@
+"""The repository's environment around verification: set up once per dependency state,
+then mounted read-only for every build and test.
+
+For a repository whose setup plan builder can own (Python), setup creates the environment
+at /env (a virtual environment from the worker's interpreter, the project installed from
+the worktree with its test dependencies) and runs the repository's own setup command in it;
+the result is cached per tenant and key (activities/sandbox/environments.py), so a later
+execution on the same dependency state skips setup entirely. Other repositories keep the
+plain setup command, run before every build.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from activities.sandbox import EnvironmentMount, PhaseResult, SandboxRunner, run_phase
+from activities.sandbox.environments import EnvironmentStore, environment_key
+from activities.sandbox.python_env import (
+    python_bin,
+    python_environment,
+    python_variables,
+    setup_script,
+)
+from domain.repository_configuration import ResolvedConfiguration
+from domain.setup_plan import SetupPlan
+
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """Where a worker keeps environments and which interpreter makes Python ones."""
+
+    store: EnvironmentStore
+    interpreter: str
+
+
+@dataclass
+class PreparedEnvironment:
+    """What build and test run with, and what setup did to get there."""
+
+    mount: EnvironmentMount | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    key: str | None = None
+    cache_hit: bool = False
+    setup: PhaseResult | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.setup is not None and self.setup.cancelled
+
+
+def prepare_environment(
+    settings: EnvironmentSettings | None,
+    runner: SandboxRunner,
+    *,
+    tenant: str,
+    worktree: Path,
+    plan: SetupPlan,
+    configuration: ResolvedConfiguration,
+    setup_timeout_s: float,
+    run_plain_setup: bool,
+    cancel: threading.Event | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> PreparedEnvironment:
+    """The environment of this worktree: cached, built now, or none (a plain setup command,
+    run when `run_plain_setup`). Raises the setup phase's errors (with `.result`)."""
+    env = dict(configuration.env)
+    setup = configuration.setup
+    python = python_environment(plan)
+    if settings is None or python is None or not runner.sandboxed():
+        result = None
+        if run_plain_setup and setup.command:
+            result = run_phase(
+                "setup", setup.command, worktree, required=True, timeout_s=setup_timeout_s,
+                runner=runner, allow_network=setup.allow_network, on_line=on_line,
+                cancel=cancel, env=env,
+            )  # fmt: skip
+        return PreparedEnvironment(env=env, setup=result)
+    script = setup_script(python, worktree, settings.interpreter)
+    key = environment_key(tenant, worktree, plan, setup.command, settings.interpreter, script)
+    path = env.get("PATH") or os.environ.get("PATH") or _DEFAULT_PATH
+    env.update(python_variables())
+    env["PATH"] = f"{python_bin()}:{path}"
+    store = settings.store
+    cached = store.lookup(tenant, key)
+    if cached is not None:
+        return PreparedEnvironment(EnvironmentMount(cached.path), env, key, cache_hit=True)
+    staging = store.staging(tenant, key)
+    command = "set -e\n" + script + (f"\n{setup.command}" if setup.command else "")
+    try:
+        result = run_phase(
+            "setup", command, worktree, required=True, timeout_s=setup_timeout_s, runner=runner,
+            allow_network=setup.allow_network, on_line=on_line, cancel=cancel, env=env,
+            environment=EnvironmentMount(staging, writable=True),
+        )  # fmt: skip
+    except BaseException:
+        store.discard(staging)
+        raise
+    if result.cancelled:
+        store.discard(staging)
+        return PreparedEnvironment(env=env, key=key, setup=result)
+    published = store.publish(tenant, key, staging)
+    return PreparedEnvironment(EnvironmentMount(published.path), env, key, setup=result)

@@ -1,0 +1,78 @@
+"""Environment keys, the store's tenant layout, and the Python setup script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from activities.sandbox.environments import EnvironmentStore, environment_key
+from activities.sandbox.python_env import (
+    dependency_group_requirements,
+    python_environment,
+    setup_script,
+)
+from domain.setup_plan import NodeEnvironment, PythonEnvironment, SetupPlan
+
+PYTHON = PythonEnvironment(manifest="pyproject.toml", install_project=True, extras=["test"])
+PLAN = SetupPlan(
+    environments=[PYTHON], dependency_files=["pyproject.toml", "requirements-test.txt"]
+)
+
+
+def _key(tmp: Path, tenant: str = "t1", setup: str | None = None) -> str:
+    return environment_key(tenant, tmp, PLAN, setup, "/usr/bin/python3")
+
+
+def test_the_key_follows_dependency_files_tenant_and_setup_command(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    first = _key(tmp_path)
+    (tmp_path / "README.md").write_text("not a dependency file")
+    assert _key(tmp_path) == first
+    (tmp_path / "requirements-test.txt").write_text("pytest\n")
+    assert _key(tmp_path) != first
+    assert _key(tmp_path, tenant="t2") != _key(tmp_path)
+    assert _key(tmp_path, setup="make deps") != _key(tmp_path)
+
+
+def test_published_environments_are_per_tenant_and_a_second_publish_keeps_the_first(
+    tmp_path: Path,
+) -> None:
+    store = EnvironmentStore(tmp_path)
+    staging = store.staging("tenant-a", "k" * 64)
+    (staging / "marker").write_text("first")
+    published = store.publish("tenant-a", "k" * 64, staging)
+    assert store.lookup("tenant-a", "k" * 64) == published
+    assert store.lookup("tenant-b", "k" * 64) is None
+    late = store.staging("tenant-a", "k" * 64)
+    (late / "marker").write_text("second")
+    again = store.publish("tenant-a", "k" * 64, late)
+    assert (again.path / "marker").read_text() == "first" and not late.exists()
+
+
+def test_dependency_groups_are_expanded_and_options_refused(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[dependency-groups]\n"
+        'test = ["pytest>=8", {include-group = "lint"}, "--index-url=http://evil"]\n'
+        'lint = ["ruff"]\n'
+    )
+    assert dependency_group_requirements(tmp_path, ["test"]) == ["pytest>=8", "ruff"]
+
+
+def test_the_setup_script_installs_the_worktree_editable_with_its_test_needs(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "requirements-test.txt").write_text("pretend\n")
+    env = PythonEnvironment(
+        manifest="pyproject.toml", install_project=True, extras=["test", "bad;rm"],
+        requirement_files=["requirements-test.txt", "missing.txt"], test_packages=["pytest"],
+    )  # fmt: skip
+    script = setup_script(env, tmp_path, "/usr/bin/python3")
+    assert script.splitlines()[0] == "/usr/bin/python3 -m venv /env/python"
+    assert script.splitlines()[1].endswith(
+        "-e '/workspace[test]' -r /workspace/requirements-test.txt pytest"
+    )
+
+
+def test_a_plan_that_installs_into_the_worktree_is_left_to_its_setup_command() -> None:
+    node = NodeEnvironment(manager="npm", frozen=True)
+    assert python_environment(SetupPlan(environments=[PLAN.environments[0], node])) is None
+    assert python_environment(PLAN) == PLAN.environments[0]
