@@ -104,7 +104,9 @@ class PhaseCommands(_Strict):
 
 
 class PhaseNetwork(_Strict):
-    """Whether a phase's commands may use the network (all off unless set)."""
+    """Whether a phase's commands may use the network. Setup: on unless set to false, and
+    only through builder's egress proxy to the allow-listed hosts (the package registries);
+    build and test: off unless set, and then the full network."""
 
     setup: bool | None = None
     build: bool | None = None
@@ -159,7 +161,9 @@ class RepositoryProperties(_Strict):
     build_command: Command = None
     test_command: Command = None
     setup_allow_network: bool | None = Field(
-        default=None, description="network for setup commands (default off)"
+        default=None,
+        description="setup reaches the egress allow-list (package registries) through "
+        "builder's proxy, never the worker's network (default on)",
     )
     build_allow_network: bool | None = Field(
         default=None, description="network for the build (default: sandbox_allow_network)"
@@ -303,8 +307,11 @@ def _network(kind: str, file: RepositoryConfigFile, props: RepositoryProperties)
     if kind != "setup" and props.sandbox_allow_network is not None:
         return props.sandbox_allow_network
     from_file = getattr(file.network, kind)
-    # off by default: network for setup arrives with its own egress-filtered namespace
-    return bool(from_file) if from_file is not None else False
+    if from_file is not None:
+        return bool(from_file)
+    # setup reaches the package registries by default, through the egress proxy only;
+    # build and test get no network unless configured
+    return kind == "setup"
 
 
 def _timeout(kind: str, file: RepositoryConfigFile, props: RepositoryProperties) -> int | None:

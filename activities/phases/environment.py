@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from activities.sandbox import EnvironmentMount, PhaseResult, SandboxRunner, run_phase
+from activities.sandbox.egress import EgressPolicy
 from activities.sandbox.environments import EnvironmentStore, environment_key
 from activities.sandbox.python_env import (
     python_bin,
@@ -37,6 +38,7 @@ class EnvironmentSettings:
 
     store: EnvironmentStore
     interpreter: str
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
 
 @dataclass
@@ -71,14 +73,15 @@ def prepare_environment(
     run when `run_plain_setup`). Raises the setup phase's errors (with `.result`)."""
     env = dict(configuration.env)
     setup = configuration.setup
+    # setup's network is the egress proxy, never the worker's network
+    egress = (settings.egress if settings else EgressPolicy()) if setup.allow_network else None
     python = python_environment(plan)
     if settings is None or python is None or not runner.sandboxed():
         result = None
         if run_plain_setup and setup.command:
             result = run_phase(
                 "setup", setup.command, worktree, required=True, timeout_s=setup_timeout_s,
-                runner=runner, allow_network=setup.allow_network, on_line=on_line,
-                cancel=cancel, env=env,
+                runner=runner, on_line=on_line, cancel=cancel, env=env, egress=egress,
             )  # fmt: skip
         return PreparedEnvironment(env=env, setup=result)
     script = setup_script(python, worktree, settings.interpreter)
@@ -95,7 +98,7 @@ def prepare_environment(
     try:
         result = run_phase(
             "setup", command, worktree, required=True, timeout_s=setup_timeout_s, runner=runner,
-            allow_network=setup.allow_network, on_line=on_line, cancel=cancel, env=env,
+            on_line=on_line, cancel=cancel, env=env, egress=egress,
             environment=EnvironmentMount(staging, writable=True),
         )  # fmt: skip
     except BaseException:

@@ -47,6 +47,8 @@ class SandboxLayout:
     reports: Path | None = None
     tools: Path | None = None
     environment: EnvironmentMount | None = None
+    # setup's egress: the proxy's socket and the forwarder (activities.sandbox.egress)
+    egress: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ def plan_mounts(
     if layout.environment is not None:
         kind: fs.MountKind = "bind" if layout.environment.writable else "ro-bind"
         mounts.append(Mount(kind, fs.ENVIRONMENT, str(layout.environment.path)))
+    if layout.egress is not None:
+        mounts.append(Mount("ro-bind", fs.EGRESS, str(layout.egress)))
     return SandboxPlan(mounts, variables)
 
 

@@ -30,6 +30,8 @@ REPORTS = "/builder/reports"
 # builder's own read-only helpers (the unittest result collector)
 TOOLS = "/builder/tools"
 ENVIRONMENT = "/env"
+# setup's way out: the egress proxy's socket and the forwarder that listens on loopback
+EGRESS = "/builder/egress"
 RESERVED = (
     WORKSPACE, HOME, TMP, VAR_TMP, REPORTS, TOOLS, ENVIRONMENT, "/builder", "/proc", "/dev",
     "/etc",

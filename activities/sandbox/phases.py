@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from activities.sandbox.bubblewrap import EnvironmentMount
+from activities.sandbox.egress import EgressPolicy
 from activities.sandbox.reports.capture import collectors_dir, plan_capture, unittest_collector_path
 from activities.sandbox.reports.collect import collect_coverage, collect_junit
 from activities.sandbox.reports.coverage import CoverageReport
@@ -104,9 +105,11 @@ def run_phase(
     cancel: threading.Event | None = None,
     env: Mapping[str, str] | None = None,
     environment: EnvironmentMount | None = None,
+    egress: EgressPolicy | None = None,
 ) -> PhaseResult:
-    """Run one phase, with the repository's `environment` at /env when it has one.
-    Returns the result when it passed, was skipped or was cancelled
+    """Run one phase, with the repository's `environment` at /env when it has one, and
+    (setup) only the `egress` proxy for network when a policy is given. Returns the result
+    when it passed, was skipped or was cancelled
     (`cancelled=True`; the caller reports its own cancellation). Raises BuildPhaseFailed,
     TestPhaseFailed or PhaseTimedOut (subclasses of the domain errors) with `.result`."""
     if kind not in _PROPERTY_OF:
@@ -119,14 +122,14 @@ def run_phase(
         )
     run = runner.run(
         command, worktree, timeout_s=timeout_s, allow_network=allow_network, on_line=on_line,
-        cancel=cancel, env=env, environment=environment,
+        cancel=cancel, env=env, environment=environment, egress=egress,
     )  # fmt: skip
     result = PhaseResult(
         kind=kind,
         command=command_text(command),
         exit_code=run.exit_code,
         duration_s=run.duration_s,
-        log=run.output,
+        log=run.output + "".join(f"{line}\n" for line in run.egress_log),
         skipped=False,
         truncated=run.truncated,
         timed_out=run.timed_out,

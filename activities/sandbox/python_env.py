@@ -10,7 +10,6 @@ sandbox has none of it), so it installs from the package index through setup's e
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import tomllib
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from activities.sandbox import filesystem as fs
+from activities.sandbox.egress import system_ca_bundle
 from activities.sandbox.untrusted_files import read_regular_file
 from domain.setup_plan import PythonEnvironment, SetupPlan
 
@@ -30,15 +30,10 @@ _EXTRA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_GROUP_DEPTH = 10
 
 
-# The system's trust store (the sandbox sees /etc/ssl/certs): pip otherwise trusts only the
-# roots it bundles, and an operator's TLS-inspecting egress or private index has its own CA.
-CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
-
-
 def python_variables() -> dict[str, str]:
     """What makes build and test use the environment (PATH is prefixed by the caller)."""
     variables = {"VIRTUAL_ENV": VENV, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    bundle = next((b for b in CA_BUNDLES if os.path.isfile(b)), None)
+    bundle = system_ca_bundle()
     if bundle is not None:
         variables["PIP_CERT"] = bundle
     return variables

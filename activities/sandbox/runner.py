@@ -7,12 +7,14 @@ calling thread, a chunk at a time, so memory stays bounded however much the comm
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import select
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,6 +33,7 @@ from activities.sandbox.bubblewrap import (
     plan_mounts,
 )
 from activities.sandbox.config import SandboxConfig
+from activities.sandbox.egress import EgressPolicy, EgressSession, start_egress
 from activities.sandbox.environment import build_environment
 from activities.sandbox.output import CappedOutput, LineSplitter
 from activities.sandbox.process_tree import terminate_run
@@ -51,6 +54,8 @@ class CommandResult:
     timed_out: bool
     cancelled: bool
     sandboxed: bool
+    # what setup's egress proxy allowed and refused, one line each
+    egress_log: tuple[str, ...] = ()
 
     @property
     def succeeded(self) -> bool:
@@ -116,6 +121,7 @@ class SandboxRunner:
         reports_dir: Path | None = None,
         tools_dir: Path | None = None,
         environment: EnvironmentMount | None = None,
+        egress: EgressPolicy | None = None,
     ) -> CommandResult:
         """Run `command` in the worktree `cwd`, the only writable place besides the run's
         home and /tmp, `reports_dir` and a writable `environment`. In the sandbox the
@@ -123,7 +129,11 @@ class SandboxRunner:
         environment /env; unsandboxed runs see host paths and no /env. Never raises for the
         command's own failure: exit code, timeout and cancellation are in the result. Raises
         SandboxUnavailable, PolicyViolation (a secret variable in `env`, a worktree whose .git
-        is not a directory) or ValueError (empty command, missing cwd)."""
+        is not a directory) or ValueError (empty command, missing cwd).
+
+        With an `egress` policy the command gets no network of its own, only the egress
+        proxy (activities.sandbox.egress) at HTTPS_PROXY; unsandboxed, it is a plain
+        networked run."""
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         worktree = Path(os.path.realpath(cwd))
@@ -132,7 +142,14 @@ class SandboxRunner:
         argv = command_argv(command)
         sandboxed = self.sandboxed()
         scratch = Path(tempfile.mkdtemp(prefix="sandbox-run-", dir=self.config.scratch_root))
+        session = None
         try:
+            if egress is not None and sandboxed:
+                session = start_egress(egress, scratch, sys.executable)
+                argv = session.wrap(argv)
+                env = {**EgressSession.variables(), **(env or {})}
+            elif egress is not None:
+                allow_network = True  # unsandboxed: nothing to contain, the host's network
             layout = SandboxLayout(
                 worktree=worktree,
                 home=scratch / "home",
@@ -140,11 +157,17 @@ class SandboxRunner:
                 reports=Path(os.path.realpath(reports_dir)) if reports_dir else None,
                 tools=Path(os.path.realpath(tools_dir)) if tools_dir else None,
                 environment=environment,
+                egress=session.directory if session is not None else None,
             )
-            return self._run_in(
+            result = self._run_in(
                 argv, layout, sandboxed, timeout_s, allow_network, on_line, cancel, env
             )
+            if session is not None:
+                result = dataclasses.replace(result, egress_log=tuple(session.stop()))
+            return result
         finally:
+            if session is not None:
+                session.stop()
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _prepare(

@@ -111,7 +111,7 @@ async def test_setup_builds_the_environment_once_and_tests_use_the_worktree_s_co
     pipeline = pipeline_factory(environment_python=str(stand_in_interpreter))
     try:
         tenant = uuid.uuid4()
-        repo = await harness.repository(tenant, str(remote), {"setup_allow_network": True})
+        repo = await harness.repository(tenant, str(remote), {})
 
         first = await _execution(harness, pipeline, tenant, repo)
         built = await first("verify", VerifyRequest(ref=first.ref, phase="build"))
@@ -142,7 +142,7 @@ async def test_setup_builds_the_environment_once_and_tests_use_the_worktree_s_co
 
         # another tenant's execution of the same repository never gets this environment
         other = uuid.uuid4()
-        other_repo = await harness.repository(other, str(remote), {"setup_allow_network": True})
+        other_repo = await harness.repository(other, str(remote), {})
         third = await _execution(harness, pipeline, other, other_repo)
         await third("verify", VerifyRequest(ref=third.ref, phase="build"))
         events = await _events(harness.sessions, third.ref)

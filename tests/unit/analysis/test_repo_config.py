@@ -32,13 +32,15 @@ def test_detection_alone_says_where_each_command_came_from(tmp_path: Path) -> No
     assert (config.test.command, config.test.source) == ("python -m pytest -q", "detected")
     assert report.command_sources["test_command"] == "pyproject.toml"
     assert config.setup.command is None and config.setup.source == "none"
-    assert not any(p.allow_network for p in (config.setup, config.build, config.test))
+    # setup reaches the registries (through the egress proxy); build and test are offline
+    assert config.setup.allow_network
+    assert not any(p.allow_network for p in (config.build, config.test))
 
 
 def test_config_file_overrides_detection_and_switches_a_phase_off(tmp_path: Path) -> None:
     write(tmp_path, {**PYTEST_PROJECT, ".builder.yml": (
         "commands:\n  test: python -m pytest -q tests\n  build: off\n"
-        "env:\n  PYTHONHASHSEED: '0'\nnetwork:\n  setup: true\n"
+        "env:\n  PYTHONHASHSEED: '0'\nnetwork:\n  setup: false\n  test: true\n"
         "timeouts:\n  test: 900\ntoolchain:\n  python: '3.11'\nignore:\n  - docs/\n"
     )})  # fmt: skip
     report = analyze_configured_repository(tmp_path, None)
@@ -48,7 +50,8 @@ def test_config_file_overrides_detection_and_switches_a_phase_off(tmp_path: Path
     assert report.command_sources["test_command"] == ".builder.yml"
     assert report.build_command is None  # `off` is YAML's false: the build is switched off
     assert report.command_reasons["build_command"] == ".builder.yml commands.build switches it off"
-    assert config.setup.allow_network and not config.test.allow_network
+    assert not config.setup.allow_network and config.test.allow_network
+    assert not config.build.allow_network
     assert config.test.timeout_s == 900 and config.build.timeout_s is None
     assert config.env == {"PYTHONHASHSEED": "0"} and config.toolchain == {"python": "3.11"}
     assert not any(f.path.startswith("docs/") for f in report.files)
@@ -88,7 +91,8 @@ def test_repository_properties_win_over_the_file_and_can_switch_off_what_it_sets
 
 def test_legacy_sandbox_allow_network_covers_build_and_test_but_not_setup(tmp_path: Path) -> None:
     report = analyze_configured_repository(
-        write(tmp_path, PYTEST_PROJECT), {"sandbox_allow_network": True}
+        write(tmp_path, PYTEST_PROJECT),
+        {"sandbox_allow_network": True, "setup_allow_network": False},
     )
     config = report.configuration
     assert config is not None
