@@ -47,6 +47,9 @@ class ResolvedConfiguration(BaseModel):
         default_factory=list, description="globs left out of analysis and never edited"
     )
     config_file: str | None = Field(default=None, description="the file read, if any")
+    setup_allowed_hosts: list[str] = Field(
+        default_factory=list, description="hosts setup's egress allows besides the registries"
+    )
 
     def phase(self, kind: str) -> PhaseConfiguration:
         if kind not in ("setup", "build", "test"):

@@ -71,6 +71,13 @@ Command = Annotated[
     ),
 ]
 Timeout = Annotated[int, Field(ge=1, le=MAX_TIMEOUT_S, description="seconds")]
+EgressHost = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, max_length=253,
+        pattern=r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$",
+    ),
+]  # fmt: skip
 Toolchain = Literal["python", "node", "rust", "go", "java"]
 
 
@@ -173,6 +180,12 @@ class RepositoryProperties(_Strict):
     )
     sandbox_allow_network: bool | None = Field(
         default=None, description="network for build and tests both (default off)"
+    )
+    setup_allowed_hosts: list[EgressHost] | None = Field(
+        default=None,
+        max_length=50,
+        description="hosts setup may reach besides the package registries (exact names or "
+        "`*.suffix`; loopback, private and link-local addresses stay refused)",
     )
     setup_timeout_s: Timeout | None = Field(
         default=None, description="setup's wall-clock limit in seconds (default: the worker's)"
@@ -297,6 +310,7 @@ def resolve_configuration(
         toolchain=toolchain,
         ignore_paths=ignore,
         config_file=file_name,
+        setup_allowed_hosts=list(dict.fromkeys(properties.setup_allowed_hosts or [])),
     )
 
 

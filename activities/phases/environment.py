@@ -11,6 +11,7 @@ plain setup command, run before every build.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Callable
@@ -74,7 +75,7 @@ def prepare_environment(
     env = dict(configuration.env)
     setup = configuration.setup
     # setup's network is the egress proxy, never the worker's network
-    egress = (settings.egress if settings else EgressPolicy()) if setup.allow_network else None
+    egress = _egress(settings, configuration) if setup.allow_network else None
     python = python_environment(plan)
     if settings is None or python is None or not runner.sandboxed():
         result = None
@@ -109,3 +110,12 @@ def prepare_environment(
         return PreparedEnvironment(env=env, key=key, setup=result)
     published = store.publish(tenant, key, staging)
     return PreparedEnvironment(EnvironmentMount(published.path), env, key, setup=result)
+
+
+def _egress(
+    settings: EnvironmentSettings | None, configuration: ResolvedConfiguration
+) -> EgressPolicy:
+    """The worker's egress policy plus the hosts this repository adds."""
+    base = settings.egress if settings else EgressPolicy()
+    hosts = tuple(dict.fromkeys([*base.allowed_hosts, *configuration.setup_allowed_hosts]))
+    return dataclasses.replace(base, allowed_hosts=hosts)

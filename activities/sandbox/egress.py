@@ -105,8 +105,6 @@ def address_problem(address: Address, local: Iterable[Address] = ()) -> str | No
             return address_problem(mapped, local)
         if address in ipaddress.ip_network("64:ff9b::/96"):
             return address_problem(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), local)
-    if address in set(local):
-        return "an address of the worker itself"
     for network in DENIED_NETWORKS:
         if address.version == network.version and address in network:
             kind = (
@@ -116,6 +114,8 @@ def address_problem(address: Address, local: Iterable[Address] = ()) -> str | No
                 else "a private or reserved"
             )  # fmt: skip
             return f"{kind} address ({network})"
+    if address in set(local):
+        return "an address of the worker itself"
     return None
 
 
