@@ -59,6 +59,8 @@ class PhaseResult:
     timed_out: bool = False
     cancelled: bool = False
     sandboxed: bool = True
+    # host:port setup's egress proxy refused (why a download failed)
+    egress_refused: tuple[str, ...] = ()
 
     @property
     def log_tail(self) -> str:
@@ -130,6 +132,11 @@ def run_phase(
         exit_code=run.exit_code,
         duration_s=run.duration_s,
         log=run.output + "".join(f"{line}\n" for line in run.egress_log),
+        egress_refused=tuple(
+            dict.fromkeys(
+                line.split()[2].rstrip(":") for line in run.egress_log if " refused " in line
+            )
+        ),
         skipped=False,
         truncated=run.truncated,
         timed_out=run.timed_out,
@@ -254,10 +261,19 @@ def _raise_for(result: PhaseResult, timeout_s: float) -> None:
     if result.exit_code == 0 and not tests_failed:
         return
     if result.kind != "test":
+        hint = ""
+        details = _details(result)
+        if result.egress_refused:
+            shown = ", ".join(result.egress_refused[:5])
+            hint = (
+                f"; setup's egress proxy refused {shown} (setup reaches only the package "
+                "registries and the repository property setup_allowed_hosts)"
+            )
+            details["egress_refused"] = list(result.egress_refused[:20])
         raise BuildPhaseFailed(
-            f"{result.kind} command exited with status {result.exit_code}: {result.command}",
+            f"{result.kind} command exited with status {result.exit_code}{hint}: {result.command}",
             result=result,
-            details=_details(result),
+            details=details,
         )
     if report is not None and report.failures:
         shown = ", ".join(f.qualified_name for f in report.failures[:5])

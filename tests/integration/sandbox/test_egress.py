@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.sandbox import SandboxRunner, run_phase
+from activities.sandbox import BuildPhaseFailed, SandboxRunner, run_phase
 from activities.sandbox.egress import EgressPolicy, EgressProxy, local_addresses
 
 HOSTILE = r"""
@@ -165,3 +165,19 @@ async def _connect(path: Path, target: str) -> str:
     status = (await reader.readline()).decode().split(" ")[1]
     writer.close()
     return status
+
+
+def test_a_setup_that_fails_on_a_refused_host_says_which_and_what_allows_it(
+    runner: SandboxRunner, worktree: Path
+) -> None:
+    fetch = (
+        f'{sys.executable} -c "import urllib.request; '
+        "urllib.request.urlopen('https://example.com/x', timeout=10)\""
+    )
+    with pytest.raises(BuildPhaseFailed) as failed:
+        run_phase("setup", fetch, worktree, required=True, timeout_s=60, runner=runner,
+                  egress=EgressPolicy())  # fmt: skip
+    message = str(failed.value)
+    assert "egress proxy refused example.com:443" in message
+    assert "setup_allowed_hosts" in message
+    assert failed.value.details["egress_refused"] == ["example.com:443"]
