@@ -1,5 +1,6 @@
-"""The purge activity: expired artifacts (blobs, then rows), expired locks, and worktrees
-whose execution has ended or no longer exists (left behind by a crash)."""
+"""The purge activity: expired artifacts (blobs, then rows), expired locks, worktrees whose
+execution has ended or no longer exists (left behind by a crash), and cached environments
+no execution used for a week."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ from persistence.locks import Locks
 from persistence.tables import FeatureExecutionRow
 from workflows.maintenance import PURGE_ACTIVITY, PurgeReport
 
+# an environment unused this long goes (the next setup builds it again); a staging dir this
+# old belongs to a setup that can no longer be running (the longest phase limit is 6 h)
+ENVIRONMENT_UNUSED_S = 7 * 24 * 3600.0
+STAGING_STALE_S = 12 * 3600.0
+
 
 class Maintenance:
     """Housekeeping activities of one worker."""
@@ -33,7 +39,19 @@ class Maintenance:
             await session.commit()
         locks = await Locks(self.deps.sessions).purge_expired()
         worktrees = await self.purge_orphaned_worktrees()
+        await self.purge_unused_environments()
         return PurgeReport(artifacts=artifacts, locks=locks, worktrees=worktrees)
+
+    async def purge_unused_environments(self) -> int:
+        """Cached environments no execution used for a week, setups a crash left behind."""
+        settings = self.deps.environments
+        if settings is None:
+            return 0
+        store = settings.store
+        return await run_blocking(
+            lambda cancel, progress: store.purge(ENVIRONMENT_UNUSED_S, STAGING_STALE_S),
+            what="removing unused environments",
+        )
 
     async def purge_orphaned_worktrees(self) -> int:
         """Remove this worker's worktrees of executions that ended or do not exist."""

@@ -41,7 +41,7 @@ def _one(runner: SandboxRunner, settings: EnvironmentSettings, tree: Path,
     assert configuration is not None
     started = time.perf_counter()
     ready = prepare_environment(
-        settings, runner, tenant=tenant, worktree=tree, plan=report.setup_plan,
+        settings, runner, tenant=tenant, repository="bench", worktree=tree, plan=report.setup_plan,
         configuration=configuration, setup_timeout_s=1800, run_plain_setup=True,
     )  # fmt: skip
     setup_s = time.perf_counter() - started

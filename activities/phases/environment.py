@@ -62,6 +62,7 @@ def prepare_environment(
     runner: SandboxRunner,
     *,
     tenant: str,
+    repository: str,
     worktree: Path,
     plan: SetupPlan,
     configuration: ResolvedConfiguration,
@@ -86,7 +87,9 @@ def prepare_environment(
             )  # fmt: skip
         return PreparedEnvironment(env=env, setup=result)
     script = setup_script(python, worktree, settings.interpreter)
-    key = environment_key(tenant, worktree, plan, setup.command, settings.interpreter, script)
+    key = environment_key(
+        tenant, repository, worktree, plan, setup.command, settings.interpreter, script
+    )
     path = env.get("PATH") or os.environ.get("PATH") or _DEFAULT_PATH
     env.update(python_variables())
     env["PATH"] = f"{python_bin()}:{path}"

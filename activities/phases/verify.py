@@ -73,7 +73,8 @@ class Verification(Phase, VerifyActivities):
         ) -> tuple[PreparedEnvironment, PhaseResult]:
             # setup before the build; the tests set up only when the environment is gone
             ready = prepare_environment(
-                self.deps.environments, runner, tenant=str(ctx.tenant), worktree=path,
+                self.deps.environments, runner, tenant=str(ctx.tenant),
+                repository=str(ctx.repository.id), worktree=path,
                 plan=stored_setup_plan(ctx), configuration=configuration,
                 setup_timeout_s=timeouts.setup_s, run_plain_setup=phase == "build",
                 cancel=cancel, on_line=_line_counter("setup", progress),

@@ -6,9 +6,9 @@ directory is published under its key and every later build and test of the same 
 the same dependency state mounts it read-only at /env, without running setup again. The key
 hashes the files that decide what gets installed (the setup plan's manifests and lock
 files, read from the worktree as it is now), the plan itself, the setup command, the
-interpreter that creates virtual environments and the tenant. A tenant's environments live
-in their own directory and are only ever mounted for that tenant's executions; nothing in
-them is ever part of a commit (the worktree holds none of it).
+interpreter that creates virtual environments, the repository and the tenant. A tenant's
+environments live in their own directory and are only ever mounted for that tenant's
+executions; nothing in them is ever part of a commit (the worktree holds none of it).
 
 Layout under the store's root: `<tenant>/<key>/` (published, with a `.complete` marker
 written last) and `<tenant>/.staging-<key>-<random>/` (a setup in progress or a failed one).
@@ -58,6 +58,7 @@ def interpreter_binds(interpreter: str) -> tuple[Path, ...]:
 
 def environment_key(
     tenant: str,
+    repository: str,
     worktree: Path,
     plan: SetupPlan,
     setup_command: str | None,
@@ -72,6 +73,7 @@ def environment_key(
 
     add("version", KEY_VERSION.encode())
     add("tenant", tenant.encode())
+    add("repository", repository.encode())
     add("plan", plan.model_dump_json().encode())
     add("setup", (setup_command or "").encode())
     add("script", script.encode())
@@ -124,7 +126,10 @@ class EnvironmentStore:
     def lookup(self, tenant: str, key: str) -> CachedEnvironment | None:
         """The published environment of `key` for `tenant`, if there is one."""
         path = self._tenant_dir(tenant) / key
-        if (path / _COMPLETE).is_file():
+        marker = path / _COMPLETE
+        if marker.is_file():
+            with contextlib.suppress(OSError):
+                os.utime(marker)  # last used: what the purge goes by
             return CachedEnvironment(key, path)
         return None
 
@@ -158,3 +163,29 @@ class EnvironmentStore:
         with contextlib.suppress(FileNotFoundError):
             (path / _COMPLETE).unlink()
         shutil.rmtree(path, ignore_errors=True)
+
+    def purge(self, unused_for_s: float, staging_older_than_s: float) -> int:
+        """Remove environments no execution used for `unused_for_s` and stagings (setups
+        that crashed the worker) older than `staging_older_than_s`; how many went."""
+        if not self.root.is_dir():
+            return 0
+        now = time.time()
+        removed = 0
+        for tenant in self.root.iterdir():
+            if not tenant.is_dir() or tenant.is_symlink():
+                continue
+            for entry in tenant.iterdir():
+                marker = entry / _COMPLETE
+                try:
+                    if entry.name.startswith(".staging-"):
+                        stale = now - entry.stat().st_mtime > staging_older_than_s
+                    else:
+                        stale = not marker.is_file() or now - marker.stat().st_mtime > unused_for_s
+                except OSError:
+                    continue
+                if stale:
+                    with contextlib.suppress(FileNotFoundError):
+                        marker.unlink()
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed += 1
+        return removed

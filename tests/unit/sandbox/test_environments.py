@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from activities.sandbox.environments import EnvironmentStore, environment_key
@@ -18,11 +20,11 @@ PLAN = SetupPlan(
 )
 
 
-def _key(tmp: Path, tenant: str = "t1", setup: str | None = None) -> str:
-    return environment_key(tenant, tmp, PLAN, setup, "/usr/bin/python3")
+def _key(tmp: Path, tenant: str = "t1", setup: str | None = None, repo: str = "r1") -> str:
+    return environment_key(tenant, repo, tmp, PLAN, setup, "/usr/bin/python3")
 
 
-def test_the_key_follows_dependency_files_tenant_and_setup_command(tmp_path: Path) -> None:
+def test_the_key_follows_dependency_files_tenant_repository_and_setup(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
     first = _key(tmp_path)
     (tmp_path / "README.md").write_text("not a dependency file")
@@ -30,6 +32,7 @@ def test_the_key_follows_dependency_files_tenant_and_setup_command(tmp_path: Pat
     (tmp_path / "requirements-test.txt").write_text("pytest\n")
     assert _key(tmp_path) != first
     assert _key(tmp_path, tenant="t2") != _key(tmp_path)
+    assert _key(tmp_path, repo="r2") != _key(tmp_path)
     assert _key(tmp_path, setup="make deps") != _key(tmp_path)
 
 
@@ -76,3 +79,19 @@ def test_a_plan_that_installs_into_the_worktree_is_left_to_its_setup_command() -
     node = NodeEnvironment(manager="npm", frozen=True)
     assert python_environment(SetupPlan(environments=[PLAN.environments[0], node])) is None
     assert python_environment(PLAN) == PLAN.environments[0]
+
+
+def test_purge_removes_unused_environments_and_stale_stagings_only(tmp_path: Path) -> None:
+    store = EnvironmentStore(tmp_path)
+    used = store.publish("t", "a" * 64, store.staging("t", "a" * 64))
+    old = store.publish("t", "b" * 64, store.staging("t", "b" * 64))
+    crashed = store.staging("t", "c" * 64)
+    running = store.staging("t", "d" * 64)
+    week_ago = time.time() - 8 * 24 * 3600
+    os.utime(old.path / ".complete", (week_ago, week_ago))
+    os.utime(crashed, (week_ago, week_ago))
+
+    assert store.purge(7 * 24 * 3600, 12 * 3600) == 2
+
+    assert store.lookup("t", "a" * 64) == used and running.is_dir()
+    assert not old.path.exists() and not crashed.exists()
