@@ -6,7 +6,8 @@ import ipaddress
 
 import pytest
 
-from activities.sandbox.egress import EgressPolicy, _Refused, _target, address_problem
+from activities.sandbox.egress import _Refused, _target
+from activities.sandbox.egress_policy import EgressPolicy, address_problem
 
 
 @pytest.mark.parametrize(
