@@ -265,3 +265,12 @@ def test_progress_prints_a_failed_setup_as_failed_not_completed() -> None:
     )
     view.on_event(SseEvent(type="push.completed", data={"payload": {"branch": "builder/x"}}))
     assert out.getvalue().splitlines() == ["setup failed (exit 127)", "pushed builder/x"]
+
+
+def test_progress_says_when_setup_was_skipped_on_a_cached_environment() -> None:
+    out = io.StringIO()
+    view = ProgressView(out, tty=False)
+    skipped = {"phase": "setup", "reason": "cache_hit", "environment": "ab12"}
+    view.on_event(SseEvent(type="setup.skipped", data={"payload": skipped}))
+    view.on_event(SseEvent(type="build.completed", data={"payload": {"phase": "build"}}))
+    assert out.getvalue().splitlines() == ["setup skipped (environment cached)", "build passed"]
