@@ -208,16 +208,19 @@ class EgressProxy:
             reason = f"resolves only to refused addresses: {first}"
             self._decide(host, port, False, reason)
             raise _Refused("403 Forbidden", f"{host} {reason}")
-        address = usable[0]
-        try:
-            opened = await asyncio.wait_for(
-                asyncio.open_connection(str(address), port), CONNECT_TIMEOUT_S
-            )
-        except (TimeoutError, OSError) as exc:
-            self._decide(host, port, False, f"connecting to {address} failed ({exc})")
-            raise _Refused("502 Bad Gateway", f"cannot connect to {host}") from None
-        self._decide(host, port, True, f"connected to {address}")
-        return opened
+        failure = ""
+        for address in list(dict.fromkeys(usable))[:4]:  # each checked address, in order
+            try:
+                opened = await asyncio.wait_for(
+                    asyncio.open_connection(str(address), port), CONNECT_TIMEOUT_S
+                )
+            except (TimeoutError, OSError) as exc:
+                failure = f"connecting to {address} failed ({exc.__class__.__name__})"
+                continue
+            self._decide(host, port, True, f"connected to {address}")
+            return opened
+        self._decide(host, port, False, failure)
+        raise _Refused("502 Bad Gateway", f"cannot connect to {host}")
 
 
 def _target(
