@@ -163,6 +163,27 @@ def _package_script(worktree: Path, name: str) -> str | None:
     return script if isinstance(script, str) else None
 
 
+_NESTED_SCRIPT = re.compile(r"\b(?:npm|pnpm|yarn)\s+(?:run(?:-script)?\s+)?([\w:.@/-]+)")
+
+
+def _with_nested_scripts(text: str, worktree: Path, depth: int = 3) -> str:
+    """`text` followed by the text of the package.json scripts it runs (a few levels)."""
+    seen: set[str] = set()
+    out = [text]
+    frontier = [text]
+    for _ in range(depth):
+        found = []
+        for part in frontier:
+            for name in _NESTED_SCRIPT.findall(part):
+                nested = _package_script(worktree, name) if name not in seen else None
+                seen.add(name)
+                if nested:
+                    found.append(nested)
+        out += found
+        frontier = found
+    return "\n".join(out)
+
+
 def _script_of(rest: list[str], worktree: Path) -> tuple[str, str] | None:
     """(script name, script text) when `rest` runs a package.json script."""
     if not rest or Path(rest[0]).name not in _PACKAGE_MANAGERS:
@@ -305,7 +326,9 @@ def _package_script_capture(
     manager = Path(rest[0]).name
     inner = _tokens(text)
     if inner is None:
-        # a compound script: only the environment can reach the runner inside it
+        # a compound script: only the environment can reach the runner inside it, also in
+        # the scripts it runs (`npm run test:unit && npm run test:types`)
+        text = _with_nested_scripts(text, worktree)
         if "node --test" in text and "--test-reporter" not in text and node_supports_junit():
             request.update(_node_options(request, reports / "node-junit.xml"))
             reason = f"{manager} {name} runs node --test: junit reporter through NODE_OPTIONS"

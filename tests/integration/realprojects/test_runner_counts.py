@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from activities.analysis.commands import detect_build_systems
+from activities.analysis.repo_config import analyze_configured_repository
 from activities.sandbox import SandboxConfig, SandboxRunner, run_phase
+from activities.sandbox.egress import EgressPolicy
 from tests.fixtures.real_projects import run_captured, run_plain
 from tests.fixtures.registry import FetchedSource
 from tests.fixtures.services import require_executable
@@ -113,3 +115,33 @@ def test_cargo_crate_counts_match_the_tests_cargo_lists_including_doc_tests(
     assert captured.exit_code == 0 and captured.report is not None
     assert captured.report.total == captured.report.passed == len(names)
     assert len(names) > 5 and doc_tests, "unit, integration and doc-tests all count"
+
+
+def test_node_project_through_setup_and_its_own_npm_test_script_counts_node_s_tests(
+    fastify_error_source: FetchedSource, tmp_path: Path
+) -> None:
+    """Its `npm test` runs `npm run test:unit` (c8 around node --test) and a type test: the
+    report must still count what node --test counts, after setup installed the dev
+    dependencies from the npm registry through the egress proxy."""
+    require_executable("node", "install Node.js 20+ (apt-get install nodejs)")
+    require_executable("bwrap", "install bubblewrap (apt-get install bubblewrap)")
+    tree = fastify_error_source.copy_tree(tmp_path / "fastify-error")
+    plain = run_plain(["node", "--test"], tree)
+    tests, passed = _count(r"^# tests (\d+)", plain), _count(r"^# pass (\d+)", plain)
+    report = analyze_configured_repository(tree, None)
+    config = report.configuration
+    assert config is not None and config.setup.allow_network
+    runner = SandboxRunner(SandboxConfig())
+
+    setup = run_phase(
+        "setup", report.setup_command, tree, required=True, timeout_s=600, runner=runner,
+        egress=EgressPolicy(),
+    )  # fmt: skip
+    result = run_phase(
+        "test", report.test_command, tree, required=True, timeout_s=600, runner=runner
+    )
+
+    assert report.test_command == "npm run test --silent"
+    assert "[egress] allowed registry.npmjs.org:443" in setup.log
+    assert result.test_report is not None
+    assert (result.test_report.total, result.test_report.passed) == (tests, passed)
