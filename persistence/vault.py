@@ -267,6 +267,27 @@ class WebhookSecretBinding:
 
 
 @dataclass(frozen=True)
+class SetupSecretBinding:
+    """What a setup secret's ciphertext belongs to (its AEAD associated data)."""
+
+    tenant_id: uuid.UUID
+    repository_id: uuid.UUID
+    secret_id: uuid.UUID
+
+    @property
+    def credential_id(self) -> uuid.UUID:
+        # the id vault errors name
+        return self.secret_id
+
+    def associated_data(self) -> bytes:
+        return (
+            f"builder/setup-secret/v{_FORMAT_VERSION}"
+            f"|tenant={self.tenant_id}|repository={self.repository_id}"
+            f"|secret={self.secret_id}"
+        ).encode()
+
+
+@dataclass(frozen=True)
 class Envelope:
     """A sealed credential: the text stored in `encrypted_data` and its master key id."""
 
@@ -323,7 +344,9 @@ def _wrap(keyring: Keyring, data_key: bytes) -> tuple[str, bytes, bytes]:
     return key_id, nonce, AESGCM(keyring.key(key_id)).encrypt(nonce, data_key, _wrap_ad(key_id))
 
 
-def seal(keyring: Keyring, binding: Binding | WebhookSecretBinding, plaintext: bytes) -> Envelope:
+def seal(
+    keyring: Keyring, binding: Binding | WebhookSecretBinding | SetupSecretBinding, plaintext: bytes
+) -> Envelope:
     """Encrypt `plaintext` under a fresh data key wrapped by the primary master key."""
     data_key = AESGCM.generate_key(bit_length=256)
     data_nonce = os.urandom(_NONCE_BYTES)
@@ -333,7 +356,9 @@ def seal(keyring: Keyring, binding: Binding | WebhookSecretBinding, plaintext: b
 
 
 def open_envelope(
-    keyring: Keyring, binding: Binding | WebhookSecretBinding, envelope: Envelope
+    keyring: Keyring,
+    binding: Binding | WebhookSecretBinding | SetupSecretBinding,
+    envelope: Envelope,
 ) -> bytes:
     """The plaintext of `envelope`, or CredentialUndecryptable / UnknownVaultKey."""
     cred = binding.credential_id

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,9 +70,11 @@ def prepare_environment(
     run_plain_setup: bool,
     cancel: threading.Event | None = None,
     on_line: Callable[[str], None] | None = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> PreparedEnvironment:
     """The environment of this worktree: cached, built now, or none (a plain setup command,
-    run when `run_plain_setup`). Raises the setup phase's errors (with `.result`)."""
+    run when `run_plain_setup`). Only setup gets the repository's setup-only `secrets`.
+    Raises the setup phase's errors (with `.result`)."""
     env = dict(configuration.env)
     setup = configuration.setup
     # setup's network is the egress proxy, never the worker's network
@@ -84,12 +86,16 @@ def prepare_environment(
             result = run_phase(
                 "setup", setup.command, worktree, required=True, timeout_s=setup_timeout_s,
                 runner=runner, on_line=on_line, cancel=cancel, env=env, egress=egress,
+                secrets=secrets,
             )  # fmt: skip
         return PreparedEnvironment(env=env, setup=result)
     script = setup_script(python, worktree, settings.interpreter)
+    # a new secret name can change what setup installs; a new value of one cannot
+    names = ",".join(sorted(secrets or {}))
     key = environment_key(
-        tenant, repository, worktree, plan, setup.command, settings.interpreter, script
-    )
+        tenant, repository, worktree, plan, setup.command, settings.interpreter,
+        f"{script}\nsecrets:{names}",
+    )  # fmt: skip
     path = env.get("PATH") or os.environ.get("PATH") or _DEFAULT_PATH
     env.update(python_variables())
     env["PATH"] = f"{python_bin()}:{path}"
@@ -102,7 +108,7 @@ def prepare_environment(
     try:
         result = run_phase(
             "setup", command, worktree, required=True, timeout_s=setup_timeout_s, runner=runner,
-            on_line=on_line, cancel=cancel, env=env, egress=egress,
+            on_line=on_line, cancel=cancel, env=env, egress=egress, secrets=secrets,
             environment=EnvironmentMount(staging, writable=True),
         )  # fmt: skip
     except BaseException:

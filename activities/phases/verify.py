@@ -23,6 +23,8 @@ from domain.contracts import VerifyRequest, VerifyResult
 from domain.enums import ArtifactType
 from domain.errors import DomainError, InvalidTransition
 from domain.events import EventType
+from domain.redaction import register_secrets
+from persistence.setup_secrets import SetupSecrets
 from workflows.activities import VerifyActivities
 
 TEST_REPORT_ARTIFACT = "test-report.json"
@@ -56,6 +58,7 @@ class Verification(Phase, VerifyActivities):
         phase = inp.phase
         required = constraints.require_build if phase == "build" else constraints.require_tests
         timeouts = phase_timeouts(self.deps, configuration)
+        secrets = await self._setup_secrets(ctx)
 
         def run_one(
             kind: PhaseKind, cancel: threading.Event, progress: Progress, ready: PreparedEnvironment
@@ -77,7 +80,7 @@ class Verification(Phase, VerifyActivities):
                 repository=str(ctx.repository.id), worktree=path,
                 plan=stored_setup_plan(ctx), configuration=configuration,
                 setup_timeout_s=timeouts.setup_s, run_plain_setup=phase == "build",
-                cancel=cancel, on_line=_line_counter("setup", progress),
+                cancel=cancel, on_line=_line_counter("setup", progress), secrets=secrets,
             )  # fmt: skip
             if ready.cancelled:
                 assert ready.setup is not None
@@ -109,6 +112,15 @@ class Verification(Phase, VerifyActivities):
             summary=summary,
             commit_sha=verified,
         )
+
+    async def _setup_secrets(self, ctx: ExecutionContext) -> dict[str, str]:
+        """The repository's setup-only secrets, registered for redaction first."""
+        async with self.unit() as uow:
+            secrets = await SetupSecrets(uow.session, self.deps.keyring).load(
+                ctx.tenant, ctx.repository.id
+            )
+        register_secrets(secrets.values())
+        return secrets
 
     async def _setup_skipped(self, ctx: ExecutionContext, ready: PreparedEnvironment) -> None:
         """Setup did not run: the environment of this dependency state was cached."""

@@ -8,14 +8,17 @@ artifact even when the phase failed.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from activities.sandbox.bubblewrap import EnvironmentMount
 from activities.sandbox.egress import EgressPolicy
@@ -25,6 +28,7 @@ from activities.sandbox.reports.coverage import CoverageReport
 from activities.sandbox.reports.junit import TestReport, merge_reports
 from activities.sandbox.runner import SandboxRunner, command_text
 from domain.errors import BuildFailed, CommandTimedOut, TestsFailed
+from domain.redaction import redact
 
 PhaseKind = Literal["setup", "build", "test"]
 
@@ -108,9 +112,11 @@ def run_phase(
     env: Mapping[str, str] | None = None,
     environment: EnvironmentMount | None = None,
     egress: EgressPolicy | None = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> PhaseResult:
     """Run one phase, with the repository's `environment` at /env when it has one, and
-    (setup) only the `egress` proxy for network when a policy is given. Returns the result
+    (setup) only the `egress` proxy for network when a policy is given and its `secrets`
+    as variables (redacted from the log). Returns the result
     when it passed, was skipped or was cancelled
     (`cancelled=True`; the caller reports its own cancellation). Raises BuildPhaseFailed,
     TestPhaseFailed or PhaseTimedOut (subclasses of the domain errors) with `.result`."""
@@ -124,8 +130,10 @@ def run_phase(
         )
     run = runner.run(
         command, worktree, timeout_s=timeout_s, allow_network=allow_network, on_line=on_line,
-        cancel=cancel, env=env, environment=environment, egress=egress,
+        cancel=cancel, env=env, environment=environment, egress=egress, secrets=secrets,
     )  # fmt: skip
+    if secrets:
+        run = dataclasses.replace(run, output=_without(run.output, secrets.values()))
     result = PhaseResult(
         kind=kind,
         command=command_text(command),
@@ -145,6 +153,16 @@ def run_phase(
     )
     _raise_for(result, timeout_s)
     return result
+
+
+def _without(text: str, values: Iterable[str]) -> str:
+    """`text` with every secret value (and its common encodings) replaced."""
+    for value in sorted(set(values), key=len, reverse=True):
+        if len(value) < 4:
+            continue
+        for form in {value, quote(value, safe=""), base64.b64encode(value.encode()).decode()}:
+            text = text.replace(form, "***")
+    return redact(text)
 
 
 def _missing(kind: PhaseKind, required: bool) -> PhaseResult:

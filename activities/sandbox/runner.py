@@ -122,6 +122,7 @@ class SandboxRunner:
         tools_dir: Path | None = None,
         environment: EnvironmentMount | None = None,
         egress: EgressPolicy | None = None,
+        secrets: Mapping[str, str] | None = None,
     ) -> CommandResult:
         """Run `command` in the worktree `cwd`, the only writable place besides the run's
         home and /tmp, `reports_dir` and a writable `environment`. In the sandbox the
@@ -133,7 +134,8 @@ class SandboxRunner:
 
         With an `egress` policy the command gets no network of its own, only the egress
         proxy (activities.sandbox.egress) at HTTPS_PROXY; unsandboxed, it is a plain
-        networked run."""
+        networked run. `secrets` (setup-only secrets) are set as given, after every other
+        variable; the caller redacts them from what the command printed."""
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         worktree = Path(os.path.realpath(cwd))
@@ -160,8 +162,9 @@ class SandboxRunner:
                 egress=session.directory if session is not None else None,
             )
             result = self._run_in(
-                argv, layout, sandboxed, timeout_s, allow_network, on_line, cancel, env
-            )
+                argv, layout, sandboxed, timeout_s, allow_network, on_line, cancel, env,
+                dict(secrets or {}),
+            )  # fmt: skip
             if session is not None:
                 result = dataclasses.replace(result, egress_log=tuple(session.stop()))
             return result
@@ -213,9 +216,11 @@ class SandboxRunner:
         on_line: Callable[[str], None] | None,
         cancel: threading.Event | None,
         env: Mapping[str, str] | None,
+        secrets: dict[str, str],
     ) -> CommandResult:
         marker = uuid.uuid4().hex
         argv, child_env, launch = self._prepare(argv, layout, sandboxed, allow_network, env, marker)
+        child_env.update(secrets)
         try:
             return self._execute(
                 argv, layout.worktree, child_env, launch, marker, sandboxed, timeout_s,

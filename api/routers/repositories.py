@@ -8,8 +8,9 @@ import logging
 import threading
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Path, Response, status
 
 from activities.forges.location import (
     API_URL_PROPERTY,
@@ -26,6 +27,9 @@ from api.schemas.repositories import (
     RepositoryCreate,
     RepositoryOut,
     RepositoryUpdate,
+    SetupSecretList,
+    SetupSecretOut,
+    SetupSecretPut,
     provider_of,
     state_of,
 )
@@ -35,6 +39,7 @@ from domain.pull_requests import PULL_REQUEST_PROPERTY, pull_request_errors
 from domain.validation import repository_errors
 from persistence.credentials import CredentialRepository
 from persistence.repositories.base import UNSET
+from persistence.setup_secrets import NAME_PATTERN, SetupSecrets
 from persistence.tables import RepositoryRow
 from persistence.uow import UnitOfWork
 
@@ -199,6 +204,61 @@ async def put_credential(
     await CredentialRepository(uow.session, svc.deps.keyring).set_credential(
         tenant_id, repository_id, body.credential_type(), body.data()
     )
+    await uow.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+SecretName = Annotated[
+    str, Path(pattern=NAME_PATTERN, max_length=100, description="an environment variable name")
+]
+
+
+@router.put(
+    "/{repository_id}/setup-secrets/{name}",
+    responses=problem_responses(*_AUTH, 404, 413, 422),
+    summary="Set or replace a setup-only secret (write-only; setup receives it as $name)",
+)
+async def put_setup_secret(
+    repository_id: uuid.UUID, name: SecretName, body: SetupSecretPut, tenant_id: TenantId,
+    svc: Svc, uow: Uow,
+) -> SetupSecretOut:  # fmt: skip
+    view = await SetupSecrets(uow.session, svc.deps.keyring).put(
+        tenant_id, repository_id, name, body.value.get_secret_value()
+    )
+    await uow.commit()
+    return SetupSecretOut(name=view.name, created_at=view.created_at, updated_at=view.updated_at)
+
+
+@router.get(
+    "/{repository_id}/setup-secrets",
+    responses=problem_responses(*_AUTH, 404),
+    summary="The names of the repository's setup-only secrets (never their values)",
+)
+async def list_setup_secrets(
+    repository_id: uuid.UUID, tenant_id: TenantId, svc: Svc, uow: Uow
+) -> SetupSecretList:
+    views = await SetupSecrets(uow.session, svc.deps.keyring).names(tenant_id, repository_id)
+    return SetupSecretList(
+        items=[SetupSecretOut(name=v.name, created_at=v.created_at, updated_at=v.updated_at)
+               for v in views]
+    )  # fmt: skip
+
+
+@router.delete(
+    "/{repository_id}/setup-secrets/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(*_AUTH, 404),
+    summary="Delete a setup-only secret",
+)
+async def delete_setup_secret(
+    repository_id: uuid.UUID, name: SecretName, tenant_id: TenantId, svc: Svc, uow: Uow
+) -> Response:
+    deleted = await SetupSecrets(uow.session, svc.deps.keyring).delete(
+        tenant_id, repository_id, name
+    )
+    if not deleted:
+        raise NotFound(f"repository {repository_id} has no setup secret {name}")
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

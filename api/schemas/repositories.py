@@ -341,3 +341,23 @@ class CredentialValidation(BaseModel):
     reason: str | None = Field(
         default=None, description="Why the remote could not be listed (never the secret)"
     )
+
+
+class SetupSecretPut(RequestModel):
+    """A setup-only secret's value: setup receives it as the environment variable named in
+    the path; build, test, logs, events and artifacts never see it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"value": "<private index token>"}]})
+    value: Annotated[SecretStr, Field(min_length=1, max_length=8192)]
+
+
+class SetupSecretOut(BaseModel):
+    """A setup secret as the API shows it: its name, never its value."""
+
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SetupSecretList(BaseModel):
+    items: list[SetupSecretOut]
