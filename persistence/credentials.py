@@ -12,15 +12,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.enums import CredentialType
 from domain.errors import FieldError, NotFound, ValidationFailed
 from domain.values import CredentialData
-from persistence.tables import CredentialRow, RepositoryRow
+from persistence.tables import CredentialRow, RepositoryRow, SetupSecretRow
 from persistence.vault import (
     Binding,
     CredentialUndecryptable,
@@ -227,7 +228,8 @@ async def rotate_keys(
     progress: RotationProgress | None = None,
     cancel: threading.Event | None = None,
 ) -> RotationReport:
-    """Re-wrap every live credential not under the primary key, one committed batch at a time.
+    """Re-wrap every live credential and setup secret not under the primary key, one
+    committed batch at a time.
 
     Only data keys are re-wrapped; no plaintext is decrypted or written. Progress is the
     database itself (rows move to the primary key), so re-running after an interruption
@@ -239,52 +241,64 @@ async def rotate_keys(
     primary = keyring.primary_key_id
     rewrapped = 0
     batches = 0
-    while True:
-        if cancel is not None and cancel.is_set():
-            return RotationReport(primary, rewrapped, batches, completed=False)
-        async with session_factory() as session, session.begin():
-            rows = (
-                await session.scalars(
-                    select(CredentialRow)
-                    .where(
-                        CredentialRow.deleted_at.is_(None),
-                        CredentialRow.encryption_key_id != primary,
+    for table, live in _sealed_tables():
+        while True:
+            if cancel is not None and cancel.is_set():
+                return RotationReport(primary, rewrapped, batches, completed=False)
+            async with session_factory() as session, session.begin():
+                rows = (
+                    await session.scalars(
+                        select(table)
+                        .where(live, table.encryption_key_id != primary)
+                        .order_by(table.id)
+                        .limit(batch_size)
+                        # concurrent rotations split the work instead of waiting on each other
+                        .with_for_update(skip_locked=True)
                     )
-                    .order_by(CredentialRow.id)
-                    .limit(batch_size)
-                    # concurrent rotations split the work instead of waiting on each other
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                return RotationReport(primary, rewrapped, batches, completed=True)
-            for row in rows:
-                envelope = rewrap(
-                    keyring, Envelope(row.encrypted_data, row.encryption_key_id), row.id
-                )
-                # a plain UPDATE of the two columns: updated_at is about the secret, not the key
-                await session.execute(
-                    update(CredentialRow)
-                    .where(CredentialRow.id == row.id)
-                    .values(
-                        encrypted_data=envelope.blob,
-                        encryption_key_id=envelope.key_id,
-                        updated_at=CredentialRow.updated_at,
+                ).all()
+                if not rows:
+                    break
+                for row in rows:
+                    sealed: CredentialRow | SetupSecretRow = row  # type: ignore[assignment]
+                    envelope = rewrap(
+                        keyring,
+                        Envelope(sealed.encrypted_data, sealed.encryption_key_id),
+                        sealed.id,
                     )
-                    .execution_options(synchronize_session=False)
-                )
-        batches += 1
-        rewrapped += len(rows)
-        if progress is not None:
-            progress(batches, rewrapped)
+                    # a plain UPDATE of the two columns: updated_at is about the secret
+                    await session.execute(
+                        update(table)
+                        .where(table.id == sealed.id)
+                        .values(
+                            encrypted_data=envelope.blob,
+                            encryption_key_id=envelope.key_id,
+                            updated_at=table.updated_at,
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
+            batches += 1
+            rewrapped += len(rows)
+            if progress is not None:
+                progress(batches, rewrapped)
+    return RotationReport(primary, rewrapped, batches, completed=True)
+
+
+def _sealed_tables() -> list[tuple[type[CredentialRow] | type[SetupSecretRow], Any]]:
+    """Every table of vault-sealed secrets the rotation re-wraps, with its live-row filter
+    (repository credentials, setup-only secrets)."""
+    return [(CredentialRow, CredentialRow.deleted_at.is_(None)), (SetupSecretRow, true())]
 
 
 async def count_under_key(session_factory: async_sessionmaker[AsyncSession], key_id: str) -> int:
-    """How many live credentials are still wrapped by `key_id` (0 means it can be retired)."""
+    """How many live credentials and setup secrets are still wrapped by `key_id` (0 means
+    it can be retired)."""
+    total = 0
     async with session_factory() as session:
-        total = await session.scalar(
-            select(func.count())
-            .select_from(CredentialRow)
-            .where(CredentialRow.deleted_at.is_(None), CredentialRow.encryption_key_id == key_id)
-        )
-    return int(total or 0)
+        for table, live in _sealed_tables():
+            count = await session.scalar(
+                select(func.count())
+                .select_from(table)
+                .where(live, table.encryption_key_id == key_id)
+            )
+            total += int(count or 0)
+    return total

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.enums import CredentialType
 from domain.values import CredentialData
 from persistence.credentials import CredentialRepository, count_under_key, rotate_keys
+from persistence.setup_secrets import SetupSecrets
 from persistence.tables import CredentialRow
 from persistence.vault import Keyring, UnknownVaultKey
 from tests.integration.vault.conftest import add_repository, make_keyring
@@ -133,3 +134,23 @@ async def test_rotation_without_the_old_key_fails_naming_it_and_changes_nothing(
         await rotate_keys(private_sessions, make_keyring("k-new"), batch_size=2)
     assert await count_under_key(private_sessions, "k-old") == COUNT
     assert await _ciphertexts(private_sessions) == before
+
+
+async def test_rotation_rewraps_setup_secrets_too_so_the_old_key_can_be_retired(
+    private_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    old = make_keyring("k-old")
+    tenant = uuid.uuid4()
+    async with private_sessions() as session, session.begin():
+        repository_id = await add_repository(session, tenant)
+        await SetupSecrets(session, old).put(tenant, repository_id, "INDEX_TOKEN", "tok-rotate")
+    assert await count_under_key(private_sessions, "k-old") == 1
+    rotated = old.with_new_primary("k-new")
+
+    report = await rotate_keys(private_sessions, rotated)
+
+    assert report.completed and report.rewrapped == 1
+    assert await count_under_key(private_sessions, "k-old") == 0
+    async with private_sessions() as session:
+        loaded = await SetupSecrets(session, rotated.without("k-old")).load(tenant, repository_id)
+    assert loaded == {"INDEX_TOKEN": "tok-rotate"}
