@@ -30,6 +30,9 @@ class FeatureConstraints(_Value):
     plan_approval_timeout_minutes: int = 0
 
 
+# what domain.paths accepts as a path rule, for the OpenAPI document
+_RULE = r"^\s*[^\s!#]"
+
 # a week: a plan nobody looked at for longer is stale
 MAX_APPROVAL_WAIT_MINUTES = 7 * 24 * 60
 
@@ -51,6 +54,14 @@ class StrictFeatureConstraints(FeatureConstraints):
         default=0,
         description="0: no deadline",
         json_schema_extra={"minimum": 0, "maximum": MAX_APPROVAL_WAIT_MINUTES},
+    )
+    # a path rule is a gitignore pattern: not empty, not a comment, not a negation
+    # (domain.paths refuses those)
+    allowed_paths: list[str] = Field(
+        default_factory=list, json_schema_extra={"items": {"type": "string", "pattern": _RULE}}
+    )
+    forbidden_paths: list[str] = Field(
+        default_factory=list, json_schema_extra={"items": {"type": "string", "pattern": _RULE}}
     )
 
 
