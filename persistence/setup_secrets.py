@@ -132,3 +132,14 @@ class SetupSecrets:
                 SetupSecretRow.repository_id == repository_id, SetupSecretRow.name == name
             )
         )
+
+
+async def forget_setup_secrets(
+    session: AsyncSession, tenant_id: uuid.UUID, repository_id: uuid.UUID
+) -> None:
+    """Remove every setup secret of a repository (it was deleted)."""
+    await session.execute(
+        delete(SetupSecretRow).where(
+            SetupSecretRow.tenant_id == tenant_id, SetupSecretRow.repository_id == repository_id
+        )
+    )

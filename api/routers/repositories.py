@@ -39,7 +39,7 @@ from domain.pull_requests import PULL_REQUEST_PROPERTY, pull_request_errors
 from domain.validation import repository_errors
 from persistence.credentials import CredentialRepository
 from persistence.repositories.base import UNSET
-from persistence.setup_secrets import NAME_PATTERN, SetupSecrets
+from persistence.setup_secrets import NAME_PATTERN, SetupSecrets, forget_setup_secrets
 from persistence.tables import RepositoryRow
 from persistence.uow import UnitOfWork
 
@@ -187,6 +187,8 @@ async def update_repository(
 )
 async def delete_repository(repository_id: uuid.UUID, tenant_id: TenantId, uow: Uow) -> Response:
     await uow.repositories.soft_delete(tenant_id, repository_id)
+    # the row stays for audit; its setup secrets do not
+    await forget_setup_secrets(uow.session, tenant_id, repository_id)
     await uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -3,8 +3,13 @@ naming the field without echoing the value, another tenant's repository not foun
 
 from __future__ import annotations
 
-import httpx
+import uuid
 
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from persistence.tables import SetupSecretRow
 from tests.integration.api.conftest import Tenant, TenantFactory, register_repository
 
 VALUE = "index-token-9f8e7d6c5b4a"
@@ -46,3 +51,19 @@ async def test_a_setup_secret_is_write_only_listed_by_name_and_deleted(
     assert (await client.delete(f"{base}/INDEX_TOKEN", headers=tenant.headers)).status_code == 204
     assert (await client.delete(f"{base}/INDEX_TOKEN", headers=tenant.headers)).status_code == 404
     assert (await client.get(base, headers=tenant.headers)).json()["items"] == []
+
+
+async def test_deleting_the_repository_removes_its_setup_secrets(
+    client: httpx.AsyncClient, tenant: Tenant, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    repo = await register_repository(client, tenant)
+    base = f"/v1/repositories/{repo['id']}/setup-secrets"
+    await client.put(f"{base}/INDEX_TOKEN", json={"value": VALUE}, headers=tenant.headers)
+    deleted = await client.delete(f"/v1/repositories/{repo['id']}", headers=tenant.headers)
+    assert deleted.status_code == 204
+    async with sessions() as session:
+        left = await session.scalar(
+            select(func.count()).select_from(SetupSecretRow)
+            .where(SetupSecretRow.repository_id == uuid.UUID(repo["id"]))
+        )  # fmt: skip
+    assert left == 0
