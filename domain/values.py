@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from domain.enums import ChangeType, ErrorCode, StepType
+from domain.paths import PATH_RULE_PATTERN
 
 
 class _Value(BaseModel):
@@ -51,6 +52,16 @@ class StrictFeatureConstraints(FeatureConstraints):
         default=0,
         description="0: no deadline",
         json_schema_extra={"minimum": 0, "maximum": MAX_APPROVAL_WAIT_MINUTES},
+    )
+    allowed_paths: list[str] = Field(
+        default_factory=list,
+        description="gitignore patterns; when any is given, only matching paths may change",
+        json_schema_extra={"items": {"type": "string", "pattern": PATH_RULE_PATTERN}},
+    )
+    forbidden_paths: list[str] = Field(
+        default_factory=list,
+        description="gitignore patterns no change may touch",
+        json_schema_extra={"items": {"type": "string", "pattern": PATH_RULE_PATTERN}},
     )
 
 
