@@ -14,6 +14,7 @@ from temporalio import activity
 from activities.phases.context import Phase
 from activities.runtime import maps_domain_errors
 from domain.contracts import AdmissionRequest, AdmissionResult
+from domain.errors import NotFound
 from persistence.admission import Admission, AdmissionRepository
 from workflows.activities import AdmissionActivities
 
@@ -30,6 +31,8 @@ class Admissions(Phase, AdmissionActivities):
         pause = FIRST_POLL_S
         while True:
             outcome = await self._attempt(inp)
+            if not outcome.admitted and outcome.position is None:
+                raise NotFound(f"execution {inp.ref.execution_id} not found")
             if outcome.admitted or loop.time() >= deadline:
                 return AdmissionResult(
                     admitted=outcome.admitted, position=outcome.position, limit=outcome.limit
