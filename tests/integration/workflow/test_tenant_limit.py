@@ -106,6 +106,11 @@ async def _waiting_at_one(
     await _until(shown, "the Temporal UI details never showed the position")
     body = await _get(api, key, execution_id)
     assert (body["state"], body["queue_position"]) == ("pending", 1)
+    listed = await api.get("/v1/executions", headers={"Authorization": f"Bearer {key}"})
+    assert listed.status_code == 200, listed.text
+    positions = {item["id"]: item["queue_position"] for item in listed.json()["items"]}
+    assert positions[str(execution_id)] == 1
+    assert [p for p in positions.values() if p is not None] == [1]  # the running one: null
     assert "waiting for an execution slot" in await _details(handle)
 
 
