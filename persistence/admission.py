@@ -8,7 +8,9 @@ crashed worker holds nothing (the workflow carries on elsewhere and still ends).
 
 A waiter that stopped polling (its workflow is gone without an ending, e.g. terminated)
 goes stale after `STALE_AFTER` and no longer counts ahead of anyone; it keeps its place and
-counts again when it polls.
+counts again when it polls. An admitted row is a lease as well, renewed by the run's lock
+activities; a run terminated without an ending stops renewing it and its slot comes free
+after `HELD_LEASE`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from domain.admission import Decision, decide, effective_limit
 
 _UUID = PgUUID(as_uuid=True)
 STALE_AFTER = timedelta(minutes=5)
+# an admitted row is a lease too: the run's lock activities (acquire, and the refresh every
+# 30 s) renew it; one not renewed for this long belongs to a run that can no longer end
+# (terminated through Temporal) and frees its slot
+HELD_LEASE = timedelta(minutes=15)
 # feature_executions.state values that end an execution (completed, failed, cancelled),
 # written into the statements below; tests/unit check them against TERMINAL_FEATURE_STATES
 TERMINAL_STATE_VALUES = (6, 7, 8)
@@ -45,15 +51,15 @@ _OVERRIDE = text(
     "SELECT max_concurrent_executions FROM tenant_execution_limits WHERE tenant_id = :tenant"
 ).bindparams(bindparam("tenant", type_=_UUID))
 
-# slots in use: admitted, not released, execution not ended
+# slots in use: admitted, not released, execution not ended, lease renewed
 _HELD = text(
     """
 SELECT count(*) FROM execution_admissions a
 JOIN feature_executions f ON f.id = a.feature_execution_id
 WHERE a.tenant_id = :tenant AND a.released_at IS NULL AND f.state NOT IN (6, 7, 8)
-  AND a.admitted_at IS NOT NULL
+  AND a.admitted_at IS NOT NULL AND a.polled_at > clock_timestamp() - :lease
 """
-).bindparams(bindparam("tenant", type_=_UUID))
+).bindparams(bindparam("tenant", type_=_UUID), bindparam("lease", type_=Interval))
 
 # live waiters enqueued before :seq (a waiter that stopped polling does not count)
 _AHEAD = text(
@@ -66,8 +72,14 @@ WHERE a.tenant_id = :tenant AND a.released_at IS NULL AND f.state NOT IN (6, 7, 
 ).bindparams(bindparam("tenant", type_=_UUID), bindparam("stale", type_=Interval))
 
 _ADMIT = text(
-    """UPDATE execution_admissions SET admitted_at = clock_timestamp()
+    """UPDATE execution_admissions
+    SET admitted_at = clock_timestamp(), polled_at = clock_timestamp()
     WHERE feature_execution_id = :execution"""
+).bindparams(bindparam("execution", type_=_UUID))
+
+_RENEW = text(
+    """UPDATE execution_admissions SET polled_at = clock_timestamp()
+    WHERE feature_execution_id = :execution AND released_at IS NULL"""
 ).bindparams(bindparam("execution", type_=_UUID))
 
 _POSITIONS = text(
@@ -163,7 +175,7 @@ class AdmissionRepository:
             return Admission(admitted=True, position=None, limit=limit)
         decision = Decision(admitted=True, position=None)
         if limit is not None:
-            held = int(await self.session.scalar(_HELD, {"tenant": t}) or 0)
+            held = int(await self.session.scalar(_HELD, {"tenant": t, "lease": HELD_LEASE}) or 0)
             ahead = int(
                 await self.session.scalar(
                     _AHEAD, {"tenant": t, "seq": row.queue_seq, "stale": STALE_AFTER}
@@ -174,6 +186,10 @@ class AdmissionRepository:
         if decision.admitted:
             await self.session.execute(_ADMIT, {"execution": e})
         return Admission(admitted=decision.admitted, position=decision.position, limit=limit)
+
+    async def renew(self, execution: uuid.UUID | str) -> None:
+        """Renew the lease of the execution's slot (nothing when it never asked for one)."""
+        await self.session.execute(_RENEW, {"execution": _uuid(execution)})
 
     async def queue_positions(
         self, tenant: uuid.UUID | str, executions: list[uuid.UUID]
@@ -195,7 +211,7 @@ class AdmissionRepository:
             override=override,
             default=default_limit or None,
             effective=effective_limit(default_limit, has_override, override),
-            running=int(await self.session.scalar(_HELD, {"tenant": t}) or 0),
+            running=int(await self.session.scalar(_HELD, {"tenant": t, "lease": HELD_LEASE}) or 0),
             waiting=int(await self.session.scalar(_WAITING, {"tenant": t}) or 0),
         )
 

@@ -178,3 +178,36 @@ async def test_an_execution_of_another_tenant_is_not_queued(
     async with sessions.begin() as session:
         outcome = await AdmissionRepository(session).try_admit(uuid.uuid4(), row.id, 1)
     assert outcome == Admission(admitted=False, position=None, limit=1)
+
+
+async def _age(
+    sessions: async_sessionmaker[AsyncSession], row: FeatureExecutionRow, minutes: int
+) -> None:
+    async with sessions.begin() as session:
+        await session.execute(
+            text(
+                "UPDATE execution_admissions SET polled_at = now() - make_interval(mins => :age) "
+                "WHERE feature_execution_id = :id"
+            ),
+            {"age": minutes, "id": row.id},
+        )
+
+
+async def test_a_slot_whose_lease_is_renewed_stays_held_and_an_abandoned_one_comes_free(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    tenant = uuid.uuid4()
+    running, waiter = await _executions(sessions, tenant, 2)
+    await _override(sessions, tenant, 1)
+    for row in (running, waiter):
+        await _attempt(sessions, row)
+    # ten minutes without a renewal is within the lease: still held
+    await _age(sessions, running, 10)
+    assert not (await _attempt(sessions, waiter)).admitted
+    async with sessions.begin() as session:  # the run's lock refresh renews it
+        await AdmissionRepository(session).renew(running.id)
+    await _age(sessions, running, 14)
+    assert not (await _attempt(sessions, waiter)).admitted
+    # a run terminated through Temporal never ends and never renews: its slot comes free
+    await _age(sessions, running, 20)
+    assert (await _attempt(sessions, waiter)).admitted
