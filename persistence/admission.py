@@ -82,6 +82,11 @@ _RENEW = text(
     WHERE feature_execution_id = :execution AND released_at IS NULL"""
 ).bindparams(bindparam("execution", type_=_UUID))
 
+_RELEASE = text(
+    """UPDATE execution_admissions SET released_at = clock_timestamp()
+    WHERE feature_execution_id = :execution AND released_at IS NULL"""
+).bindparams(bindparam("execution", type_=_UUID))
+
 _POSITIONS = text(
     """
 SELECT a.feature_execution_id AS id,
@@ -190,6 +195,11 @@ class AdmissionRepository:
     async def renew(self, execution: uuid.UUID | str) -> None:
         """Renew the lease of the execution's slot (nothing when it never asked for one)."""
         await self.session.execute(_RENEW, {"execution": _uuid(execution)})
+
+    async def release(self, execution: uuid.UUID | str) -> None:
+        """Mark the ended execution's row released (in the transaction that records the
+        ending), so the live index stays small; the state check already freed the slot."""
+        await self.session.execute(_RELEASE, {"execution": _uuid(execution)})
 
     async def queue_positions(
         self, tenant: uuid.UUID | str, executions: list[uuid.UUID]

@@ -211,3 +211,17 @@ async def test_a_slot_whose_lease_is_renewed_stays_held_and_an_abandoned_one_com
     # a run terminated through Temporal never ends and never renews: its slot comes free
     await _age(sessions, running, 20)
     assert (await _attempt(sessions, waiter)).admitted
+
+
+async def test_a_released_row_holds_nothing_and_a_second_release_changes_nothing(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    tenant = uuid.uuid4()
+    running, waiter = await _executions(sessions, tenant, 2)
+    await _override(sessions, tenant, 1)
+    for row in (running, waiter):
+        await _attempt(sessions, row)
+    for _ in range(2):  # record_state of the ending may be retried
+        async with sessions.begin() as session:
+            await AdmissionRepository(session).release(running.id)
+    assert (await _attempt(sessions, waiter)).admitted

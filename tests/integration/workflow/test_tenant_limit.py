@@ -14,6 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHandle
 
@@ -142,6 +145,15 @@ async def test_beyond_the_limit_an_execution_waits_pending_at_position_one_then_
     assert ended is not None and started.created_at >= ended  # it ran after the first ended
     body = await _get(api, key, second_id)
     assert (body["state"], body["queue_position"]) == ("completed", None)
+    async with sessions() as session:  # their endings released both rows
+        released = await session.execute(
+            text(
+                "SELECT admitted_at IS NOT NULL, released_at IS NOT NULL "
+                "FROM execution_admissions WHERE feature_execution_id = ANY(:ids)"
+            ).bindparams(bindparam("ids", type_=ARRAY(PgUUID(as_uuid=True)))),
+            {"ids": [first_id, second_id]},
+        )
+        assert sorted(released.all()) == [(True, True), (True, True)]
     if os.environ.get("BUILDER_RECORD_HISTORIES") == "1":
         history = await harness.client.get_workflow_handle(second.id).fetch_history()
         (HISTORIES / "tenant-limit-wait.json").write_text(history.to_json())
