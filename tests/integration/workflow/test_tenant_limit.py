@@ -143,6 +143,10 @@ async def test_beyond_the_limit_an_execution_waits_pending_at_position_one_then_
         events = await uow.events.read_after(second_id, 0, 1000)
     started = next(e for e in events if e.payload.get("to") == "analyzing")
     assert ended is not None and started.created_at >= ended  # it ran after the first ended
+    # and soon after: waiters poll at most admission_poll_max_s (5 s) apart
+    wakeup = (started.created_at - ended).total_seconds()
+    print(f"admitted {wakeup:.2f} s after the slot came free")
+    assert wakeup < 15
     body = await _get(api, key, second_id)
     assert (body["state"], body["queue_position"]) == ("completed", None)
     async with sessions() as session:  # their endings released both rows
