@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from activities.phases.admission import Admissions
 from activities.phases.analysis import Analysis
 from activities.phases.bookkeeping import Bookkeeping
 from activities.phases.context import Phase, PhaseDeps
@@ -27,7 +28,7 @@ class FeaturePipeline:
         self.deps = deps
         self.worktrees = WorktreeCache(deps.git, Phase(deps).credential)
         on_worktree = (Workspaces, Analysis, Planning, Steps, Repairs, Verification, Delivery)
-        self.phases: list[Any] = [Bookkeeping(deps), Locks(deps)]
+        self.phases: list[Any] = [Bookkeeping(deps), Locks(deps), Admissions(deps)]
         self.phases += [cls(deps, self.worktrees) for cls in on_worktree]
 
     def activities(self) -> list[Callable[..., Any]]:

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     lock_ttl_seconds: int = 120
     lock_wait: bool = False
 
+    # Executions one tenant may run at once (0 or unset: unlimited); an operator overrides
+    # it per tenant with `builder tenants limit`. Executions beyond it wait in `pending`.
+    tenant_max_concurrent_executions: int | None = Field(default=None, ge=0)
+
     # LLM
     llm_provider: str | None = Field(default=None, description="openai or anthropic")
     llm_base_url: str | None = None

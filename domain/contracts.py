@@ -36,10 +36,11 @@ class _Contract(BaseModel):
 class Carryover(_Contract):
     """What a run hands to its continuation when a long wait continues as new.
 
-    Only two waits can outgrow a history: waiting for the branch lock (nothing acquired yet)
-    and waiting for plan approval (lock, worktree and plan are held and carried over)."""
+    Three waits can outgrow a history: waiting for a tenant's execution slot and for the
+    branch lock (nothing acquired yet), and waiting for plan approval (lock, worktree and
+    plan are held and carried over)."""
 
-    stage: Literal["lock_wait", "approval"]
+    stage: Literal["lock_wait", "approval", "admission"]
     owner_id: str
     # commit timestamps and the run's deadline are anchored at the first run's start
     started_at: datetime
@@ -65,6 +66,10 @@ class WorkflowTimings(_Contract):
     bookkeeping_give_up_s: float = 600.0
     # long waits continue as new past this many events (Temporal's hard limit: 51,200)
     history_events_limit: int = 2_000
+    # waiting for a tenant's execution slot: one activity polls this long (heartbeating
+    # the queue position), backing off between polls up to admission_poll_max_s
+    admission_window_s: float = 60.0
+    admission_poll_max_s: float = 5.0
 
 
 class FeatureExecutionInput(_Contract):
@@ -94,6 +99,22 @@ class ExecutionRef(_Contract):
 
     execution_id: str
     tenant_id: str
+
+
+class AdmissionRequest(_Contract):
+    """Ask for one of the tenant's execution slots; wait up to `window_s` for it."""
+
+    ref: ExecutionRef
+    window_s: float = 0.0
+    poll_max_s: float = 5.0
+
+
+class AdmissionResult(_Contract):
+    """Admitted, or still waiting at `position` (1-based) in the tenant's queue."""
+
+    admitted: bool
+    position: int | None = None
+    limit: int | None = None
 
 
 class RecordStateInput(_Contract):

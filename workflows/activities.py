@@ -14,6 +14,8 @@ from __future__ import annotations
 from temporalio import activity
 
 from domain.contracts import (
+    AdmissionRequest,
+    AdmissionResult,
     AnalysisResult,
     CleanupRequest,
     ExecutionRef,
@@ -59,6 +61,15 @@ class LockActivities:
 
     @activity.defn
     async def release_lock(self, inp: LockRequest) -> LockResult:
+        raise NotImplementedError
+
+
+class AdmissionActivities:
+    """The tenant's concurrency limit: a slot asked for, waited for (FIFO) and held until
+    the execution ends."""
+
+    @activity.defn
+    async def admit(self, inp: AdmissionRequest) -> AdmissionResult:
         raise NotImplementedError
 
 
@@ -126,4 +137,5 @@ INTERFACES: tuple[type, ...] = (
     RepairActivities,
     VerifyActivities,
     DeliveryActivities,
+    AdmissionActivities,
 )

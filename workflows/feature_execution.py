@@ -12,7 +12,7 @@ import asyncio
 import builtins
 import contextlib
 from datetime import timedelta
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -46,6 +46,7 @@ from workflows.activities import (
     StepActivities,
     VerifyActivities,
 )
+from workflows.admission import TENANT_CONCURRENCY_LIMIT, AdmissionWait
 from workflows.approval import ApprovalGate
 from workflows.calls import Worktree
 from workflows.failures import Stop, error_of
@@ -80,7 +81,7 @@ class FeatureExecutionWorkflow:
         self._worktree = Worktree(self._ref, timings, carry.workspace if carry else None)
         self._timeouts = (carry.phase_timeouts if carry else None) or PhaseTimeouts()
         state = FeatureState.PENDING
-        if carry is not None:
+        if carry is not None and carry.stage != "admission":
             state = FeatureState.PLANNING if carry.stage == "approval" else FeatureState.ANALYZING
         self._journal = Journal(self._ref, timings, state, carry.last_event_id if carry else None)
         self._plan: ExecutionPlan | None = None
@@ -89,6 +90,7 @@ class FeatureExecutionWorkflow:
         )
         self._cancel_reason: str | None = None
         self._lease_lost: ExecutionError | None = None
+        self._admission = AdmissionWait(self._ref, timings)
         self._pipeline: asyncio.Task[FeatureExecutionOutput] | None = None
 
     # ---- operator and client interface -------------------------------------------------
@@ -210,9 +212,13 @@ class FeatureExecutionWorkflow:
 
     async def _stages(self) -> FeatureExecutionOutput:
         carry = self._carry
-        if carry is None:
+        starting = carry is None or carry.stage == "admission"
+        if starting and workflow.patched(TENANT_CONCURRENCY_LIMIT):
+            # beyond the tenant's limit the run waits here, still pending, in FIFO order
+            await self._admission.wait(self._journal, lambda: self._continue_as_new("admission"))
+        if starting:
             await self._journal.transition(FeatureState.ANALYZING)
-        if carry is None or carry.stage == "lock_wait":
+        if starting or (carry is not None and carry.stage == "lock_wait"):
             await self._lease.acquire(
                 wait=self._inp.wait_for_lock,
                 continue_as_new=lambda: self._continue_as_new("lock_wait"),
@@ -299,10 +305,10 @@ class FeatureExecutionWorkflow:
         self._cancel_reason = f"plan rejected: {decision.reason or 'no reason given'}"
         raise asyncio.CancelledError()
 
-    def _continue_as_new(self, stage: str) -> NoReturn:
+    def _continue_as_new(self, stage: Literal["lock_wait", "approval", "admission"]) -> NoReturn:
         """Hand the run to a fresh history; the lease, worktree and plan carry over."""
         carry = Carryover(
-            stage="approval" if stage == "approval" else "lock_wait",
+            stage=stage,
             owner_id=self._lease.owner_id,
             started_at=self._started_at,
             lock=self._lease.held,

@@ -55,6 +55,8 @@ class PhaseDeps:
     build_timeout_s: float
     test_timeout_s: float
     patch_inline_limit: int
+    # executions a tenant may run at once unless overridden (None or 0: unlimited)
+    tenant_max_concurrent: int | None = None
 
 
 @dataclass(frozen=True)

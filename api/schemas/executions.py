@@ -116,9 +116,17 @@ class ExecutionOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    queue_position: int | None = Field(
+        default=None,
+        ge=1,
+        description="While the execution waits in `pending` for one of its tenant's "
+        "execution slots (the per-tenant concurrency limit): its place in the tenant's "
+        "FIFO queue, 1 being next; null otherwise",
+        examples=[1],
+    )
 
     @classmethod
-    def of(cls, row: FeatureExecutionRow) -> ExecutionOut:
+    def of(cls, row: FeatureExecutionRow, queue_position: int | None = None) -> ExecutionOut:
         return cls(
             id=row.id,
             idempotency_key=row.idempotency_key,
@@ -142,6 +150,7 @@ class ExecutionOut(BaseModel):
             created_at=row.created_at,
             updated_at=row.updated_at,
             completed_at=row.completed_at,
+            queue_position=queue_position,
         )
 
 

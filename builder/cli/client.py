@@ -262,6 +262,10 @@ def execution_summary(ex: dict[str, Any]) -> str:
         f"  title:   {ex['title']}",
         f"  branch:  {ex.get('feature_branch') or '-'} (onto {ex['target_branch']})",
     ]
+    if ex.get("queue_position"):
+        lines.append(
+            f"  queued:  position {ex['queue_position']} for one of the tenant's execution slots"
+        )
     progress = ex.get("progress")
     if progress:
         lines.append(

@@ -24,6 +24,8 @@ from temporalio.worker import Worker
 from builder.worker import workflow_runner
 from domain.contracts import (
     WORKFLOW_NAME,
+    AdmissionRequest,
+    AdmissionResult,
     AnalysisResult,
     CleanupRequest,
     ExecutionRef,
@@ -49,6 +51,7 @@ from domain.contracts import (
 from domain.enums import StepType
 from domain.values import DeliveryResult, ExecutionPlan, FeatureConstraints, PlanStep
 from workflows.activities import (
+    AdmissionActivities,
     AnalysisActivities,
     BookkeepingActivities,
     DeliveryActivities,
@@ -91,6 +94,7 @@ class Stubs(
     RepairActivities,
     VerifyActivities,
     DeliveryActivities,
+    AdmissionActivities,
 ):
     """Every activity, stubbed; `worktree_queue` is where open_workspace says it lives."""
 
@@ -127,7 +131,7 @@ class Stubs(
         names = [
             "record_state", "record_event", "acquire_lock", "refresh_lock", "release_lock",
             "open_workspace", "cleanup", "analyze", "plan", "generate_step", "apply_step",
-            "add_repair_step", "verify", "push",
+            "add_repair_step", "verify", "push", "admit",
         ]  # fmt: skip
         return [getattr(self, n) for n in names]
 
@@ -156,6 +160,10 @@ class Stubs(
     @activity.defn
     async def release_lock(self, inp: LockRequest) -> LockResult:
         return await self._do("release_lock", inp, lambda: LockResult(acquired=False, lock_key="k"))
+
+    @activity.defn
+    async def admit(self, inp: AdmissionRequest) -> AdmissionResult:
+        return await self._do("admit", inp, lambda: AdmissionResult(admitted=True))
 
     @activity.defn
     async def open_workspace(self, ref: ExecutionRef) -> WorkspaceResult:

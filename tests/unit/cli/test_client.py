@@ -223,3 +223,12 @@ def test_progress_on_a_terminal_redraws_one_bar() -> None:
     assert out.getvalue().count("\r\x1b[K") == 2
     assert "[############------------] 1/2 steps" in out.getvalue()
     assert out.getvalue().endswith("\n")
+
+
+def test_status_says_when_an_execution_waits_for_a_slot() -> None:
+    from builder.cli.client import execution_summary
+
+    ex = {"id": "e1", "state": "pending", "title": "t", "target_branch": "main"}
+    assert "queued" not in execution_summary({**ex, "queue_position": None})
+    waiting = execution_summary({**ex, "queue_position": 2})
+    assert "  queued:  position 2 for one of the tenant's execution slots" in waiting.splitlines()
