@@ -5,13 +5,13 @@ flushed, which serialised every event-writing transaction (api/event_notifier.py
 the replacement; docs/performance.md has the numbers).
 
 Revision ID: 000015
-Revises: 000010
+Revises: 000014
 """
 
 from alembic import op
 
 revision = "000015"
-down_revision = "000010"
+down_revision = "000014"
 branch_labels = None
 depends_on = None
 
