@@ -12,6 +12,7 @@ from activities.phases.context import Phase, PhaseDeps
 from activities.phases.delivery import Delivery
 from activities.phases.locks import Locks
 from activities.phases.planning import Planning
+from activities.phases.pull_request import PullRequests
 from activities.phases.repair import Repairs
 from activities.phases.steps import Steps
 from activities.phases.verify import Verification
@@ -27,7 +28,7 @@ class FeaturePipeline:
         self.deps = deps
         self.worktrees = WorktreeCache(deps.git, Phase(deps).credential)
         on_worktree = (Workspaces, Analysis, Planning, Steps, Repairs, Verification, Delivery)
-        self.phases: list[Any] = [Bookkeeping(deps), Locks(deps)]
+        self.phases: list[Any] = [Bookkeeping(deps), Locks(deps), PullRequests(deps)]
         self.phases += [cls(deps, self.worktrees) for cls in on_worktree]
 
     def activities(self) -> list[Callable[..., Any]]:

@@ -109,6 +109,7 @@ def build_deps(settings: Settings, worker_queue: str) -> PhaseDeps:
         build_timeout_s=settings.build_timeout_seconds,
         test_timeout_s=settings.test_timeout_seconds,
         patch_inline_limit=settings.artifact_inline_patch_limit,
+        public_url=settings.public_url,
     )
 
 

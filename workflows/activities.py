@@ -20,6 +20,8 @@ from domain.contracts import (
     LockRequest,
     LockResult,
     PlanResult,
+    PullRequestRequest,
+    PullRequestResult,
     PushRequest,
     PushResult,
     RecordEventInput,
@@ -116,6 +118,14 @@ class DeliveryActivities:
         raise NotImplementedError
 
 
+class PullRequestActivities:
+    """The pull request of a pushed branch, on the repository's forge (no worktree)."""
+
+    @activity.defn
+    async def deliver_pull_request(self, inp: PullRequestRequest) -> PullRequestResult:
+        raise NotImplementedError
+
+
 INTERFACES: tuple[type, ...] = (
     BookkeepingActivities,
     LockActivities,
@@ -126,4 +136,5 @@ INTERFACES: tuple[type, ...] = (
     RepairActivities,
     VerifyActivities,
     DeliveryActivities,
+    PullRequestActivities,
 )

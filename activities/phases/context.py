@@ -55,6 +55,8 @@ class PhaseDeps:
     build_timeout_s: float
     test_timeout_s: float
     patch_inline_limit: int
+    # where clients reach the API: links in pull request bodies (none when unset)
+    public_url: str | None = None
 
 
 @dataclass(frozen=True)
