@@ -26,7 +26,8 @@ from workflows.feature_execution import FeatureExecutionWorkflow
 ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = sorted((ROOT / "tests" / "histories").glob("*.json"))
 PATHS = {
-    "spec", "llm-repair", "approval", "lock-wait", "timeout", "cancel", "worker-move", "pull-request",
+    "spec", "llm-repair", "approval", "lock-wait", "timeout", "cancel", "worker-move",
+    "pull-request",
 }  # fmt: skip
 
 
