@@ -18,6 +18,7 @@ from domain.branches import feature_branch_name
 from domain.contracts import PlanDecision
 from domain.enums import ErrorCode, FeatureState
 from domain.errors import Conflict, FieldError, NotFound
+from domain.pull_requests import PULL_REQUEST_PROPERTY, pull_request_errors
 from domain.events import EventType
 from domain.ids import derived_id, workflow_id_for
 from domain.paths import path_violation, relative_path_problem
@@ -85,6 +86,8 @@ def request_errors(
         body.target_branch if body.target_branch is not None else "default",
     )
     errors += constraints_errors(body.constraints)
+    if PULL_REQUEST_PROPERTY in body.properties:
+        errors += pull_request_errors(body.properties[PULL_REQUEST_PROPERTY])
     if body.engine not in available_engines(config):
         errors.append(
             FieldError(

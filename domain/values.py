@@ -34,6 +34,9 @@ class FeatureConstraints(_Value):
 MAX_APPROVAL_WAIT_MINUTES = 7 * 24 * 60
 
 
+_GLOB = r"^\s*[^\s!#\x00][^\x00]*$"
+
+
 class StrictFeatureConstraints(FeatureConstraints):
     """FeatureConstraints as a client sends them: an unknown (misspelt) key is an error, and
     the seed's ranges are declared (so the OpenAPI document states them)."""
@@ -51,6 +54,13 @@ class StrictFeatureConstraints(FeatureConstraints):
         default=0,
         description="0: no deadline",
         json_schema_extra={"minimum": 0, "maximum": MAX_APPROVAL_WAIT_MINUTES},
+    )
+    # a path rule is a gitignore pattern: not blank, not a comment, not a negation
+    allowed_paths: list[str] = Field(
+        default_factory=list, json_schema_extra={"items": {"type": "string", "pattern": _GLOB}}
+    )
+    forbidden_paths: list[str] = Field(
+        default_factory=list, json_schema_extra={"items": {"type": "string", "pattern": _GLOB}}
     )
 
 

@@ -9,7 +9,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from api.schemas.base import RequestModel, seed_rules
-from api.schemas.fields import IDEMPOTENCY_KEY_PATTERN, BranchName, FreeProperties
+from api.schemas.fields import (
+    IDEMPOTENCY_KEY_PATTERN,
+    NUL_FREE_JSON,
+    BranchName,
+    FreeProperties,
+)
+from api.schemas.repositories import PULL_REQUEST_SCHEMA
+from api.schemas.text import NUL_FREE
 from domain.changes import DeclaredChange
 from domain.enums import FeatureState, StepState
 from domain.values import (
@@ -53,6 +60,22 @@ SPEC_EXAMPLE: dict[str, Any] = {
 }
 
 
+# free-form, but `pull_request` (the repository's default overridden) has its shape
+ExecutionProperties = Annotated[
+    FreeProperties,
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "Free-form metadata kept with the execution; `pull_request` "
+            "overrides the repository's pull request setting key by key",
+            "propertyNames": {"pattern": NUL_FREE},
+            "properties": {"pull_request": PULL_REQUEST_SCHEMA},
+            "additionalProperties": {"$ref": NUL_FREE_JSON},
+        }
+    ),
+]
+
+
 class ExecutionCreate(RequestModel):
     """A feature request. Seed rules apply to title, description and target_branch."""
 
@@ -75,7 +98,7 @@ class ExecutionCreate(RequestModel):
         default=None, description="Defaults to the repository's default branch"
     )
     constraints: StrictFeatureConstraints = Field(default_factory=StrictFeatureConstraints)
-    properties: FreeProperties = Field(default_factory=dict)
+    properties: ExecutionProperties = Field(default_factory=dict)
     engine: Annotated[EngineName, WithJsonSchema({"type": "string", "x-builder-engines": True})] = (
         Field(default="spec", description="Change engine; the spec engine needs `changes`")
     )

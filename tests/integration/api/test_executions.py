@@ -293,3 +293,19 @@ async def test_workflow_starts_on_the_configured_task_queue(
     described = await handle.describe()
     assert described.task_queue == queue
     assert described.typed_search_attributes[STATE] == "pending"
+
+
+async def test_an_executions_own_pull_request_setting_is_checked_naming_the_field(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    repo = await register_repository(client, tenant)
+    body = execution_body(repo["id"], properties={"pull_request": {"mode": "sometimes"}})
+    response = await client.post("/v1/executions", json=body, headers=tenant.headers)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "properties.pull_request.mode"
+    assert "sometimes" not in response.text
+    good = execution_body(repo["id"], properties={"pull_request": {"mode": "draft"}})
+    accepted = await client.post("/v1/executions", json=good, headers=tenant.headers)
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["properties"]["pull_request"] == {"mode": "draft"}
