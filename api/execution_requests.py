@@ -18,10 +18,10 @@ from domain.branches import feature_branch_name
 from domain.contracts import PlanDecision
 from domain.enums import ErrorCode, FeatureState
 from domain.errors import Conflict, FieldError, NotFound
-from domain.pull_requests import PULL_REQUEST_PROPERTY, pull_request_errors
 from domain.events import EventType
 from domain.ids import derived_id, workflow_id_for
 from domain.paths import path_violation, relative_path_problem
+from domain.pull_requests import PULL_REQUEST_PROPERTY, pull_request_errors
 from domain.validation import constraints_errors, feature_execution_errors
 from domain.values import ExecutionError
 from persistence.events import EventStore
