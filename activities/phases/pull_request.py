@@ -18,11 +18,13 @@ from temporalio import activity
 
 from activities.forges import (
     FileLine,
+    FollowUpContent,
     PullRequestContent,
     StepLine,
     TestSummary,
     ensure_pull_request,
     open_forge,
+    post_follow_up,
 )
 from activities.forges.delivery import DeliveryOutcome
 from activities.phases.context import ExecutionContext, Phase, event_id
@@ -45,6 +47,25 @@ def execution_url(public_url: str | None, execution_id: str) -> str | None:
     if not public_url:
         return None
     return f"{public_url.rstrip('/')}/v1/executions/{execution_id}"
+
+
+def follow_up_content(
+    ctx: ExecutionContext, content: PullRequestContent, pushed: DeliveryResult
+) -> FollowUpContent:
+    """The "what changed" comment of a follow-up: its commits on top of the head it began at."""
+    return FollowUpContent(
+        execution_id=content.execution_id,
+        title=content.title,
+        branch=pushed.branch_name,
+        commit_sha=pushed.commit_sha,
+        previous_sha=ctx.execution.base_commit,
+        commit_count=pushed.commit_count,
+        description=content.description,
+        steps=content.steps,
+        files=content.files,
+        tests=content.tests,
+        execution_url=content.execution_url,
+    )
 
 
 class PullRequests(Phase, PullRequestActivities):
@@ -73,6 +94,13 @@ class PullRequests(Phase, PullRequestActivities):
                 content=content,
                 settings=settings,
             )
+            commented = False
+            if ctx.execution.continues_branch and not outcome.created:
+                # a follow-up on the branch of an open pull request says what it added
+                await post_follow_up(
+                    forge, outcome.pull_request, follow_up_content(ctx, content, inp.pushed)
+                )
+                commented = True
         finally:
             await forge.aclose()
         pr = outcome.pull_request
@@ -81,7 +109,7 @@ class PullRequests(Phase, PullRequestActivities):
         )
         async with self.unit() as uow:
             await uow.executions.update(ctx.tenant, ctx.id, result=result)
-            self._stage_event(uow, ctx, outcome, settings, inp.pushed.commit_sha)
+            self._stage_event(uow, ctx, outcome, settings, inp.pushed.commit_sha, commented)
             await uow.commit()
         return PullRequestResult(
             result=result,
@@ -98,6 +126,7 @@ class PullRequests(Phase, PullRequestActivities):
         outcome: DeliveryOutcome,
         settings: PullRequestSettings,
         commit_sha: str,
+        commented: bool,
     ) -> None:
         pr = outcome.pull_request
         payload: dict[str, Any] = {
@@ -108,8 +137,9 @@ class PullRequests(Phase, PullRequestActivities):
             "draft": settings.draft,
             "commit_sha": commit_sha,
             "notes": list(outcome.notes)[:10],
+            "follow_up_comment": commented,
         }
-        if outcome.adopted or (outcome.updated and not outcome.created):
+        if commented or outcome.adopted or (outcome.updated and not outcome.created):
             # someone else's pull request from the branch, or ours brought up to date
             kind = EventType.PULL_REQUEST_UPDATED
             eid = event_id(ctx.id, kind.value, commit_sha)

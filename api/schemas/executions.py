@@ -107,6 +107,19 @@ class ExecutionCreate(RequestModel):
     )
     requested_by: str | None = Field(default=None, max_length=255)
     correlation_id: str | None = Field(default=None, max_length=255)
+    continue_from: Annotated[
+        uuid.UUID | None, WithJsonSchema({"type": "string", "format": "uuid"})
+    ] = Field(
+        default=None,
+        description="A follow-up: an earlier execution of the same repository whose pushed "
+        "branch this one continues (from the branch's current remote head, fast-forward "
+        "only, commenting on its pull request)",
+    )
+    continue_branch: BranchName | None = Field(
+        default=None,
+        description="A follow-up on an existing branch of the repository (the branch of "
+        "continue_from when both are given)",
+    )
     idempotency_key: str | None = Field(
         default=None,
         pattern=IDEMPOTENCY_KEY_PATTERN,
@@ -136,6 +149,9 @@ class ExecutionOut(BaseModel):
     base_commit: str | None
     requested_by: str | None
     correlation_id: str | None
+    # a follow-up: the execution it continues and the branch it started from
+    continue_from: uuid.UUID | None = None
+    continue_branch: str | None = None
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
@@ -162,6 +178,8 @@ class ExecutionOut(BaseModel):
             base_commit=row.base_commit,
             requested_by=row.requested_by,
             correlation_id=row.correlation_id,
+            continue_from=row.continues_execution_id,
+            continue_branch=row.continues_branch,
             created_at=row.created_at,
             updated_at=row.updated_at,
             completed_at=row.completed_at,
