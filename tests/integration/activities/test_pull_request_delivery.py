@@ -11,10 +11,12 @@ with the server's delay.
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +36,7 @@ from tests.fixtures.forges.github import FakeGitHub
 from tests.fixtures.forges.gitlab import FakeGitLab
 from tests.fixtures.git_servers import HttpGitServer
 from tests.integration.activities.conftest import VAULT_KEY, Run
+from tests.integration.workflow.test_follow_up_end_to_end import person_pushes
 
 PUBLIC_URL = "https://builder.example.com"
 TITLE = "Add a greeting module"
@@ -49,6 +52,7 @@ class Delivered:
     pushed: DeliveryResult
     fake: FakeForge
     pull_request_wanted: bool
+    fencing_token: int | None = None
 
     async def deliver(self) -> Any:
         return await self.run(
@@ -114,7 +118,7 @@ async def pushed_run(
             verified_commit=applied.commit_sha,
         ),
     )  # fmt: skip
-    return Delivered(run, push.result, fake, push.pull_request_wanted)
+    return Delivered(run, push.result, fake, push.pull_request_wanted, lock.fencing_token)
 
 
 def is_draft(pr: FakePR) -> bool:
@@ -247,3 +251,71 @@ async def test_the_push_asks_for_no_pull_request_when_the_setting_is_none(
             harness, pipeline, http_git_server, sessions, fake, "github", "acme/app", "none"
         )
     assert not done.pull_request_wanted
+
+
+async def test_a_follow_up_that_would_need_a_force_push_is_refused_and_comments_nothing(
+    harness: Harness,
+    pipeline: FeaturePipeline,
+    http_git_server: HttpGitServer,
+    sessions: Any,
+    tmp_path: Path,
+) -> None:
+    with FakeGitHub(http_git_server.token, project="acme/app") as fake:
+        first = await pushed_run(
+            harness, pipeline, http_git_server, sessions, fake, "github", "acme/app"
+        )
+        await first.deliver()
+        branch = first.pushed.branch_name
+        tenant = uuid.UUID(first.run.ref.tenant_id)
+        async with UnitOfWork(sessions) as uow:
+            earlier = await uow.executions.get(tenant, uuid.UUID(first.run.ref.execution_id))
+            repository_id = earlier.repository_id
+        row = await harness.execution(
+            tenant, repository_id,
+            [{"op": "write_file", "path": "more.py", "content": "MORE = 1\n"}],
+            title="More", feature_branch=branch,
+        )  # fmt: skip
+        async with UnitOfWork(sessions) as uow:
+            stored = await uow.executions.get(tenant, row.id)
+            stored.continues_execution_id = earlier.id
+            stored.continues_branch = branch
+            await uow.commit()
+        run = Run(pipeline, ExecutionRef(execution_id=str(row.id), tenant_id=str(tenant)),
+                  ActivityEnvironment())  # fmt: skip
+        await run.prepare()
+        applied = await run("apply_step", run.step(0))
+        # someone pushes to the branch after the follow-up started from its head
+        repo_name = (await _repository_url(sessions, tenant, repository_id)).rsplit("/", 1)[-1]
+        theirs = person_pushes(http_git_server, repo_name, branch, tmp_path)
+        # the per-branch lock holds across follow-ups: not while the first holds it
+        held = await run("acquire_lock", LockRequest(ref=run.ref, owner_id="o2"))
+        assert not held.acquired
+        await first.run(
+            "release_lock",
+            LockRequest(ref=first.run.ref, owner_id="owner", fencing_token=first.fencing_token),
+        )
+        lock = await run("acquire_lock", LockRequest(ref=run.ref, owner_id="o2"))
+        assert lock.acquired
+        with pytest.raises(ApplicationError) as refused:
+            await run(
+                "push",
+                PushRequest(
+                    ref=run.ref, owner_id="o2", fencing_token=lock.fencing_token,
+                    verified_commit=applied.commit_sha,
+                ),
+            )  # fmt: skip
+        assert refused.value.type == "push_failed" and refused.value.non_retryable
+        assert "refusing to overwrite" in refused.value.message
+        assert theirs[:12] in refused.value.message
+        [pr] = fake.open_pulls()
+        assert pr.comments == []
+    remote = subprocess.run(
+        ["git", "--git-dir", str(http_git_server.root / repo_name), "rev-parse",
+         f"refs/heads/{branch}"], check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    assert remote == theirs  # the person's commit is still there
+
+
+async def _repository_url(sessions: Any, tenant: uuid.UUID, repository_id: uuid.UUID) -> str:
+    async with UnitOfWork(sessions) as uow:
+        return str((await uow.repositories.get(tenant, repository_id)).url)
