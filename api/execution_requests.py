@@ -93,6 +93,17 @@ def request_errors(
     errors += constraints_errors(body.constraints)
     if PULL_REQUEST_PROPERTY in body.properties:
         errors += pull_request_errors(body.properties[PULL_REQUEST_PROPERTY])
+    review = body.properties.get("address_review")
+    if review is not None and not isinstance(review, bool):
+        errors.append(FieldError("properties.address_review", "address_review must be a boolean"))
+    elif review and (body.engine != "llm" or not (body.continue_from or body.continue_branch)):
+        errors.append(
+            FieldError(
+                "properties.address_review",
+                "address_review needs the llm engine and a follow-up (continue_from or "
+                "continue_branch)",
+            )
+        )
     if body.engine not in available_engines(config):
         errors.append(
             FieldError(

@@ -19,15 +19,19 @@ from temporalio import activity
 from activities.forges import (
     FileLine,
     FollowUpContent,
+    Forge,
+    PullRequest,
     PullRequestContent,
     StepLine,
     TestSummary,
+    answer_thread,
     ensure_pull_request,
     open_forge,
     post_follow_up,
 )
 from activities.forges.delivery import DeliveryOutcome
 from activities.phases.context import ExecutionContext, Phase, event_id
+from activities.phases.review import stored_threads, wants_review
 from activities.phases.verify import TEST_REPORT_ARTIFACT
 from activities.runtime import maps_domain_errors
 from domain.contracts import PullRequestRequest, PullRequestResult
@@ -101,6 +105,7 @@ class PullRequests(Phase, PullRequestActivities):
                     forge, outcome.pull_request, follow_up_content(ctx, content, inp.pushed)
                 )
                 commented = True
+            answered = await self._answer_review(ctx, forge, outcome.pull_request, inp.pushed)
         finally:
             await forge.aclose()
         pr = outcome.pull_request
@@ -109,7 +114,9 @@ class PullRequests(Phase, PullRequestActivities):
         )
         async with self.unit() as uow:
             await uow.executions.update(ctx.tenant, ctx.id, result=result)
-            self._stage_event(uow, ctx, outcome, settings, inp.pushed.commit_sha, commented)
+            self._stage_event(
+                uow, ctx, outcome, settings, inp.pushed.commit_sha, commented, answered
+            )
             await uow.commit()
         return PullRequestResult(
             result=result,
@@ -127,6 +134,7 @@ class PullRequests(Phase, PullRequestActivities):
         settings: PullRequestSettings,
         commit_sha: str,
         commented: bool,
+        answered: int,
     ) -> None:
         pr = outcome.pull_request
         payload: dict[str, Any] = {
@@ -138,6 +146,7 @@ class PullRequests(Phase, PullRequestActivities):
             "commit_sha": commit_sha,
             "notes": list(outcome.notes)[:10],
             "follow_up_comment": commented,
+            "review_threads_answered": answered,
         }
         if commented or outcome.adopted or (outcome.updated and not outcome.created):
             # someone else's pull request from the branch, or ours brought up to date
@@ -148,6 +157,18 @@ class PullRequests(Phase, PullRequestActivities):
             kind = EventType.PULL_REQUEST_OPENED
             eid = event_id(ctx.id, kind.value)
         self.emit(uow, ctx.id, kind, payload, event_id=eid)
+
+    async def _answer_review(
+        self, ctx: ExecutionContext, forge: Forge, pr: PullRequest, pushed: DeliveryResult
+    ) -> int:
+        """Reply once to each review thread the follow-up took as its request."""
+        if not wants_review(ctx):
+            return 0
+        threads = await stored_threads(self, ctx) or []
+        reply = f"Addressed in `{pushed.commit_sha[:12]}` by builder execution `{ctx.id}`."
+        for thread in threads:
+            await answer_thread(forge, pr, thread, reply, execution_id=str(ctx.id))
+        return len(threads)
 
     async def _content(self, ctx: ExecutionContext, pushed: DeliveryResult) -> PullRequestContent:
         """The body's material: plan summary, steps, files (+/-), tests, the link."""

@@ -69,7 +69,14 @@ ExecutionProperties = Annotated[
             "description": "Free-form metadata kept with the execution; `pull_request` "
             "overrides the repository's pull request setting key by key",
             "propertyNames": {"pattern": NUL_FREE},
-            "properties": {"pull_request": PULL_REQUEST_SCHEMA},
+            "properties": {
+                "pull_request": PULL_REQUEST_SCHEMA,
+                "address_review": {
+                    "type": "boolean",
+                    "description": "a follow-up with the llm engine takes the unresolved "
+                    "review comments of the branch's pull request as its request",
+                },
+            },
             "additionalProperties": {"$ref": NUL_FREE_JSON},
         }
     ),

@@ -396,3 +396,14 @@ async def test_follow_up_requests_that_cannot_work_name_the_field(
     assert branch_only.status_code == 202, branch_only.text
     assert branch_only.json()["feature_branch"] == "people/fix-it"
     assert branch_only.json()["continue_from"] is None
+
+
+async def test_address_review_needs_the_llm_engine_and_a_follow_up(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    repo = await register_repository(client, tenant)
+    body = execution_body(repo["id"], properties={"address_review": True})
+    response = await client.post("/v1/executions", json=body, headers=tenant.headers)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "properties.address_review" and "llm" in error["message"]
