@@ -164,11 +164,16 @@ class PullRequests(Phase, PullRequestActivities):
         """Reply once to each review thread the follow-up took as its request."""
         if not wants_review(ctx):
             return 0
-        threads = await stored_threads(self, ctx) or []
+        addressed = {t.id for t in await stored_threads(self, ctx) or []}
+        if not addressed:
+            return 0
+        # as the forge shows them now: a thread answered (and resolved) by an earlier
+        # attempt is not answered again
+        current = [t for t in await forge.unresolved_review_threads(pr) if t.id in addressed]
         reply = f"Addressed in `{pushed.commit_sha[:12]}` by builder execution `{ctx.id}`."
-        for thread in threads:
+        for thread in current:
             await answer_thread(forge, pr, thread, reply, execution_id=str(ctx.id))
-        return len(threads)
+        return len(current)
 
     async def _content(self, ctx: ExecutionContext, pushed: DeliveryResult) -> PullRequestContent:
         """The body's material: plan summary, steps, files (+/-), tests, the link."""
