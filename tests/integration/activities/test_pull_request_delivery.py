@@ -31,7 +31,11 @@ from persistence.credentials import CredentialRepository
 from persistence.uow import UnitOfWork
 from persistence.vault import Keyring
 from tests.fixtures.executions import Harness
+from tests.fixtures.forges.azure_devops import FakeAzureDevOps
 from tests.fixtures.forges.base import FakeForge, FakePR
+from tests.fixtures.forges.bitbucket_cloud import FakeBitbucketCloud
+from tests.fixtures.forges.bitbucket_datacenter import FakeBitbucketDataCenter
+from tests.fixtures.forges.gitea import FakeGitea
 from tests.fixtures.forges.github import FakeGitHub
 from tests.fixtures.forges.gitlab import FakeGitLab
 from tests.fixtures.git_servers import HttpGitServer
@@ -83,6 +87,8 @@ async def pushed_run(
     forge: str,
     project: str,
     pull_request: Any = None,
+    *,
+    basic: bool = False,
 ) -> Delivered:
     """A repository on the smart-HTTP server whose forge API is `fake`; one step applied,
     the branch pushed under the lock, as the workflow does before delivery."""
@@ -97,9 +103,14 @@ async def pushed_run(
         else {"mode": "draft", "labels": ["builder"]},
     }
     repo = await harness.repository(tenant, server.url(name, "token"), properties)
+    kind, data = (
+        (CredentialType.BASIC, CredentialData(username="builder-bot", password=server.token))
+        if basic
+        else (CredentialType.TOKEN, CredentialData(token=server.token))
+    )
     async with UnitOfWork(sessions) as uow:
         await CredentialRepository(uow.session, Keyring.parse(VAULT_KEY)).set_credential(
-            tenant, repo, CredentialType.TOKEN, CredentialData(token=server.token)
+            tenant, repo, kind, data
         )
         await uow.commit()
     row = await harness.execution(
@@ -319,3 +330,45 @@ async def test_a_follow_up_that_would_need_a_force_push_is_refused_and_comments_
 async def _repository_url(sessions: Any, tenant: uuid.UUID, repository_id: uuid.UUID) -> str:
     async with UnitOfWork(sessions) as uow:
         return str((await uow.repositories.get(tenant, repository_id)).url)
+
+
+# every provider: (forge property, fake, project, basic-auth credential, labels supported,
+# draft prefix in the title)
+PROVIDERS: dict[str, tuple[type[FakeForge], str, bool, bool, str | None]] = {
+    "github": (FakeGitHub, "acme/app", False, True, None),
+    "gitlab": (FakeGitLab, "acme/platform/app", False, True, "Draft: "),
+    "gitea": (FakeGitea, "acme/app", False, True, "WIP: "),
+    "bitbucket_cloud": (FakeBitbucketCloud, "acme/app", True, False, None),
+    "bitbucket_datacenter": (FakeBitbucketDataCenter, "ACME/app", False, False, None),
+    "azure_devops": (FakeAzureDevOps, "acme/platform/app", False, True, None),
+}
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+async def test_every_forge_gets_one_draft_pull_request_for_the_pushed_branch(
+    harness: Harness,
+    pipeline: FeaturePipeline,
+    http_git_server: HttpGitServer,
+    sessions: Any,
+    provider: str,
+) -> None:
+    cls, project, basic, labels, prefix = PROVIDERS[provider]
+    with cls(http_git_server.token, project=project) as fake:
+        done = await pushed_run(
+            harness, pipeline, http_git_server, sessions, fake, provider, project, basic=basic
+        )
+        first = await done.deliver()
+        again = await done.deliver()  # a retried activity
+
+        [pr] = fake.open_pulls()
+        assert (pr.head, pr.base) == (done.pushed.branch_name, "main")
+        if prefix:
+            assert pr.title == prefix + TITLE
+        else:
+            assert pr.title == TITLE and pr.draft
+        assert pr.labels == (["builder"] if labels else [])
+        assert f"builder:execution={done.run.ref.execution_id}" in pr.body
+        assert "greeting.py" in pr.body
+        assert first.created and not again.created
+        assert first.result.pull_request_number == again.result.pull_request_number == pr.number
+    assert len(await events_of(sessions, done.run, "pull_request.opened")) == 1
