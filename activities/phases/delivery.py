@@ -58,7 +58,17 @@ class Delivery(Phase, DeliveryActivities):
             patch, stats = range_patch(path, base, pushed.remote_sha)
             return pushed.remote_sha, pushed.already_up_to_date, patch, stats
 
-        remote_sha, up_to_date, patch, stats = await run_blocking(push, what="pushing")
+        try:
+            remote_sha, up_to_date, patch, stats = await run_blocking(push, what="pushing")
+        except PushRejected as err:
+            if not ctx.execution.continues_branch or "did not make" not in err.message:
+                raise
+            # a follow-up never force-pushes: say what to do instead
+            raise PushRejected(
+                f"{err.message}. The branch moved after this follow-up started from it; a "
+                "follow-up only fast-forwards: start another follow-up to build on the new head",
+                details=err.details,
+            ) from None
         async with self.unit() as uow:
             artifact = await self.put_artifact(
                 uow, ctx, FEATURE_PATCH, ArtifactType.PATCH, "text/x-diff", patch.encode()

@@ -317,6 +317,7 @@ async def test_a_follow_up_that_would_need_a_force_push_is_refused_and_comments_
             )  # fmt: skip
         assert refused.value.type == "push_failed" and refused.value.non_retryable
         assert "refusing to overwrite" in refused.value.message
+        assert "start another follow-up" in refused.value.message
         assert theirs[:12] in refused.value.message
         [pr] = fake.open_pulls()
         assert pr.comments == []
