@@ -13,6 +13,7 @@ from activities.phases.context import Phase, PhaseDeps
 from activities.phases.delivery import Delivery
 from activities.phases.locks import Locks
 from activities.phases.planning import Planning
+from activities.phases.pull_request import PullRequests
 from activities.phases.repair import Repairs
 from activities.phases.steps import Steps
 from activities.phases.verify import Verification
@@ -29,6 +30,7 @@ class FeaturePipeline:
         self.worktrees = WorktreeCache(deps.git, Phase(deps).credential)
         on_worktree = (Workspaces, Analysis, Planning, Steps, Repairs, Verification, Delivery)
         self.phases: list[Any] = [Bookkeeping(deps), Locks(deps), Admissions(deps)]
+        self.phases.append(PullRequests(deps))
         self.phases += [cls(deps, self.worktrees) for cls in on_worktree]
 
     def activities(self) -> list[Callable[..., Any]]:

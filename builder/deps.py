@@ -110,6 +110,7 @@ def build_deps(settings: Settings, worker_queue: str) -> PhaseDeps:
         test_timeout_s=settings.test_timeout_seconds,
         patch_inline_limit=settings.artifact_inline_patch_limit,
         tenant_max_concurrent=settings.tenant_max_concurrent_executions or None,
+        public_url=settings.public_url,
     )
 
 

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         default=True, description="read the profile and TEMPORAL_* (builder dev turns it off)"
     )
 
+    # Where clients reach the API (https://builder.example.com): the execution link in pull
+    # request bodies; without it the body names the execution id only
+    public_url: str | None = None
+
     # Artifacts: file:///path or s3://bucket/prefix
     artifact_url: str | None = None
     s3_endpoint_url: str | None = None

@@ -251,6 +251,27 @@ class PushRequest(_Contract):
 class PushResult(_Contract):
     result: DeliveryResult
     already_up_to_date: bool = False
+    # the effective pull_request setting (repository default, execution override) asks for
+    # a pull request: the workflow then calls deliver_pull_request (absent on old workers)
+    pull_request_wanted: bool = False
+
+
+class PullRequestRequest(_Contract):
+    """Open (or bring up to date) the pull request of a pushed branch."""
+
+    ref: ExecutionRef
+    pushed: DeliveryResult
+
+
+class PullRequestResult(_Contract):
+    """The pushed branch's DeliveryResult with the pull request recorded in it."""
+
+    result: DeliveryResult
+    created: bool = False
+    updated: bool = False
+    # an open pull request from the branch that another execution opened (a follow-up's)
+    adopted: bool = False
+    notes: list[str] = Field(default_factory=list)
 
 
 class CleanupRequest(_Contract):

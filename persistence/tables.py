@@ -122,6 +122,12 @@ class FeatureExecutionRow(Base):
     engine: Mapped[str] = mapped_column(String(16), nullable=False, server_default="spec")
     changes: Mapped[list[Any] | None] = mapped_column(JSONB)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # deviation (migration 000011): the earlier execution this one continues on its branch
+    continues_execution_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("feature_executions.id"), nullable=True
+    )
+    # the existing branch this execution starts from (its remote head) and pushes to
+    continues_branch: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -22,6 +22,8 @@ from domain.contracts import (
     LockRequest,
     LockResult,
     PlanResult,
+    PullRequestRequest,
+    PullRequestResult,
     PushRequest,
     PushResult,
     RecordEventInput,
@@ -127,6 +129,14 @@ class DeliveryActivities:
         raise NotImplementedError
 
 
+class PullRequestActivities:
+    """The pull request of a pushed branch, on the repository's forge (no worktree)."""
+
+    @activity.defn
+    async def deliver_pull_request(self, inp: PullRequestRequest) -> PullRequestResult:
+        raise NotImplementedError
+
+
 INTERFACES: tuple[type, ...] = (
     BookkeepingActivities,
     LockActivities,
@@ -138,4 +148,5 @@ INTERFACES: tuple[type, ...] = (
     VerifyActivities,
     DeliveryActivities,
     AdmissionActivities,
+    PullRequestActivities,
 )

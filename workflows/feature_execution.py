@@ -52,6 +52,7 @@ from workflows.calls import Worktree
 from workflows.failures import Stop, error_of
 from workflows.journal import Journal
 from workflows.lease import Lease
+from workflows.pull_requests import PULL_REQUEST_PATCH, deliver_pull_request
 
 
 class _ContinueAsNew(Exception):
@@ -258,6 +259,8 @@ class FeatureExecutionWorkflow:
                 policies.PUSH_TIMEOUT,
                 "push the feature branch",
             )
+            if pushed.pull_request_wanted and workflow.patched(PULL_REQUEST_PATCH):
+                return await deliver_pull_request(self._ref, pushed.result, stopping=self._stopping)
             return FeatureExecutionOutput(state=FeatureState.COMPLETED.label, result=pushed.result)
         except _ContinueAsNew:
             # settle the refresher first: a continue-as-new must be the run's last command
@@ -277,6 +280,9 @@ class FeatureExecutionWorkflow:
         self._plan = planned.plan
         self._journal.set_progress(len(planned.plan.steps), 0, None)
         return planned.plan
+
+    def _stopping(self) -> bool:
+        return self._cancel_reason is not None or self._lease_lost is not None
 
     def _on_lease_lost(self, error: ExecutionError) -> None:
         self._lease_lost = error

@@ -57,6 +57,8 @@ class PhaseDeps:
     patch_inline_limit: int
     # executions a tenant may run at once unless overridden (None or 0: unlimited)
     tenant_max_concurrent: int | None = None
+    # where clients reach the API: links in pull request bodies (none when unset)
+    public_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ from domain.contracts import (
     LockResult,
     PhaseTimeouts,
     PlanResult,
+    PullRequestRequest,
+    PullRequestResult,
     PushRequest,
     PushResult,
     RecordEventInput,
@@ -57,6 +59,7 @@ from workflows.activities import (
     DeliveryActivities,
     LockActivities,
     PlanningActivities,
+    PullRequestActivities,
     RepairActivities,
     StepActivities,
     VerifyActivities,
@@ -95,6 +98,7 @@ class Stubs(
     VerifyActivities,
     DeliveryActivities,
     AdmissionActivities,
+    PullRequestActivities,
 ):
     """Every activity, stubbed; `worktree_queue` is where open_workspace says it lives."""
 
@@ -131,7 +135,7 @@ class Stubs(
         names = [
             "record_state", "record_event", "acquire_lock", "refresh_lock", "release_lock",
             "open_workspace", "cleanup", "analyze", "plan", "generate_step", "apply_step",
-            "add_repair_step", "verify", "push", "admit",
+            "add_repair_step", "verify", "push", "admit", "deliver_pull_request",
         ]  # fmt: skip
         return [getattr(self, n) for n in names]
 
@@ -235,6 +239,14 @@ class Stubs(
             lines_removed=0,
         )
         return await self._do("push", inp, lambda: PushResult(result=result))
+
+    @activity.defn
+    async def deliver_pull_request(self, inp: PullRequestRequest) -> PullRequestResult:
+        update = {"pull_request_url": "https://forge.example/pr/1", "pull_request_number": 1}
+        result = inp.pushed.model_copy(update=update)
+        return await self._do(
+            "deliver_pull_request", inp, lambda: PullRequestResult(result=result, created=True)
+        )
 
 
 def commit_of(index: int) -> str:

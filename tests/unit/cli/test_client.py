@@ -153,6 +153,18 @@ def test_run_merges_the_spec_file_with_flags_and_extra_changes(tmp_path: Path) -
     assert [c["op"] for c in body["changes"]] == ["write_file", "delete_file"]
 
 
+def test_a_follow_up_run_names_the_execution_it_continues(tmp_path: Path) -> None:
+    args = _run_args(
+        "--title", "Address the review", "--description", "Fix what the review asked for",
+        "--engine", "llm", "--continue-from", "0d0d0d0d-0000-4000-8000-0000000000aa",
+        "--address-review",
+    )  # fmt: skip
+    body = execution_request(args, "repo-1")
+    assert body["continue_from"] == "0d0d0d0d-0000-4000-8000-0000000000aa"
+    assert body["properties"] == {"address_review": True}
+    assert "continue_branch" not in body
+
+
 def test_run_without_a_title_or_description_names_both(tmp_path: Path) -> None:
     with pytest.raises(CliError, match="--title and --description required"):
         execution_request(_run_args(), "repo-1")
