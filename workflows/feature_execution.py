@@ -19,7 +19,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.contracts import (
     WORKFLOW_NAME,
-    AnalysisResult,
     CancelRequest,
     Carryover,
     ExecutionRef,
@@ -49,7 +48,7 @@ from workflows.activities import (
 from workflows.admission import TENANT_CONCURRENCY_LIMIT, AdmissionWait
 from workflows.approval import ApprovalGate
 from workflows.calls import Worktree
-from workflows.failures import Stop, error_of
+from workflows.failures import Stop, cancelled, error_of, failed
 from workflows.journal import Journal
 from workflows.lease import Lease
 from workflows.pull_requests import PULL_REQUEST_PATCH, deliver_pull_request
@@ -156,7 +155,7 @@ class FeatureExecutionWorkflow:
                 outcome = await asyncio.shield(self._pipeline)
         except builtins.TimeoutError:
             await self._stop_pipeline()
-            outcome = self._failed(
+            outcome = failed(
                 ExecutionError(
                     code=ErrorCode.TIMEOUT,
                     message=f"the execution exceeded its timeout of {timeout} minutes",
@@ -168,14 +167,14 @@ class FeatureExecutionWorkflow:
             native_cancel = self._cancel_reason is None
             self._cancel_reason = self._cancel_reason or "cancelled through Temporal"
             await self._stop_pipeline()
-            outcome = self._cancelled()
+            outcome = cancelled(self._cancel_reason)
         except _ContinueAsNew as handover:
             # the pipeline has stopped; nothing is cleaned up, the next run carries on
             workflow.continue_as_new(handover.inp)
         except Stop as stop:
-            outcome = self._failed(stop.error)
+            outcome = failed(stop.error)
         except (ActivityError, ApplicationError) as err:
-            outcome = self._failed(error_of(err, self._journal.current_step()))
+            outcome = failed(error_of(err, self._journal.current_step()))
 
         await self._finish(outcome)
         if native_cancel:
@@ -200,15 +199,15 @@ class FeatureExecutionWorkflow:
     async def _execute(self) -> FeatureExecutionOutput:
         if self._cancel_reason is not None:
             # cancelled before the run began (e.g. while no worker was up)
-            return self._cancelled()
+            return cancelled(self._cancel_reason)
         try:
             return await self._stages()
         except (asyncio.CancelledError, ActivityError, ApplicationError, Stop):
             # a cancelled activity surfaces as an ActivityError (or a Stop wrapping one)
             if self._lease_lost is not None:
-                return self._failed(self._lease_lost)
+                return failed(self._lease_lost)
             if self._cancel_reason is not None:
-                return self._cancelled()
+                return cancelled(self._cancel_reason)
             raise
 
     async def _stages(self) -> FeatureExecutionOutput:
@@ -235,7 +234,7 @@ class FeatureExecutionWorkflow:
                     AnalysisActivities.analyze, self._ref, policies.STEP_TIMEOUT,
                     "analyze the repository",
                 )  # fmt: skip
-                self._timeouts = _timeouts_of(analysis)
+                self._timeouts = analysis.phase_timeouts
                 await self._journal.transition(FeatureState.PLANNING)
                 plan = await self._planned()
                 if self._inp.constraints.require_plan_approval:
@@ -398,17 +397,6 @@ class FeatureExecutionWorkflow:
 
     # ---- endings ----------------------------------------------------------------------------
 
-    def _failed(self, error: ExecutionError) -> FeatureExecutionOutput:
-        return FeatureExecutionOutput(state=FeatureState.FAILED.label, error=error)
-
-    def _cancelled(self) -> FeatureExecutionOutput:
-        return FeatureExecutionOutput(
-            state=FeatureState.CANCELLED.label,
-            error=ExecutionError(
-                code=ErrorCode.CANCELLED, message=self._cancel_reason or "cancelled"
-            ),
-        )
-
     async def _finish(self, outcome: FeatureExecutionOutput) -> None:
         """Always: clean up (lock, worktree), then the final state, event and completed_at."""
         await self._worktree.release(keep_warm=outcome.state == FeatureState.COMPLETED.label)
@@ -418,7 +406,3 @@ class FeatureExecutionWorkflow:
         await self._journal.transition(
             state, error=outcome.error, result=outcome.result, reason=reason
         )
-
-
-def _timeouts_of(analysis: AnalysisResult) -> PhaseTimeouts:
-    return analysis.phase_timeouts
