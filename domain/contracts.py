@@ -74,7 +74,7 @@ class FeatureExecutionInput(_Contract):
     tenant_id: str
     repository_id: str
     title: str
-    engine: Literal["spec", "llm"] = "spec"
+    engine: Literal["spec", "llm", "agent"] = "spec"
     constraints: FeatureConstraints = Field(default_factory=FeatureConstraints)
     wait_for_lock: bool = False
     timings: WorkflowTimings = Field(default_factory=WorkflowTimings)
@@ -175,6 +175,22 @@ class StepRequest(_Contract):
     step_index: int
     commit_timestamp: int
     repair_log_artifact: str | None = None
+
+
+class AgentTurnRequest(_Contract):
+    """Run one agent turn (one model call and its tool calls); idempotent by turn index."""
+
+    ref: ExecutionRef
+    step_index: int
+    turn_index: int
+    commit_timestamp: int
+
+
+class AgentTurnResult(_Contract):
+    turn_index: int
+    finished: bool = False
+    reused: bool = False
+    tool_calls: int = 0
 
 
 class StepResult(_Contract):

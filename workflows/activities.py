@@ -14,6 +14,8 @@ from __future__ import annotations
 from temporalio import activity
 
 from domain.contracts import (
+    AgentTurnRequest,
+    AgentTurnResult,
     AnalysisResult,
     CleanupRequest,
     ExecutionRef,
@@ -98,6 +100,14 @@ class StepActivities:
         raise NotImplementedError
 
 
+class AgentActivities:
+    """The agent engine's conversation, one stored turn per call."""
+
+    @activity.defn
+    async def agent_turn(self, inp: AgentTurnRequest) -> AgentTurnResult:
+        raise NotImplementedError
+
+
 class RepairActivities:
     @activity.defn
     async def add_repair_step(self, inp: RepairRequest) -> RepairResult:
@@ -123,6 +133,7 @@ INTERFACES: tuple[type, ...] = (
     AnalysisActivities,
     PlanningActivities,
     StepActivities,
+    AgentActivities,
     RepairActivities,
     VerifyActivities,
     DeliveryActivities,

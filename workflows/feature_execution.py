@@ -46,6 +46,7 @@ from workflows.activities import (
     StepActivities,
     VerifyActivities,
 )
+from workflows.agent import agent_conversation
 from workflows.approval import ApprovalGate
 from workflows.calls import Worktree
 from workflows.failures import Stop, error_of
@@ -323,7 +324,9 @@ class FeatureExecutionWorkflow:
             # same timestamp on every attempt and replay: the commit SHA is repeatable
             commit_timestamp=int(self._started_at.timestamp()) + index,
         )
-        if self._inp.engine != "spec":
+        if self._inp.engine == "agent" and workflow.patched("agent-engine"):
+            await agent_conversation(self._worktree, self._ref, request, description)
+        elif self._inp.engine != "spec":
             # a model call is worth its own activity (retries, timeout, cost in the UI); the
             # spec engine's edits are computed by apply_step itself, saving a round trip
             await self._worktree.call(

@@ -39,7 +39,7 @@ StateLabel = Literal[
     "failed",
     "cancelled",
 ]
-EngineName = Literal["spec", "llm"]
+EngineName = Literal["spec", "llm", "agent"]
 
 
 SPEC_EXAMPLE: dict[str, Any] = {
@@ -51,6 +51,11 @@ SPEC_EXAMPLE: dict[str, Any] = {
     "changes": [{"op": "write_file", "path": "docs/hello.md", "content": "hello\n"}],
     "requested_by": "alice",
 }
+
+
+def engine_name(value: str) -> EngineName:
+    """A stored engine column as the API names it (unknown values read as spec)."""
+    return "llm" if value == "llm" else "agent" if value == "agent" else "spec"
 
 
 class ExecutionCreate(RequestModel):
@@ -128,7 +133,7 @@ class ExecutionOut(BaseModel):
             description=row.description,
             target_branch=row.target_branch,
             feature_branch=row.feature_branch,
-            engine="llm" if row.engine == "llm" else "spec",
+            engine=engine_name(row.engine),
             state=FeatureState(row.state).label,
             constraints=FeatureConstraints.model_validate(row.constraints or {}),
             properties=row.properties or {},
