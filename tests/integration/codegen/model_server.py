@@ -3,6 +3,7 @@ Anthropic messages wire formats, answering with scripted responses in order."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -34,6 +35,13 @@ class ScriptedModelServer:
     # the request already holds, so a re-asked turn gets the same reply and is counted
     turns: list[Reply] | None = None
     turn_requests: dict[int, int] = field(default_factory=dict)
+    # answered turns (a held request that is never answered is not counted here)
+    turn_answers: dict[int, int] = field(default_factory=dict)
+    # turns whose first request is held unanswered until `release` is set, then refused
+    # with a 503: a test kills the asking worker meanwhile (the turn before it is stored)
+    hold: set[int] = field(default_factory=set)
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         server = self
@@ -54,6 +62,13 @@ class ScriptedModelServer:
                         self._send(500, {"error": {"message": f"no scripted turn {turn}"}})
                         return
                     reply = server.turns[turn]
+                    if turn in server.hold:
+                        server.hold.discard(turn)
+                        server.held.set()
+                        server.release.wait(60)
+                        self._send(503, {"error": {"message": "held and dropped"}})
+                        return
+                    server.turn_answers[turn] = server.turn_answers.get(turn, 0) + 1
                 elif not server.script:
                     self._send(500, {"error": {"message": "script exhausted"}})
                     return
@@ -83,6 +98,10 @@ class ScriptedModelServer:
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
+                with contextlib.suppress(OSError):  # the asking worker may be dead
+                    self._write(status, data)
+
+            def _write(self, status: int, data: bytes) -> None:
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -27,10 +27,10 @@ def provider(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def model_server() -> AsyncIterator[ScriptedModelServer]:
+def model_server() -> Iterator[ScriptedModelServer]:
     server = ScriptedModelServer()
     server.start()
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 
