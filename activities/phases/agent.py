@@ -18,7 +18,6 @@ from pathlib import Path
 from temporalio import activity
 
 from activities.codegen.agent import loop, snapshot
-from activities.codegen.agent.loop import AgentLimits
 from activities.codegen.agent.models import ToolModel, build_tool_model
 from activities.codegen.agent.protocol import Exchange, ModelTurn, ToolOutcome
 from activities.codegen.agent.tools import TOOLS, ToolBox
@@ -59,12 +58,11 @@ class AgentTurns(Phase, AgentActivities):
         self,
         deps: PhaseDeps,
         worktrees: WorktreeCache,
-        limits: AgentLimits | None = None,
         model_factory: ModelFactory = build_tool_model,
     ) -> None:
         super().__init__(deps)
         self.worktrees = worktrees
-        self.limits = limits or AgentLimits()
+        self.limits = deps.agent
         self.model_factory = model_factory
 
     @activity.defn

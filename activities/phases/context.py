@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from activities.codegen.agent.loop import AgentLimits
 from activities.codegen.engine import FeatureRequest
 from activities.codegen.llm import LLMConfig
 from activities.git import GitCredential, GitEngine
@@ -55,6 +56,7 @@ class PhaseDeps:
     build_timeout_s: float
     test_timeout_s: float
     patch_inline_limit: int
+    agent: AgentLimits = field(default_factory=AgentLimits)
 
 
 @dataclass(frozen=True)
