@@ -90,6 +90,13 @@ class AgentTurns(Phase, AgentActivities):
         history = [exchange_of(r) for r in done]
         path = await self.worktrees.prepare(ctx, Use.EDIT, upto_step=inp.step_index)
         self.worktrees.forget(ctx)  # the turn's tools leave it dirty
+        earlier = [stored_changes(r) for r in done]
+
+        def restore(cancel: threading.Event, progress: Progress) -> None:
+            for edits in earlier:  # the worktree as the previous turn left it
+                snapshot.apply_changes(path, edits)
+
+        await run_blocking(restore, what="restoring the agent's worktree")
         try:
             if len(rows) == n + 1:  # the response is stored: never ask the model again
                 turn, model_s = ModelTurn.model_validate(rows[n].response), rows[n].model_seconds
@@ -99,8 +106,7 @@ class AgentTurns(Phase, AgentActivities):
                 elapsed = (datetime.now(UTC) - rows[0].created_at).total_seconds() if rows else 0.0
                 loop.check_before_call(n, elapsed, self.limits)
                 turn, model_s = await self._ask(ctx, config, inp, history)
-            earlier = [stored_changes(r) for r in done]
-            exchange, changes, tools_s = await self._run_tools(ctx, path, earlier, turn)
+            exchange, changes, tools_s = await self._run_tools(ctx, path, turn)
             history.append(exchange)
             summary = loop.finished(exchange)
             if summary is None:
@@ -161,16 +167,14 @@ class AgentTurns(Phase, AgentActivities):
     # ---- the tools ---------------------------------------------------------------------
 
     async def _run_tools(
-        self, ctx: ExecutionContext, path: Path, earlier: list[list[FileEdit]], turn: ModelTurn
+        self, ctx: ExecutionContext, path: Path, turn: ModelTurn
     ) -> tuple[Exchange, list[FileEdit], float]:
-        """Restore the worktree to the previous turn's state, then run the turn's tools."""
+        """Run the turn's tools; what they change is the turn's stored changes."""
         configuration = stored_configuration(ctx)
         env = dict(configuration.env) if configuration else {}
         limits = self.limits
 
         def run(cancel: threading.Event, progress: Progress) -> tuple[Exchange, list[FileEdit]]:
-            for edits in earlier:
-                snapshot.apply_changes(path, edits)
             box = ToolBox(
                 root=path, constraints=ctx.constraints, runner=self.deps.sandbox, env=env,
                 command_timeout_s=limits.command_timeout_s, output_chars=limits.output_chars,
