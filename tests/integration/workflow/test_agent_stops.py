@@ -161,3 +161,26 @@ async def test_commands_that_time_out_stop_the_run(ctx, sessions) -> None:
         row, artifacts, _ = await stopped_run(ctx, sessions, [EDIT, *slow])
     assert "agent commands timed out 2 times (limit 2 s each)" in row.error["message"]
     assert b"a + b" in artifacts["agent-partial.patch"]
+
+
+async def test_cancel_stops_the_in_flight_model_call_at_once(ctx, sessions) -> None:
+    from domain.contracts import CancelRequest
+
+    server: ScriptedModelServer = ctx["model_server"]
+    server.turns, server.hold = [EDIT, read(1)], {1}
+    remote = make_remote(ctx["tmp_path"])
+    tenant = uuid.uuid4()
+    harness = ctx["harness"]
+    async with agent_worker(ctx):
+        repo_id = await harness.repository(tenant, str(remote), {})
+        _, handle = await harness.start(tenant, repo_id, [], title="Fix add", engine="agent")
+        assert await asyncio.to_thread(server.held.wait, 60)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await handle.signal("cancel", CancelRequest(reason="enough"))
+        outcome = await asyncio.wait_for(handle.result(), 60)
+        elapsed = loop.time() - started
+        server.release.set()
+    assert outcome.state == "cancelled" and elapsed < 10, (outcome, elapsed)
+    assert server.turn_answers == {0: 1}
+    assert branches(remote) == ["refs/heads/main"]
