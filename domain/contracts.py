@@ -33,13 +33,18 @@ class _Contract(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+CarryStage = Literal["lock_wait", "approval", "agent"]
+
+
 class Carryover(_Contract):
     """What a run hands to its continuation when a long wait continues as new.
 
-    Only two waits can outgrow a history: waiting for the branch lock (nothing acquired yet)
-    and waiting for plan approval (lock, worktree and plan are held and carried over)."""
+    Two waits can outgrow a history: waiting for the branch lock (nothing acquired yet)
+    and waiting for plan approval (lock, worktree and plan are held and carried over); so
+    can a long agent conversation (`agent`: resumed at step `agent_step`, turn
+    `agent_turn`; every earlier turn is stored)."""
 
-    stage: Literal["lock_wait", "approval"]
+    stage: CarryStage
     owner_id: str
     # commit timestamps and the run's deadline are anchored at the first run's start
     started_at: datetime
@@ -48,6 +53,8 @@ class Carryover(_Contract):
     phase_timeouts: PhaseTimeouts | None = None
     last_event_id: str | None = None
     approval_requested: bool = False
+    agent_step: int | None = None
+    agent_turn: int | None = None
 
 
 class WorkflowTimings(_Contract):

@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
-from domain.contracts import AgentTurnRequest, ExecutionRef, StepRequest
+from collections.abc import Callable
+from typing import NoReturn
+
+from domain.contracts import (
+    AgentTurnRequest,
+    Carryover,
+    CarryStage,
+    ExecutionRef,
+    StepRequest,
+    WorkflowTimings,
+)
 from workflows import policies
 from workflows.activities import AgentActivities
 from workflows.calls import Worktree
+from workflows.lease import history_too_long
 
 
 async def agent_conversation(
-    worktree: Worktree, ref: ExecutionRef, request: StepRequest, description: str
+    worktree: Worktree,
+    ref: ExecutionRef,
+    request: StepRequest,
+    description: str,
+    carry: Carryover | None,
+    timings: WorkflowTimings,
+    hand_over: Callable[[CarryStage, tuple[int, int]], NoReturn],
 ) -> None:
     """Turn after turn (a model call and its tool calls, each stored before the next; the
     activity is idempotent by turn index) until the model finishes; a stop (a budget, a
-    stuck loop, a forbidden path) fails the activity and with it the execution."""
-    turn = 0
+    stuck loop, a forbidden path) fails the activity and with it the execution. A long
+    conversation hands over to a fresh history between turns (at the next turn)."""
+    step, turn = resumed_at(carry)
+    start = turn = turn if step == request.step_index else 0
     while True:
+        if turn > start and history_too_long(timings):
+            hand_over("agent", (request.step_index, turn))
         result = await worktree.call(
             AgentActivities.agent_turn,
             AgentTurnRequest(
@@ -28,3 +49,10 @@ async def agent_conversation(
         if result.finished:
             return
         turn += 1
+
+
+def resumed_at(carry: Carryover | None) -> tuple[int, int]:
+    """(step, turn) a continued agent conversation resumes at; (0, 0) for a fresh run."""
+    if carry is None or carry.stage != "agent":
+        return 0, 0
+    return carry.agent_step or 0, carry.agent_turn or 0

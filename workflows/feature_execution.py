@@ -19,9 +19,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.contracts import (
     WORKFLOW_NAME,
-    AnalysisResult,
     CancelRequest,
     Carryover,
+    CarryStage,
     ExecutionRef,
     FeatureExecutionInput,
     FeatureExecutionOutput,
@@ -46,11 +46,11 @@ from workflows.activities import (
     StepActivities,
     VerifyActivities,
 )
-from workflows.agent import agent_conversation
+from workflows.agent import agent_conversation, resumed_at
 from workflows.approval import ApprovalGate
 from workflows.calls import Worktree
 from workflows.failures import Stop, error_of
-from workflows.journal import Journal
+from workflows.journal import CARRIED_STATE, Journal
 from workflows.lease import Lease
 
 
@@ -80,9 +80,7 @@ class FeatureExecutionWorkflow:
         self._lease = Lease(self._ref, timings, owner, carry.lock if carry else None)
         self._worktree = Worktree(self._ref, timings, carry.workspace if carry else None)
         self._timeouts = (carry.phase_timeouts if carry else None) or PhaseTimeouts()
-        state = FeatureState.PENDING
-        if carry is not None:
-            state = FeatureState.PLANNING if carry.stage == "approval" else FeatureState.ANALYZING
+        state = CARRIED_STATE[carry.stage] if carry else FeatureState.PENDING
         self._journal = Journal(self._ref, timings, state, carry.last_event_id if carry else None)
         self._plan: ExecutionPlan | None = None
         self._approval = ApprovalGate(
@@ -220,23 +218,25 @@ class FeatureExecutionWorkflow:
             )
         refresher = asyncio.create_task(self._lease.keep(self._on_lease_lost))
         try:
-            if carry is not None and carry.stage == "approval":
+            if carry is not None and carry.stage in ("approval", "agent"):
                 plan = await self._planned()
-                await self._await_approval(already_requested=carry.approval_requested)
+                if carry.stage == "approval":
+                    await self._await_approval(already_requested=carry.approval_requested)
             else:
                 await self._worktree.open()
                 analysis = await self._worktree.call(
                     AnalysisActivities.analyze, self._ref, policies.STEP_TIMEOUT,
                     "analyze the repository",
                 )  # fmt: skip
-                self._timeouts = _timeouts_of(analysis)
+                self._timeouts = analysis.phase_timeouts
                 await self._journal.transition(FeatureState.PLANNING)
                 plan = await self._planned()
                 if self._inp.constraints.require_plan_approval:
                     await self._await_approval(already_requested=False)
 
-            await self._journal.transition(FeatureState.EXECUTING)
-            for step in list(plan.steps):
+            if carry is None or carry.stage != "agent":
+                await self._journal.transition(FeatureState.EXECUTING)
+            for step in plan.steps[resumed_at(carry)[0] :]:
                 await self._run_step(plan, step.index, step.description)
 
             await self._journal.transition(FeatureState.VERIFYING)
@@ -300,10 +300,10 @@ class FeatureExecutionWorkflow:
         self._cancel_reason = f"plan rejected: {decision.reason or 'no reason given'}"
         raise asyncio.CancelledError()
 
-    def _continue_as_new(self, stage: str) -> NoReturn:
+    def _continue_as_new(self, stage: CarryStage, agent_at: tuple[int, int] = (0, 0)) -> NoReturn:
         """Hand the run to a fresh history; the lease, worktree and plan carry over."""
         carry = Carryover(
-            stage="approval" if stage == "approval" else "lock_wait",
+            stage=stage,
             owner_id=self._lease.owner_id,
             started_at=self._started_at,
             lock=self._lease.held,
@@ -311,6 +311,8 @@ class FeatureExecutionWorkflow:
             phase_timeouts=self._timeouts,
             last_event_id=self._journal.last_event_id,
             approval_requested=stage == "approval",
+            agent_step=agent_at[0],
+            agent_turn=agent_at[1],
         )
         raise _ContinueAsNew(self._inp.model_copy(update={"carry": carry}))
 
@@ -325,7 +327,10 @@ class FeatureExecutionWorkflow:
             commit_timestamp=int(self._started_at.timestamp()) + index,
         )
         if self._inp.engine == "agent" and workflow.patched("agent-engine"):
-            await agent_conversation(self._worktree, self._ref, request, description)
+            await agent_conversation(
+                self._worktree, self._ref, request, description, self._carry, self._inp.timings,
+                self._continue_as_new,
+            )  # fmt: skip
         elif self._inp.engine != "spec":
             # a model call is worth its own activity (retries, timeout, cost in the UI); the
             # spec engine's edits are computed by apply_step itself, saving a round trip
@@ -409,7 +414,3 @@ class FeatureExecutionWorkflow:
         await self._journal.transition(
             state, error=outcome.error, result=outcome.result, reason=reason
         )
-
-
-def _timeouts_of(analysis: AnalysisResult) -> PhaseTimeouts:
-    return analysis.phase_timeouts

@@ -24,7 +24,17 @@ from workflows.feature_execution import FeatureExecutionWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = sorted((ROOT / "tests" / "histories").glob("*.json"))
-PATHS = {"spec", "llm-repair", "agent", "approval", "lock-wait", "timeout", "cancel", "worker-move"}
+PATHS = {
+    "spec",
+    "llm-repair",
+    "agent",
+    "agent-continue",
+    "approval",
+    "lock-wait",
+    "timeout",
+    "cancel",
+    "worker-move",
+}
 
 
 def test_every_path_through_the_workflow_has_a_recorded_history() -> None:

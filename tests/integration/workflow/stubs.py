@@ -24,6 +24,8 @@ from temporalio.worker import Worker
 from builder.worker import workflow_runner
 from domain.contracts import (
     WORKFLOW_NAME,
+    AgentTurnRequest,
+    AgentTurnResult,
     AnalysisResult,
     CleanupRequest,
     ExecutionRef,
@@ -49,6 +51,7 @@ from domain.contracts import (
 from domain.enums import StepType
 from domain.values import DeliveryResult, ExecutionPlan, FeatureConstraints, PlanStep
 from workflows.activities import (
+    AgentActivities,
     AnalysisActivities,
     BookkeepingActivities,
     DeliveryActivities,
@@ -88,6 +91,7 @@ class Stubs(
     AnalysisActivities,
     PlanningActivities,
     StepActivities,
+    AgentActivities,
     RepairActivities,
     VerifyActivities,
     DeliveryActivities,
@@ -96,6 +100,8 @@ class Stubs(
 
     worktree_queue: str
     steps: int = 2
+    # the agent engine's conversation: turn `agent_turns - 1` finishes it
+    agent_turns: int = 3
     calls: list[Call] = field(default_factory=list)
     handlers: dict[str, Handler] = field(default_factory=dict)
     cancelled: list[str] = field(default_factory=list)
@@ -127,7 +133,7 @@ class Stubs(
         names = [
             "record_state", "record_event", "acquire_lock", "refresh_lock", "release_lock",
             "open_workspace", "cleanup", "analyze", "plan", "generate_step", "apply_step",
-            "add_repair_step", "verify", "push",
+            "add_repair_step", "verify", "push", "agent_turn",
         ]  # fmt: skip
         return [getattr(self, n) for n in names]
 
@@ -196,6 +202,13 @@ class Stubs(
             "apply_step",
             inp,
             lambda: StepResult(step_index=inp.step_index, commit_sha=commit_of(inp.step_index)),
+        )
+
+    @activity.defn
+    async def agent_turn(self, inp: AgentTurnRequest) -> AgentTurnResult:
+        done = inp.turn_index >= self.agent_turns - 1
+        return await self._do(
+            "agent_turn", inp, lambda: AgentTurnResult(turn_index=inp.turn_index, finished=done)
         )
 
     @activity.defn
