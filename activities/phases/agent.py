@@ -29,6 +29,7 @@ from activities.phases.steps import commit_message
 from activities.phases.usage import record_usage, remaining_budget
 from activities.phases.worktree import Use, WorktreeCache
 from activities.runtime import Progress, maps_domain_errors, run_blocking
+from domain.cancellation import OperationCancelled
 from domain.contracts import AgentTurnRequest, AgentTurnResult
 from domain.edits import FileEdit, file_edits_adapter
 from domain.enums import ArtifactType, StepState
@@ -112,7 +113,10 @@ class AgentTurns(Phase, AgentActivities):
             if summary is None:
                 loop.check_after_turn(history, self.limits)
         except DomainError as err:
-            await self._stop(ctx, step, path, history, err)
+            # a transient failure (the endpoint, a 429) is retried by Temporal; a cancel is
+            # the workflow's to end; anything else stops the conversation here
+            if not err.retryable and not isinstance(err, OperationCancelled):
+                await self._stop(ctx, step, path, history, err)
             raise
         await self._store_turn(ctx, step, inp, exchange, changes, path, summary is not None)
         async with self.unit() as uow:

@@ -184,3 +184,31 @@ async def test_cancel_stops_the_in_flight_model_call_at_once(ctx, sessions) -> N
     assert outcome.state == "cancelled" and elapsed < 10, (outcome, elapsed)
     assert server.turn_answers == {0: 1}
     assert branches(remote) == ["refs/heads/main"]
+
+
+async def test_a_transient_model_failure_is_retried_not_a_stop(ctx, sessions) -> None:
+    server: ScriptedModelServer = ctx["model_server"]
+    finish = Reply(tool_calls=[("finish", {"summary": "fixed"})])
+    server.turns, server.hold = [EDIT, read(1), finish], {1}
+    server.release.set()  # the held request is refused at once with a 503
+    remote = make_remote(ctx["tmp_path"])
+    tenant = uuid.uuid4()
+    harness = ctx["harness"]
+    async with agent_worker(ctx):
+        repo_id = await harness.repository(
+            tenant, str(remote), {"test_command": "python -m pytest -q"}
+        )
+        execution_id, handle = await harness.start(
+            tenant, repo_id, [], title="Fix add", engine="agent"
+        )
+        outcome = await asyncio.wait_for(handle.result(), 120)
+    assert outcome.state == "completed", outcome
+    assert server.turn_requests == {0: 1, 1: 2, 2: 1} and server.turn_answers == {0: 1, 1: 1, 2: 1}
+    async with UnitOfWork(sessions) as uow:
+        events = [e.event_type for e in await uow.events.read_after(execution_id, 0, 1000)]
+    assert "step.failed" not in events
+    pushed = subprocess.run(
+        ["git", "--git-dir", str(remote), "show", f"{outcome.result.commit_sha}:calc.py"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert "return a + b" in pushed
