@@ -29,7 +29,9 @@ def changed_files(root: Path) -> State:
         if flags == FileStatus.IGNORED or flags == FileStatus.CURRENT:
             continue
         full = root / path
-        if full.is_symlink() or not full.exists():
+        if full.is_symlink():
+            continue  # links are never part of an agent's patch (nor followed)
+        if not full.exists():
             out[path] = None
         elif full.is_file():
             out[path] = hashlib.sha256(full.read_bytes()).hexdigest()

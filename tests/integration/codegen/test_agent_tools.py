@@ -120,7 +120,7 @@ def test_a_turns_changes_are_the_delta_and_restore_the_worktree(repo: Path) -> N
     before = snapshot.changed_files(repo)
     tools = box(repo)
     tools.run(call("write_file", path="app/new.py", content="NEW = 1\n"))
-    tools.run(call("run", command="rm app/twice.py"))
+    tools.run(call("run", command="rm app/twice.py; ln -s /etc/passwd app/leak"))
     changes = snapshot.delta(repo, before, snapshot.changed_files(repo))
     assert changes == [
         WriteEdit(path="app/new.py", content="NEW = 1\n"),
