@@ -1,4 +1,4 @@
-"""SIGKILL the worker in the middle of an agent conversation: once between two turns (the
+"""SIGKILL the worker in the middle of an agent conversation: twice between two turns (the
 turn before is stored, the next model call is in flight and never answered) and once in
 the middle of a tool call (the response is stored, its command is running). The run ends
 with the same tree as an undisturbed one, and every scripted turn was answered once."""
@@ -22,8 +22,8 @@ from tests.fixtures.registry import FetchedSource
 from tests.integration.codegen.model_server import Reply, ScriptedModelServer
 from tests.integration.workflow.agent_support import RUN_TEST, git_remote, trajectory
 
-# the turn whose model call is held while the worker is killed, and the slow tool's turn
-BOUNDARY_TURN = 3
+# the turns whose model call is held while the worker is killed, and the slow tool's turn
+BOUNDARY_TURNS = (3, 7)
 SLOW_TOOL_TURN = 5
 
 
@@ -101,15 +101,23 @@ async def test_agent_survives_kills_between_turns_and_mid_tool_with_the_same_res
 
     # disturbed: killed while asking for BOUNDARY_TURN, then inside SLOW_TOOL_TURN's command
     remote = git_remote(more_itertools_source, tmp_path / "killed")
-    model_server.hold = {BOUNDARY_TURN}
+    model_server.hold = set(BOUNDARY_TURNS)
     execution_id, handle = await run_once(chaos, remote, tenant)
-    assert await asyncio.to_thread(model_server.held.wait, 120)
-    worker.kill()
-    model_server.release.set()
-    worker = agent_worker(chaos, model_server)
+
+    async def kill_at_held_turn() -> WorkerProcess:
+        assert await asyncio.to_thread(model_server.held.wait, 120)
+        worker.kill()
+        model_server.release.set()
+        await asyncio.sleep(0.5)  # the held request is refused, to a dead worker
+        model_server.held.clear()
+        model_server.release.clear()
+        return agent_worker(chaos, model_server)
+
+    worker = await kill_at_held_turn()  # turn 3
     await tool_running(sessions, tenant, execution_id, SLOW_TOOL_TURN)
     worker.kill()
-    agent_worker(chaos, model_server)
+    worker = agent_worker(chaos, model_server)
+    worker = await kill_at_held_turn()  # turn 7
 
     handle = chaos.harness.client.get_workflow_handle(
         handle.id,
@@ -123,7 +131,7 @@ async def test_agent_survives_kills_between_turns_and_mid_tool_with_the_same_res
     turns = range(len(slow_trajectory()))
     # every turn answered once; the held request died with the worker, unanswered
     assert model_server.turn_answers == {n: 1 for n in turns}
-    assert model_server.turn_requests == {n: 2 if n == BOUNDARY_TURN else 1 for n in turns}
+    assert model_server.turn_requests == {n: 2 if n in BOUNDARY_TURNS else 1 for n in turns}
     assert await started_attempts(handle, "agent_turn") >= 2
     async with UnitOfWork(sessions) as uow:
         rows = await uow.agent_turns.of_step(tenant, execution_id, 0)
