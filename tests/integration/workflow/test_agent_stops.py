@@ -212,3 +212,31 @@ async def test_a_transient_model_failure_is_retried_not_a_stop(ctx, sessions) ->
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert "return a + b" in pushed
+
+
+async def test_cancel_stops_a_running_command_at_once(ctx, sessions) -> None:
+    from domain.contracts import CancelRequest
+
+    server: ScriptedModelServer = ctx["model_server"]
+    server.turns = [EDIT, Reply(tool_calls=[("run", {"command": "sleep 120"})])]
+    remote = make_remote(ctx["tmp_path"])
+    tenant = uuid.uuid4()
+    harness = ctx["harness"]
+    async with agent_worker(ctx):
+        repo_id = await harness.repository(tenant, str(remote), {})
+        execution_id, handle = await harness.start(tenant, repo_id, [], title="Fix", engine="agent")
+        for _ in range(600):  # until turn 1's response is stored: its command is running
+            async with UnitOfWork(sessions) as uow:
+                rows = await uow.agent_turns.of_step(tenant, execution_id, 0)
+            if len(rows) == 2:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await handle.signal("cancel", CancelRequest(reason="enough"))
+        outcome = await asyncio.wait_for(handle.result(), 60)
+        elapsed = loop.time() - started
+    assert outcome.state == "cancelled" and elapsed < 10, (outcome, elapsed)
+    assert rows[1].outcomes is None  # it was still running when cancelled
+    assert branches(remote) == ["refs/heads/main"]
