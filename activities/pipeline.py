@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from activities.phases.admission import Admissions
+from activities.phases.agent import AgentTurns
 from activities.phases.analysis import Analysis
 from activities.phases.bookkeeping import Bookkeeping
 from activities.phases.context import Phase, PhaseDeps
@@ -28,7 +29,9 @@ class FeaturePipeline:
     def __init__(self, deps: PhaseDeps) -> None:
         self.deps = deps
         self.worktrees = WorktreeCache(deps.git, Phase(deps).credential)
-        on_worktree = (Workspaces, Analysis, Planning, Steps, Repairs, Verification, Delivery)
+        on_worktree = (
+            Workspaces, Analysis, Planning, Steps, AgentTurns, Repairs, Verification, Delivery
+        )  # fmt: skip
         self.phases: list[Any] = [Bookkeeping(deps), Locks(deps), Admissions(deps)]
         self.phases.append(PullRequests(deps))
         self.phases += [cls(deps, self.worktrees) for cls in on_worktree]

@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None
     llm_max_tokens_per_execution: int = 2_000_000
+    llm_max_cost_usd_per_execution: float | None = None
+    # USD per 1,000 tokens by model name: {"gpt-4.1": [0.002, 0.008]} (input, output)
+    llm_prices_per_1k: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
+    # Agent engine: the stops of one conversation (tokens and cost are the llm_* budgets)
+    agent_max_turns: int = 50
+    agent_max_wall_seconds: float = 3600.0
+    agent_command_timeout_seconds: float = 300.0
+    agent_stuck_repeats: int = 3
 
     # Observability
     log_level: str = "INFO"

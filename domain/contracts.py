@@ -33,14 +33,18 @@ class _Contract(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+CarryStage = Literal["lock_wait", "approval", "admission", "agent"]
+
+
 class Carryover(_Contract):
     """What a run hands to its continuation when a long wait continues as new.
 
     Three waits can outgrow a history: waiting for a tenant's execution slot and for the
     branch lock (nothing acquired yet), and waiting for plan approval (lock, worktree and
-    plan are held and carried over)."""
+    plan are held and carried over); so can a long agent conversation (`agent`: resumed at
+    step `agent_step`, turn `agent_turn`; every earlier turn is stored)."""
 
-    stage: Literal["lock_wait", "approval", "admission"]
+    stage: CarryStage
     owner_id: str
     # commit timestamps and the run's deadline are anchored at the first run's start
     started_at: datetime
@@ -49,6 +53,8 @@ class Carryover(_Contract):
     phase_timeouts: PhaseTimeouts | None = None
     last_event_id: str | None = None
     approval_requested: bool = False
+    agent_step: int | None = None
+    agent_turn: int | None = None
 
 
 class WorkflowTimings(_Contract):
@@ -79,7 +85,7 @@ class FeatureExecutionInput(_Contract):
     tenant_id: str
     repository_id: str
     title: str
-    engine: Literal["spec", "llm"] = "spec"
+    engine: Literal["spec", "llm", "agent"] = "spec"
     constraints: FeatureConstraints = Field(default_factory=FeatureConstraints)
     wait_for_lock: bool = False
     timings: WorkflowTimings = Field(default_factory=WorkflowTimings)
@@ -196,6 +202,22 @@ class StepRequest(_Contract):
     step_index: int
     commit_timestamp: int
     repair_log_artifact: str | None = None
+
+
+class AgentTurnRequest(_Contract):
+    """Run one agent turn (one model call and its tool calls); idempotent by turn index."""
+
+    ref: ExecutionRef
+    step_index: int
+    turn_index: int
+    commit_timestamp: int
+
+
+class AgentTurnResult(_Contract):
+    turn_index: int
+    finished: bool = False
+    reused: bool = False
+    tool_calls: int = 0
 
 
 class StepResult(_Contract):

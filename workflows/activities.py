@@ -16,6 +16,8 @@ from temporalio import activity
 from domain.contracts import (
     AdmissionRequest,
     AdmissionResult,
+    AgentTurnRequest,
+    AgentTurnResult,
     AnalysisResult,
     CleanupRequest,
     ExecutionRef,
@@ -111,6 +113,14 @@ class StepActivities:
         raise NotImplementedError
 
 
+class AgentActivities:
+    """The agent engine's conversation, one stored turn per call."""
+
+    @activity.defn
+    async def agent_turn(self, inp: AgentTurnRequest) -> AgentTurnResult:
+        raise NotImplementedError
+
+
 class RepairActivities:
     @activity.defn
     async def add_repair_step(self, inp: RepairRequest) -> RepairResult:
@@ -144,6 +154,7 @@ INTERFACES: tuple[type, ...] = (
     AnalysisActivities,
     PlanningActivities,
     StepActivities,
+    AgentActivities,
     RepairActivities,
     VerifyActivities,
     DeliveryActivities,

@@ -12,7 +12,7 @@ import asyncio
 import builtins
 import contextlib
 from datetime import timedelta
-from typing import Literal, NoReturn
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -21,6 +21,7 @@ from domain.contracts import (
     WORKFLOW_NAME,
     CancelRequest,
     Carryover,
+    CarryStage,
     ExecutionRef,
     FeatureExecutionInput,
     FeatureExecutionOutput,
@@ -46,10 +47,11 @@ from workflows.activities import (
     VerifyActivities,
 )
 from workflows.admission import TENANT_CONCURRENCY_LIMIT, AdmissionWait
+from workflows.agent import agent_conversation, resumed_at
 from workflows.approval import ApprovalGate
 from workflows.calls import Worktree
 from workflows.failures import Stop, cancelled, error_of, failed
-from workflows.journal import Journal
+from workflows.journal import CARRIED_STATE, Journal
 from workflows.lease import Lease
 from workflows.pull_requests import PULL_REQUEST_PATCH, deliver_pull_request
 
@@ -80,9 +82,7 @@ class FeatureExecutionWorkflow:
         self._lease = Lease(self._ref, timings, owner, carry.lock if carry else None)
         self._worktree = Worktree(self._ref, timings, carry.workspace if carry else None)
         self._timeouts = (carry.phase_timeouts if carry else None) or PhaseTimeouts()
-        state = FeatureState.PENDING
-        if carry is not None and carry.stage != "admission":
-            state = FeatureState.PLANNING if carry.stage == "approval" else FeatureState.ANALYZING
+        state = CARRIED_STATE[carry.stage] if carry else FeatureState.PENDING
         self._journal = Journal(self._ref, timings, state, carry.last_event_id if carry else None)
         self._plan: ExecutionPlan | None = None
         self._approval = ApprovalGate(
@@ -225,9 +225,10 @@ class FeatureExecutionWorkflow:
             )
         refresher = asyncio.create_task(self._lease.keep(self._on_lease_lost))
         try:
-            if carry is not None and carry.stage == "approval":
+            if carry is not None and carry.stage in ("approval", "agent"):
                 plan = await self._planned()
-                await self._await_approval(already_requested=carry.approval_requested)
+                if carry.stage == "approval":
+                    await self._await_approval(already_requested=carry.approval_requested)
             else:
                 await self._worktree.open()
                 analysis = await self._worktree.call(
@@ -240,8 +241,9 @@ class FeatureExecutionWorkflow:
                 if self._inp.constraints.require_plan_approval:
                     await self._await_approval(already_requested=False)
 
-            await self._journal.transition(FeatureState.EXECUTING)
-            for step in list(plan.steps):
+            if carry is None or carry.stage != "agent":
+                await self._journal.transition(FeatureState.EXECUTING)
+            for step in plan.steps[resumed_at(carry)[0] :]:
                 await self._run_step(plan, step.index, step.description)
 
             await self._journal.transition(FeatureState.VERIFYING)
@@ -310,7 +312,7 @@ class FeatureExecutionWorkflow:
         self._cancel_reason = f"plan rejected: {decision.reason or 'no reason given'}"
         raise asyncio.CancelledError()
 
-    def _continue_as_new(self, stage: Literal["lock_wait", "approval", "admission"]) -> NoReturn:
+    def _continue_as_new(self, stage: CarryStage, agent_at: tuple[int, int] = (0, 0)) -> NoReturn:
         """Hand the run to a fresh history; the lease, worktree and plan carry over."""
         carry = Carryover(
             stage=stage,
@@ -321,6 +323,8 @@ class FeatureExecutionWorkflow:
             phase_timeouts=self._timeouts,
             last_event_id=self._journal.last_event_id,
             approval_requested=stage == "approval",
+            agent_step=agent_at[0],
+            agent_turn=agent_at[1],
         )
         raise _ContinueAsNew(self._inp.model_copy(update={"carry": carry}))
 
@@ -334,7 +338,12 @@ class FeatureExecutionWorkflow:
             # same timestamp on every attempt and replay: the commit SHA is repeatable
             commit_timestamp=int(self._started_at.timestamp()) + index,
         )
-        if self._inp.engine != "spec":
+        if self._inp.engine == "agent" and workflow.patched("agent-engine"):
+            await agent_conversation(
+                self._worktree, self._ref, request, description, self._carry, self._inp.timings,
+                self._continue_as_new,
+            )  # fmt: skip
+        elif self._inp.engine != "spec":
             # a model call is worth its own activity (retries, timeout, cost in the UI); the
             # spec engine's edits are computed by apply_step itself, saving a round trip
             await self._worktree.call(

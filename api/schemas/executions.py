@@ -46,7 +46,7 @@ StateLabel = Literal[
     "failed",
     "cancelled",
 ]
-EngineName = Literal["spec", "llm"]
+EngineName = Literal["spec", "llm", "agent"]
 
 
 SPEC_EXAMPLE: dict[str, Any] = {
@@ -81,6 +81,11 @@ ExecutionProperties = Annotated[
         }
     ),
 ]
+
+
+def engine_name(value: str) -> EngineName:
+    """A stored engine column as the API names it (unknown values read as spec)."""
+    return "llm" if value == "llm" else "agent" if value == "agent" else "spec"
 
 
 class ExecutionCreate(RequestModel):
@@ -182,7 +187,7 @@ class ExecutionOut(BaseModel):
             description=row.description,
             target_branch=row.target_branch,
             feature_branch=row.feature_branch,
-            engine="llm" if row.engine == "llm" else "spec",
+            engine=engine_name(row.engine),
             state=FeatureState(row.state).label,
             constraints=FeatureConstraints.model_validate(row.constraints or {}),
             properties=row.properties or {},

@@ -7,13 +7,13 @@ ordered by `queue_seq`; a row with `admitted_at` holds a slot until its executio
 terminal state (or `released_at` is set), so no worker's memory can leak a slot.
 
 Revision ID: 000014
-Revises: 000011
+Revises: 000013
 """
 
 from alembic import op
 
 revision = "000014"
-down_revision = "000011"
+down_revision = "000013"
 branch_labels = None
 depends_on = None
 

@@ -26,8 +26,8 @@ from workflows.feature_execution import FeatureExecutionWorkflow
 ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = sorted((ROOT / "tests" / "histories").glob("*.json"))
 PATHS = {
-    "spec", "llm-repair", "approval", "lock-wait", "timeout", "cancel", "worker-move",
-    "tenant-limit-wait", "pull-request",
+    "spec", "llm-repair", "agent", "agent-continue", "approval", "lock-wait", "timeout",
+    "cancel", "worker-move", "tenant-limit-wait", "pull-request",
 }  # fmt: skip
 
 

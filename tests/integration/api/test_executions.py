@@ -7,6 +7,7 @@ import asyncio
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import EventType as HistoryEventType
@@ -170,11 +171,12 @@ async def test_validation_problem_lists_one_seed_message_per_broken_rule(
     }
 
 
-async def test_llm_engine_without_a_model_is_refused_with_how_to_configure_one(
-    client: httpx.AsyncClient, tenant: Tenant
+@pytest.mark.parametrize("engine", ["llm", "agent"])
+async def test_model_engines_without_a_model_are_refused_with_how_to_configure_one(
+    client: httpx.AsyncClient, tenant: Tenant, engine: str
 ) -> None:
     repo = await register_repository(client, tenant)
-    body = execution_body(repo["id"], engine="llm", changes=[])
+    body = execution_body(repo["id"], engine=engine, changes=[])
     response = await client.post("/v1/executions", json=body, headers=tenant.headers)
     assert response.status_code == 422
     [error] = response.json()["errors"]

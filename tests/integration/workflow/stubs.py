@@ -26,6 +26,8 @@ from domain.contracts import (
     WORKFLOW_NAME,
     AdmissionRequest,
     AdmissionResult,
+    AgentTurnRequest,
+    AgentTurnResult,
     AnalysisResult,
     CleanupRequest,
     ExecutionRef,
@@ -54,6 +56,7 @@ from domain.enums import StepType
 from domain.values import DeliveryResult, ExecutionPlan, FeatureConstraints, PlanStep
 from workflows.activities import (
     AdmissionActivities,
+    AgentActivities,
     AnalysisActivities,
     BookkeepingActivities,
     DeliveryActivities,
@@ -94,6 +97,7 @@ class Stubs(
     AnalysisActivities,
     PlanningActivities,
     StepActivities,
+    AgentActivities,
     RepairActivities,
     VerifyActivities,
     DeliveryActivities,
@@ -104,6 +108,8 @@ class Stubs(
 
     worktree_queue: str
     steps: int = 2
+    # the agent engine's conversation: turn `agent_turns - 1` finishes it
+    agent_turns: int = 3
     calls: list[Call] = field(default_factory=list)
     handlers: dict[str, Handler] = field(default_factory=dict)
     cancelled: list[str] = field(default_factory=list)
@@ -136,6 +142,7 @@ class Stubs(
             "record_state", "record_event", "acquire_lock", "refresh_lock", "release_lock",
             "open_workspace", "cleanup", "analyze", "plan", "generate_step", "apply_step",
             "add_repair_step", "verify", "push", "admit", "deliver_pull_request",
+            "agent_turn",
         ]  # fmt: skip
         return [getattr(self, n) for n in names]
 
@@ -208,6 +215,13 @@ class Stubs(
             "apply_step",
             inp,
             lambda: StepResult(step_index=inp.step_index, commit_sha=commit_of(inp.step_index)),
+        )
+
+    @activity.defn
+    async def agent_turn(self, inp: AgentTurnRequest) -> AgentTurnResult:
+        done = inp.turn_index >= self.agent_turns - 1
+        return await self._do(
+            "agent_turn", inp, lambda: AgentTurnResult(turn_index=inp.turn_index, finished=done)
         )
 
     @activity.defn
