@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from activities.phases.admission import Admissions
+from activities.phases.agent import AgentTurns
 from activities.phases.analysis import Analysis
 from activities.phases.bookkeeping import Bookkeeping
 from activities.phases.context import Phase, PhaseDeps
 from activities.phases.delivery import Delivery
 from activities.phases.locks import Locks
 from activities.phases.planning import Planning
+from activities.phases.pull_request import PullRequests
 from activities.phases.repair import Repairs
 from activities.phases.steps import Steps
 from activities.phases.verify import Verification
@@ -26,8 +29,11 @@ class FeaturePipeline:
     def __init__(self, deps: PhaseDeps) -> None:
         self.deps = deps
         self.worktrees = WorktreeCache(deps.git, Phase(deps).credential)
-        on_worktree = (Workspaces, Analysis, Planning, Steps, Repairs, Verification, Delivery)
-        self.phases: list[Any] = [Bookkeeping(deps), Locks(deps)]
+        on_worktree = (
+            Workspaces, Analysis, Planning, Steps, AgentTurns, Repairs, Verification, Delivery
+        )  # fmt: skip
+        self.phases: list[Any] = [Bookkeeping(deps), Locks(deps), Admissions(deps)]
+        self.phases.append(PullRequests(deps))
         self.phases += [cls(deps, self.worktrees) for cls in on_worktree]
 
     def activities(self) -> list[Callable[..., Any]]:

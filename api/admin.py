@@ -1,4 +1,5 @@
-"""API key administration for the `builder keys` CLI: create, list and revoke keys of a tenant."""
+"""Operator administration behind the CLI: API keys of a tenant (`builder keys`: create,
+list, revoke) and a tenant's concurrency limit (`builder tenants`: show, override, reset)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from persistence.admission import AdmissionRepository, TenantLimit
 from persistence.repositories.api_keys import ApiKeyRepository
 
 
@@ -60,3 +62,37 @@ async def revoke_api_key(
     within their auth cache period."""
     async with sessions.begin() as session:
         await ApiKeyRepository(session).revoke(tenant_id, key_id)
+
+
+async def tenant_limit(
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: uuid.UUID | str,
+    default_limit: int | None,
+) -> TenantLimit:
+    """The tenant's concurrency limit (override or default) and its slots in use now."""
+    async with sessions() as session:
+        return await AdmissionRepository(session).describe(tenant_id, default_limit)
+
+
+async def set_tenant_limit(
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: uuid.UUID | str,
+    limit: int | None,
+    default_limit: int | None,
+) -> TenantLimit:
+    """Override the deployment default for one tenant (None: unlimited). Waiting executions
+    are admitted by the new limit at their next poll; running ones are never stopped."""
+    async with sessions.begin() as session:
+        await AdmissionRepository(session).set_override(tenant_id, limit)
+    return await tenant_limit(sessions, tenant_id, default_limit)
+
+
+async def reset_tenant_limit(
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: uuid.UUID | str,
+    default_limit: int | None,
+) -> TenantLimit:
+    """Drop the tenant's override: the deployment default applies again."""
+    async with sessions.begin() as session:
+        await AdmissionRepository(session).clear_override(tenant_id)
+    return await tenant_limit(sessions, tenant_id, default_limit)

@@ -14,7 +14,7 @@ from api.deps import ApiDeps
 from api.event_notifier import EventNotifier
 from api.execution_requests import ExecutionRequests
 from api.problems import register_problem_handlers
-from api.routers import events, executions, health, repositories, webhooks
+from api.routers import events, executions, health, limits, repositories, webhooks
 from api.services import Services
 from api.workflow_gateway import WorkflowGateway
 
@@ -58,7 +58,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.state.services = services
     register_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=deps.config.max_body_bytes)
-    for module in (health, repositories, executions, events, webhooks):
+    for module in (health, repositories, executions, events, webhooks, limits):
         app.include_router(module.router)
     install_contract(app, deps.config)
     return app

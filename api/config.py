@@ -31,5 +31,8 @@ class ApiConfig:
     temporal_rpc_timeout: timedelta = timedelta(seconds=10)
     readiness_timeout_seconds: float = 3.0
     producer_id: str = "api"
+    # the default per-tenant concurrency limit (BUILDER_TENANT_MAX_CONCURRENT_EXECUTIONS),
+    # shown by GET /v1/limits; the workers enforce it
+    tenant_max_concurrent_executions: int | None = None
     # where webhook subscriptions may point; the default refuses private and loopback hosts
     webhooks: DestinationPolicy = field(default_factory=DestinationPolicy)

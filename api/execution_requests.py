@@ -21,6 +21,7 @@ from domain.errors import Conflict, FieldError, NotFound
 from domain.events import EventType
 from domain.ids import derived_id, workflow_id_for
 from domain.paths import path_violation, relative_path_problem
+from domain.pull_requests import PULL_REQUEST_PROPERTY, pull_request_errors
 from domain.validation import constraints_errors, feature_execution_errors
 from domain.values import ExecutionError
 from persistence.events import EventStore
@@ -39,8 +40,13 @@ class CreatedExecution:
 
 def fingerprint(body: ExecutionCreate) -> str:
     """SHA-256 of the canonical JSON of the request (the key itself excluded)."""
+    dumped = body.model_dump(mode="json", exclude={"idempotency_key"})
+    for added in ("continue_from", "continue_branch"):
+        # fields added later leave the fingerprints of requests without them unchanged
+        if dumped.get(added) is None:
+            dumped.pop(added, None)
     canonical = json.dumps(
-        body.model_dump(mode="json", exclude={"idempotency_key"}),
+        dumped,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -85,6 +91,19 @@ def request_errors(
         body.target_branch if body.target_branch is not None else "default",
     )
     errors += constraints_errors(body.constraints)
+    if PULL_REQUEST_PROPERTY in body.properties:
+        errors += pull_request_errors(body.properties[PULL_REQUEST_PROPERTY])
+    review = body.properties.get("address_review")
+    if review is not None and not isinstance(review, bool):
+        errors.append(FieldError("properties.address_review", "address_review must be a boolean"))
+    elif review and (body.engine != "llm" or not (body.continue_from or body.continue_branch)):
+        errors.append(
+            FieldError(
+                "properties.address_review",
+                "address_review needs the llm engine and a follow-up (continue_from or "
+                "continue_branch)",
+            )
+        )
     if body.engine not in available_engines(config):
         errors.append(
             FieldError(
@@ -124,6 +143,41 @@ def request_errors(
     return errors
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """What a follow-up continues: the branch, and the earlier execution when named."""
+
+    branch: str
+    earlier: FeatureExecutionRow | None
+
+
+async def follow_up_of(
+    executions: FeatureExecutionRepository, tenant_id: uuid.UUID, body: ExecutionCreate
+) -> FollowUp | None:
+    """The follow-up a request asks for (None for a new branch); problems name the field."""
+    if body.continue_from is None:
+        return FollowUp(body.continue_branch, None) if body.continue_branch else None
+    try:
+        earlier = await executions.get(tenant_id, body.continue_from)
+    except NotFound:
+        raise ApiProblem(
+            404, "not-found", "Not found", "continue_from names no execution",
+            errors=[FieldError("continue_from", "no such execution")],
+        ) from None  # fmt: skip
+    problem = None
+    pushed = (earlier.result or {}).get("branch_name")
+    if earlier.repository_id != body.repository_id:
+        problem = "continue_from is an execution of another repository"
+    elif not pushed:
+        problem = "continue_from has not pushed a branch to continue"
+    elif body.continue_branch is not None and body.continue_branch != pushed:
+        problem = "continue_branch must be the branch of continue_from, or be left out"
+    if problem is not None:
+        field = "continue_branch" if problem.startswith("continue_branch") else "continue_from"
+        raise validation_problem([FieldError(field, problem)])
+    return FollowUp(str(pushed), earlier)
+
+
 class ExecutionRequests:
     """Creates executions idempotently and relays cancel and plan decisions to the workflow."""
 
@@ -161,10 +215,28 @@ class ExecutionRequests:
                     404, "not-found", "Not found", "repository_id names no repository",
                     errors=[FieldError("repository_id", "no such repository")],
                 ) from None  # fmt: skip
+            executions = FeatureExecutionRepository(session)
+            follow_up = await follow_up_of(executions, tenant_id, body)
+            earlier = follow_up.earlier if follow_up else None
             target = (
-                body.target_branch if body.target_branch is not None else repository.default_branch
+                body.target_branch
+                if body.target_branch is not None
+                else earlier.target_branch
+                if earlier is not None
+                else repository.default_branch
             )
-            row = await FeatureExecutionRepository(session).create(
+            branch = follow_up.branch if follow_up else None
+            if branch is not None and branch == target:
+                raise validation_problem(
+                    [FieldError("continue_branch", "continue_branch must not be the target branch")]
+                )
+            properties = dict(body.properties)
+            if earlier is not None and PULL_REQUEST_PROPERTY not in properties:
+                # a follow-up delivers like the execution it continues
+                inherited = (earlier.properties or {}).get(PULL_REQUEST_PROPERTY)
+                if inherited is not None:
+                    properties[PULL_REQUEST_PROPERTY] = inherited
+            row = await executions.create(
                 tenant_id,
                 repository.id,
                 title=body.title,
@@ -173,14 +245,16 @@ class ExecutionRequests:
                 constraints=body.constraints,
                 idempotency_key=key,
                 correlation_id=body.correlation_id,
-                feature_branch=feature_branch_name(body.title or "", str(execution_id)),
+                feature_branch=branch or feature_branch_name(body.title or "", str(execution_id)),
                 requested_by=body.requested_by,
                 engine=body.engine,
                 changes=[c.model_dump(mode="json") for c in body.changes],
                 request_fingerprint=digest,
                 workflow_id=workflow_id_for(str(tenant_id), key),
-                properties=body.properties,
+                properties=properties,
                 execution_id=execution_id,
+                continues_execution_id=earlier.id if earlier is not None else None,
+                continues_branch=branch,
             )
             await EventStore(session).append(
                 row.id,

@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import TemporalClientProvider
 from api.problems import ApiProblem, conflict, service_unavailable
+from api.schemas.executions import engine_name
 from domain.contracts import (
     TASK_QUEUE,
     WORKFLOW_NAME,
@@ -62,7 +63,7 @@ async def start_execution_workflow(
         tenant_id=str(row.tenant_id),
         repository_id=str(row.repository_id),
         title=row.title,
-        engine="llm" if row.engine == "llm" else "spec",
+        engine=engine_name(row.engine),
         constraints=FeatureConstraints.model_validate(row.constraints or {}),
         wait_for_lock=wait_for_lock,
     )

@@ -31,6 +31,7 @@ def api_config(settings: Settings) -> ApiConfig:
         task_queue=settings.task_queue,
         llm_model=settings.llm_model if settings.llm_provider else None,
         webhooks=destination_policy(settings),
+        tenant_max_concurrent_executions=settings.tenant_max_concurrent_executions or None,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from activities.codegen.agent.loop import AgentLimits
 from activities.codegen.llm import LLMConfig
 from activities.git import GitConfig, GitEngine, default_denied_hosts
 from activities.sandbox import SandboxConfig, SandboxRunner
@@ -50,12 +51,25 @@ def git_config(settings: Settings) -> GitConfig:
 def llm_config(settings: Settings) -> LLMConfig | None:
     if not settings.llm_provider or not settings.llm_model:
         return None
+    prices = settings.llm_prices_per_1k.get(settings.llm_model, (0.0, 0.0))
     return LLMConfig(
         provider=settings.llm_provider,  # type: ignore[arg-type]
         model=settings.llm_model,
         base_url=settings.llm_base_url,
         api_key=settings.llm_api_key,
         max_tokens_budget=settings.llm_max_tokens_per_execution,
+        max_cost_usd=settings.llm_max_cost_usd_per_execution,
+        price_input_per_1k=prices[0],
+        price_output_per_1k=prices[1],
+    )
+
+
+def agent_limits(settings: Settings) -> AgentLimits:
+    return AgentLimits(
+        max_turns=settings.agent_max_turns,
+        max_wall_seconds=settings.agent_max_wall_seconds,
+        command_timeout_s=settings.agent_command_timeout_seconds,
+        stuck_repeats=settings.agent_stuck_repeats,
     )
 
 
@@ -111,6 +125,7 @@ def build_deps(settings: Settings, worker_queue: str) -> PhaseDeps:
         git=GitEngine(git_config(settings)),
         sandbox=sandbox,
         llm=llm_config(settings),
+        agent=agent_limits(settings),
         worker_queue=worker_queue,
         producer_id=f"worker:{worker_queue}",
         lock_ttl=timedelta(seconds=settings.lock_ttl_seconds),
@@ -121,6 +136,8 @@ def build_deps(settings: Settings, worker_queue: str) -> PhaseDeps:
         environments=EnvironmentSettings(
             EnvironmentStore(settings.resolved_environment_dir()), interpreter
         ),
+        tenant_max_concurrent=settings.tenant_max_concurrent_executions or None,
+        public_url=settings.public_url,
     )
 
 

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         default=True, description="read the profile and TEMPORAL_* (builder dev turns it off)"
     )
 
+    # Where clients reach the API (https://builder.example.com): the execution link in pull
+    # request bodies; without it the body names the execution id only
+    public_url: str | None = None
+
     # Artifacts: file:///path or s3://bucket/prefix
     artifact_url: str | None = None
     s3_endpoint_url: str | None = None
@@ -83,12 +87,25 @@ class Settings(BaseSettings):
     lock_ttl_seconds: int = 120
     lock_wait: bool = False
 
+    # Executions one tenant may run at once (0 or unset: unlimited); an operator overrides
+    # it per tenant with `builder tenants limit`. Executions beyond it wait in `pending`.
+    tenant_max_concurrent_executions: int | None = Field(default=None, ge=0)
+
     # LLM
     llm_provider: str | None = Field(default=None, description="openai or anthropic")
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None
     llm_max_tokens_per_execution: int = 2_000_000
+    llm_max_cost_usd_per_execution: float | None = None
+    # USD per 1,000 tokens by model name: {"gpt-4.1": [0.002, 0.008]} (input, output)
+    llm_prices_per_1k: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
+    # Agent engine: the stops of one conversation (tokens and cost are the llm_* budgets)
+    agent_max_turns: int = 50
+    agent_max_wall_seconds: float = 3600.0
+    agent_command_timeout_seconds: float = 300.0
+    agent_stuck_repeats: int = 3
 
     # Observability
     log_level: str = "INFO"

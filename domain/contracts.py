@@ -33,13 +33,18 @@ class _Contract(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+CarryStage = Literal["lock_wait", "approval", "admission", "agent"]
+
+
 class Carryover(_Contract):
     """What a run hands to its continuation when a long wait continues as new.
 
-    Only two waits can outgrow a history: waiting for the branch lock (nothing acquired yet)
-    and waiting for plan approval (lock, worktree and plan are held and carried over)."""
+    Three waits can outgrow a history: waiting for a tenant's execution slot and for the
+    branch lock (nothing acquired yet), and waiting for plan approval (lock, worktree and
+    plan are held and carried over); so can a long agent conversation (`agent`: resumed at
+    step `agent_step`, turn `agent_turn`; every earlier turn is stored)."""
 
-    stage: Literal["lock_wait", "approval"]
+    stage: CarryStage
     owner_id: str
     # commit timestamps and the run's deadline are anchored at the first run's start
     started_at: datetime
@@ -48,6 +53,8 @@ class Carryover(_Contract):
     phase_timeouts: PhaseTimeouts | None = None
     last_event_id: str | None = None
     approval_requested: bool = False
+    agent_step: int | None = None
+    agent_turn: int | None = None
 
 
 class WorkflowTimings(_Contract):
@@ -65,6 +72,10 @@ class WorkflowTimings(_Contract):
     bookkeeping_give_up_s: float = 600.0
     # long waits continue as new past this many events (Temporal's hard limit: 51,200)
     history_events_limit: int = 2_000
+    # waiting for a tenant's execution slot: one activity polls this long (heartbeating
+    # the queue position), backing off between polls up to admission_poll_max_s
+    admission_window_s: float = 60.0
+    admission_poll_max_s: float = 5.0
 
 
 class FeatureExecutionInput(_Contract):
@@ -74,7 +85,7 @@ class FeatureExecutionInput(_Contract):
     tenant_id: str
     repository_id: str
     title: str
-    engine: Literal["spec", "llm"] = "spec"
+    engine: Literal["spec", "llm", "agent"] = "spec"
     constraints: FeatureConstraints = Field(default_factory=FeatureConstraints)
     wait_for_lock: bool = False
     timings: WorkflowTimings = Field(default_factory=WorkflowTimings)
@@ -94,6 +105,22 @@ class ExecutionRef(_Contract):
 
     execution_id: str
     tenant_id: str
+
+
+class AdmissionRequest(_Contract):
+    """Ask for one of the tenant's execution slots; wait up to `window_s` for it."""
+
+    ref: ExecutionRef
+    window_s: float = 0.0
+    poll_max_s: float = 5.0
+
+
+class AdmissionResult(_Contract):
+    """Admitted, or still waiting at `position` (1-based) in the tenant's queue."""
+
+    admitted: bool
+    position: int | None = None
+    limit: int | None = None
 
 
 class RecordStateInput(_Contract):
@@ -177,6 +204,22 @@ class StepRequest(_Contract):
     repair_log_artifact: str | None = None
 
 
+class AgentTurnRequest(_Contract):
+    """Run one agent turn (one model call and its tool calls); idempotent by turn index."""
+
+    ref: ExecutionRef
+    step_index: int
+    turn_index: int
+    commit_timestamp: int
+
+
+class AgentTurnResult(_Contract):
+    turn_index: int
+    finished: bool = False
+    reused: bool = False
+    tool_calls: int = 0
+
+
 class StepResult(_Contract):
     step_index: int
     commit_sha: str | None = None
@@ -230,6 +273,27 @@ class PushRequest(_Contract):
 class PushResult(_Contract):
     result: DeliveryResult
     already_up_to_date: bool = False
+    # the effective pull_request setting (repository default, execution override) asks for
+    # a pull request: the workflow then calls deliver_pull_request (absent on old workers)
+    pull_request_wanted: bool = False
+
+
+class PullRequestRequest(_Contract):
+    """Open (or bring up to date) the pull request of a pushed branch."""
+
+    ref: ExecutionRef
+    pushed: DeliveryResult
+
+
+class PullRequestResult(_Contract):
+    """The pushed branch's DeliveryResult with the pull request recorded in it."""
+
+    result: DeliveryResult
+    created: bool = False
+    updated: bool = False
+    # an open pull request from the branch that another execution opened (a follow-up's)
+    adopted: bool = False
+    notes: list[str] = Field(default_factory=list)
 
 
 class CleanupRequest(_Contract):

@@ -116,6 +116,7 @@ class ArtifactType(StrEnum):
     ANALYSIS_REPORT = "analysis_report"
     PLAN = "plan"
     DEPENDENCY_GRAPH = "dependency_graph"
+    TRANSCRIPT = "transcript"
 
 
 class ErrorCode(StrEnum):

@@ -31,6 +31,7 @@ class EventType(StrEnum):
     PULL_REQUEST_OPENED = "pull_request.opened"
     PULL_REQUEST_UPDATED = "pull_request.updated"
     LLM_USAGE = "llm.usage"
+    AGENT_TURN = "agent.turn"
     CANCEL_REQUESTED = "execution.cancel_requested"
     EXECUTION_COMPLETED = "execution.completed"
     EXECUTION_FAILED = "execution.failed"

@@ -13,9 +13,23 @@ Negation (`!pattern`) has no meaning for a single allow or deny rule and is refu
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import pathspec
+
+_BLANK = " \t\n\r\f\v"  # the ASCII whitespace a pattern is trimmed of
+_WS = r" \t\n\r\f\v"  # the same, spelt for a character class
+# What a path rule may be, as one regular expression so the API declares exactly what it
+# accepts (api/schemas/executions.py puts it in the OpenAPI document): not blank, not a
+# comment (`#`) or a negation (`!`), no trailing backslash (git refuses a lone one), no
+# NUL. Python's and ECMAScript's readings of it agree (no `\s`, no `$` subtleties:
+# the server uses `fullmatch`).
+PATH_RULE_PATTERN = rf"^[{_WS}]*(?:[^{_WS}#!\\\x00]|[^{_WS}#!\x00][^\x00]*[^{_WS}\\\x00])[{_WS}]*$"
+_PATH_RULE = re.compile(PATH_RULE_PATTERN)
+PATH_RULE_MESSAGE = (
+    "a path pattern must not be blank, a comment (#) or a negation (!), nor end with a backslash"
+)
 
 
 class GlobError(ValueError):
@@ -24,10 +38,9 @@ class GlobError(ValueError):
 
 @lru_cache(maxsize=1024)
 def _spec(pattern: str) -> pathspec.GitIgnoreSpec:
-    text = pattern.strip()
-    if not text or text.startswith("!") or text.startswith("#"):
-        raise GlobError(f"path pattern {pattern!r} is empty, a comment or a negation")
-    return pathspec.GitIgnoreSpec.from_lines([text])
+    if not _PATH_RULE.fullmatch(pattern):
+        raise GlobError(PATH_RULE_MESSAGE)
+    return pathspec.GitIgnoreSpec.from_lines([pattern.strip(_BLANK)])
 
 
 def glob_problem(pattern: str) -> str | None:

@@ -75,10 +75,11 @@ def _names(
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         errors.append(FieldError(field, f"{field} must be a list of strings"))
         return ()
-    names = tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
-    if len(names) > limit:
+    # counted and measured as sent (the OpenAPI document states the same bounds)
+    if len(value) > limit:
         errors.append(FieldError(field, f"{field} may hold at most {limit} entries"))
-    for name in names:
+    names = tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
+    for name in value:
         if len(name) > length:
             errors.append(FieldError(field, f"{field} entries must be {length} characters or less"))
             break
@@ -112,7 +113,11 @@ def _parse(value: Any, field: str, errors: list[FieldError]) -> dict[str, Any]:
 def pull_request_errors(value: Any, field: str = "properties.pull_request") -> list[FieldError]:
     """The broken rules of one `pull_request` property value (empty when usable)."""
     errors: list[FieldError] = []
-    _parse(value, field, errors)
+    parsed = _parse(value, field, errors)
+    # at the edge the mode is spelt as documented (stored values are read leniently)
+    raw = value.get("mode") if isinstance(value, Mapping) else value
+    if "mode" in parsed and raw != parsed["mode"].value:
+        errors.append(FieldError(f"{field}.mode", f"{field}.mode must be none, draft or ready"))
     return errors
 
 

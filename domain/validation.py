@@ -95,10 +95,10 @@ def constraints_errors(c: FeatureConstraints) -> list[FieldError]:
             FieldError("constraints.timeout_minutes", "timeout_minutes must be between 0 and 120")
         )
     for name in ("allowed_paths", "forbidden_paths"):
-        for pattern in getattr(c, name):
+        for index, pattern in enumerate(getattr(c, name)):
             problem = glob_problem(pattern)
             if problem is not None:
-                errors.append(FieldError(f"constraints.{name}", problem))
+                errors.append(FieldError(f"constraints.{name}[{index}]", problem))
     if not 0 <= c.plan_approval_timeout_minutes <= MAX_APPROVAL_WAIT_MINUTES:
         errors.append(
             FieldError(

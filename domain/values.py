@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from domain.enums import ChangeType, ErrorCode, StepType
+from domain.paths import PATH_RULE_PATTERN
 
 
 class _Value(BaseModel):
@@ -30,9 +31,6 @@ class FeatureConstraints(_Value):
     plan_approval_timeout_minutes: int = 0
 
 
-# what domain.paths accepts as a path rule, for the OpenAPI document
-_RULE = r"^\s*[^\s!#]"
-
 # a week: a plan nobody looked at for longer is stale
 MAX_APPROVAL_WAIT_MINUTES = 7 * 24 * 60
 
@@ -55,13 +53,15 @@ class StrictFeatureConstraints(FeatureConstraints):
         description="0: no deadline",
         json_schema_extra={"minimum": 0, "maximum": MAX_APPROVAL_WAIT_MINUTES},
     )
-    # a path rule is a gitignore pattern: not empty, not a comment, not a negation
-    # (domain.paths refuses those)
     allowed_paths: list[str] = Field(
-        default_factory=list, json_schema_extra={"items": {"type": "string", "pattern": _RULE}}
+        default_factory=list,
+        description="gitignore patterns; when any is given, only matching paths may change",
+        json_schema_extra={"items": {"type": "string", "pattern": PATH_RULE_PATTERN}},
     )
     forbidden_paths: list[str] = Field(
-        default_factory=list, json_schema_extra={"items": {"type": "string", "pattern": _RULE}}
+        default_factory=list,
+        description="gitignore patterns no change may touch",
+        json_schema_extra={"items": {"type": "string", "pattern": PATH_RULE_PATTERN}},
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -142,6 +143,12 @@ class FeatureExecutionRow(Base):
     engine: Mapped[str] = mapped_column(String(16), nullable=False, server_default="spec")
     changes: Mapped[list[Any] | None] = mapped_column(JSONB)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # deviation (migration 000011): the earlier execution this one continues on its branch
+    continues_execution_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("feature_executions.id"), nullable=True
+    )
+    # the existing branch this execution starts from (its remote head) and pushes to
+    continues_branch: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -357,3 +364,24 @@ class WebhookAttemptRow(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     response_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+class AgentTurnRow(Base):
+    """One turn of an agent conversation: the model's response, stored before its tool calls
+    run, then their outcomes and the files they changed, stored before the next model call."""
+
+    __tablename__ = "agent_turns"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    feature_execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("feature_executions.id", ondelete="CASCADE"), nullable=False
+    )
+    step_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    turn_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    outcomes: Mapped[list[Any] | None] = mapped_column(JSONB)
+    changes: Mapped[list[Any] | None] = mapped_column(JSONB)
+    model_seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = _created()
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -15,6 +15,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from persistence.agent_turns import AgentTurnRepository
 from persistence.events import EventStore
 from persistence.locks import LockRepository
 from persistence.repositories import (
@@ -37,6 +38,7 @@ class UnitOfWork:
     events: EventStore
     locks: LockRepository
     api_keys: ApiKeyRepository
+    agent_turns: AgentTurnRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -50,6 +52,7 @@ class UnitOfWork:
         self.events = EventStore(session)
         self.locks = LockRepository(session)
         self.api_keys = ApiKeyRepository(session)
+        self.agent_turns = AgentTurnRepository(session)
         return self
 
     async def __aexit__(

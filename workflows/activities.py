@@ -14,12 +14,18 @@ from __future__ import annotations
 from temporalio import activity
 
 from domain.contracts import (
+    AdmissionRequest,
+    AdmissionResult,
+    AgentTurnRequest,
+    AgentTurnResult,
     AnalysisResult,
     CleanupRequest,
     ExecutionRef,
     LockRequest,
     LockResult,
     PlanResult,
+    PullRequestRequest,
+    PullRequestResult,
     PushRequest,
     PushResult,
     RecordEventInput,
@@ -62,6 +68,15 @@ class LockActivities:
         raise NotImplementedError
 
 
+class AdmissionActivities:
+    """The tenant's concurrency limit: a slot asked for, waited for (FIFO) and held until
+    the execution ends."""
+
+    @activity.defn
+    async def admit(self, inp: AdmissionRequest) -> AdmissionResult:
+        raise NotImplementedError
+
+
 class WorkspaceActivities:
     """The worktree on one worker: made (or rebuilt) at the start, given up at the end."""
 
@@ -98,6 +113,14 @@ class StepActivities:
         raise NotImplementedError
 
 
+class AgentActivities:
+    """The agent engine's conversation, one stored turn per call."""
+
+    @activity.defn
+    async def agent_turn(self, inp: AgentTurnRequest) -> AgentTurnResult:
+        raise NotImplementedError
+
+
 class RepairActivities:
     @activity.defn
     async def add_repair_step(self, inp: RepairRequest) -> RepairResult:
@@ -116,6 +139,14 @@ class DeliveryActivities:
         raise NotImplementedError
 
 
+class PullRequestActivities:
+    """The pull request of a pushed branch, on the repository's forge (no worktree)."""
+
+    @activity.defn
+    async def deliver_pull_request(self, inp: PullRequestRequest) -> PullRequestResult:
+        raise NotImplementedError
+
+
 INTERFACES: tuple[type, ...] = (
     BookkeepingActivities,
     LockActivities,
@@ -123,7 +154,10 @@ INTERFACES: tuple[type, ...] = (
     AnalysisActivities,
     PlanningActivities,
     StepActivities,
+    AgentActivities,
     RepairActivities,
     VerifyActivities,
     DeliveryActivities,
+    AdmissionActivities,
+    PullRequestActivities,
 )

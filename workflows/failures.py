@@ -13,7 +13,8 @@ from temporalio.exceptions import (
     TimeoutType,
 )
 
-from domain.enums import ErrorCode
+from domain.contracts import FeatureExecutionOutput
+from domain.enums import ErrorCode, FeatureState
 from domain.values import ExecutionError
 
 
@@ -59,3 +60,16 @@ def worker_gone(err: ActivityError) -> bool:
     """The worker holding the worktree did not pick the task up in time."""
     cause = err.cause
     return isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
+
+
+def failed(error: ExecutionError) -> FeatureExecutionOutput:
+    """The outcome of a run that ended with `error`."""
+    return FeatureExecutionOutput(state=FeatureState.FAILED.label, error=error)
+
+
+def cancelled(reason: str | None) -> FeatureExecutionOutput:
+    """The outcome of a cancelled run."""
+    return FeatureExecutionOutput(
+        state=FeatureState.CANCELLED.label,
+        error=ExecutionError(code=ErrorCode.CANCELLED, message=reason or "cancelled"),
+    )

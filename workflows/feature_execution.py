@@ -19,9 +19,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.contracts import (
     WORKFLOW_NAME,
-    AnalysisResult,
     CancelRequest,
     Carryover,
+    CarryStage,
     ExecutionRef,
     FeatureExecutionInput,
     FeatureExecutionOutput,
@@ -46,11 +46,14 @@ from workflows.activities import (
     StepActivities,
     VerifyActivities,
 )
+from workflows.admission import TENANT_CONCURRENCY_LIMIT, AdmissionWait
+from workflows.agent import agent_conversation, resumed_at
 from workflows.approval import ApprovalGate
 from workflows.calls import Worktree
-from workflows.failures import Stop, error_of
-from workflows.journal import Journal
+from workflows.failures import Stop, cancelled, error_of, failed
+from workflows.journal import CARRIED_STATE, Journal
 from workflows.lease import Lease
+from workflows.pull_requests import PULL_REQUEST_PATCH, deliver_pull_request
 
 
 class _ContinueAsNew(Exception):
@@ -79,9 +82,7 @@ class FeatureExecutionWorkflow:
         self._lease = Lease(self._ref, timings, owner, carry.lock if carry else None)
         self._worktree = Worktree(self._ref, timings, carry.workspace if carry else None)
         self._timeouts = (carry.phase_timeouts if carry else None) or PhaseTimeouts()
-        state = FeatureState.PENDING
-        if carry is not None:
-            state = FeatureState.PLANNING if carry.stage == "approval" else FeatureState.ANALYZING
+        state = CARRIED_STATE[carry.stage] if carry else FeatureState.PENDING
         self._journal = Journal(self._ref, timings, state, carry.last_event_id if carry else None)
         self._plan: ExecutionPlan | None = None
         self._approval = ApprovalGate(
@@ -89,6 +90,7 @@ class FeatureExecutionWorkflow:
         )
         self._cancel_reason: str | None = None
         self._lease_lost: ExecutionError | None = None
+        self._admission = AdmissionWait(self._ref, timings)
         self._pipeline: asyncio.Task[FeatureExecutionOutput] | None = None
 
     # ---- operator and client interface -------------------------------------------------
@@ -153,7 +155,7 @@ class FeatureExecutionWorkflow:
                 outcome = await asyncio.shield(self._pipeline)
         except builtins.TimeoutError:
             await self._stop_pipeline()
-            outcome = self._failed(
+            outcome = failed(
                 ExecutionError(
                     code=ErrorCode.TIMEOUT,
                     message=f"the execution exceeded its timeout of {timeout} minutes",
@@ -165,14 +167,14 @@ class FeatureExecutionWorkflow:
             native_cancel = self._cancel_reason is None
             self._cancel_reason = self._cancel_reason or "cancelled through Temporal"
             await self._stop_pipeline()
-            outcome = self._cancelled()
+            outcome = cancelled(self._cancel_reason)
         except _ContinueAsNew as handover:
             # the pipeline has stopped; nothing is cleaned up, the next run carries on
             workflow.continue_as_new(handover.inp)
         except Stop as stop:
-            outcome = self._failed(stop.error)
+            outcome = failed(stop.error)
         except (ActivityError, ApplicationError) as err:
-            outcome = self._failed(error_of(err, self._journal.current_step()))
+            outcome = failed(error_of(err, self._journal.current_step()))
 
         await self._finish(outcome)
         if native_cancel:
@@ -197,45 +199,51 @@ class FeatureExecutionWorkflow:
     async def _execute(self) -> FeatureExecutionOutput:
         if self._cancel_reason is not None:
             # cancelled before the run began (e.g. while no worker was up)
-            return self._cancelled()
+            return cancelled(self._cancel_reason)
         try:
             return await self._stages()
         except (asyncio.CancelledError, ActivityError, ApplicationError, Stop):
             # a cancelled activity surfaces as an ActivityError (or a Stop wrapping one)
             if self._lease_lost is not None:
-                return self._failed(self._lease_lost)
+                return failed(self._lease_lost)
             if self._cancel_reason is not None:
-                return self._cancelled()
+                return cancelled(self._cancel_reason)
             raise
 
     async def _stages(self) -> FeatureExecutionOutput:
         carry = self._carry
-        if carry is None:
+        starting = carry is None or carry.stage == "admission"
+        if starting and workflow.patched(TENANT_CONCURRENCY_LIMIT):
+            # beyond the tenant's limit the run waits here, still pending, in FIFO order
+            await self._admission.wait(self._journal, lambda: self._continue_as_new("admission"))
+        if starting:
             await self._journal.transition(FeatureState.ANALYZING)
-        if carry is None or carry.stage == "lock_wait":
+        if starting or (carry is not None and carry.stage == "lock_wait"):
             await self._lease.acquire(
                 wait=self._inp.wait_for_lock,
                 continue_as_new=lambda: self._continue_as_new("lock_wait"),
             )
         refresher = asyncio.create_task(self._lease.keep(self._on_lease_lost))
         try:
-            if carry is not None and carry.stage == "approval":
+            if carry is not None and carry.stage in ("approval", "agent"):
                 plan = await self._planned()
-                await self._await_approval(already_requested=carry.approval_requested)
+                if carry.stage == "approval":
+                    await self._await_approval(already_requested=carry.approval_requested)
             else:
                 await self._worktree.open()
                 analysis = await self._worktree.call(
                     AnalysisActivities.analyze, self._ref, policies.STEP_TIMEOUT,
                     "analyze the repository",
                 )  # fmt: skip
-                self._timeouts = _timeouts_of(analysis)
+                self._timeouts = analysis.phase_timeouts
                 await self._journal.transition(FeatureState.PLANNING)
                 plan = await self._planned()
                 if self._inp.constraints.require_plan_approval:
                     await self._await_approval(already_requested=False)
 
-            await self._journal.transition(FeatureState.EXECUTING)
-            for step in list(plan.steps):
+            if carry is None or carry.stage != "agent":
+                await self._journal.transition(FeatureState.EXECUTING)
+            for step in plan.steps[resumed_at(carry)[0] :]:
                 await self._run_step(plan, step.index, step.description)
 
             await self._journal.transition(FeatureState.VERIFYING)
@@ -252,6 +260,8 @@ class FeatureExecutionWorkflow:
                 policies.PUSH_TIMEOUT,
                 "push the feature branch",
             )
+            if pushed.pull_request_wanted and workflow.patched(PULL_REQUEST_PATCH):
+                return await deliver_pull_request(self._ref, pushed.result, stopping=self._stopping)
             return FeatureExecutionOutput(state=FeatureState.COMPLETED.label, result=pushed.result)
         except _ContinueAsNew:
             # settle the refresher first: a continue-as-new must be the run's last command
@@ -271,6 +281,9 @@ class FeatureExecutionWorkflow:
         self._plan = planned.plan
         self._journal.set_progress(len(planned.plan.steps), 0, None)
         return planned.plan
+
+    def _stopping(self) -> bool:
+        return self._cancel_reason is not None or self._lease_lost is not None
 
     def _on_lease_lost(self, error: ExecutionError) -> None:
         self._lease_lost = error
@@ -299,10 +312,10 @@ class FeatureExecutionWorkflow:
         self._cancel_reason = f"plan rejected: {decision.reason or 'no reason given'}"
         raise asyncio.CancelledError()
 
-    def _continue_as_new(self, stage: str) -> NoReturn:
+    def _continue_as_new(self, stage: CarryStage, agent_at: tuple[int, int] = (0, 0)) -> NoReturn:
         """Hand the run to a fresh history; the lease, worktree and plan carry over."""
         carry = Carryover(
-            stage="approval" if stage == "approval" else "lock_wait",
+            stage=stage,
             owner_id=self._lease.owner_id,
             started_at=self._started_at,
             lock=self._lease.held,
@@ -310,6 +323,8 @@ class FeatureExecutionWorkflow:
             phase_timeouts=self._timeouts,
             last_event_id=self._journal.last_event_id,
             approval_requested=stage == "approval",
+            agent_step=agent_at[0],
+            agent_turn=agent_at[1],
         )
         raise _ContinueAsNew(self._inp.model_copy(update={"carry": carry}))
 
@@ -323,7 +338,12 @@ class FeatureExecutionWorkflow:
             # same timestamp on every attempt and replay: the commit SHA is repeatable
             commit_timestamp=int(self._started_at.timestamp()) + index,
         )
-        if self._inp.engine != "spec":
+        if self._inp.engine == "agent" and workflow.patched("agent-engine"):
+            await agent_conversation(
+                self._worktree, self._ref, request, description, self._carry, self._inp.timings,
+                self._continue_as_new,
+            )  # fmt: skip
+        elif self._inp.engine != "spec":
             # a model call is worth its own activity (retries, timeout, cost in the UI); the
             # spec engine's edits are computed by apply_step itself, saving a round trip
             await self._worktree.call(
@@ -386,17 +406,6 @@ class FeatureExecutionWorkflow:
 
     # ---- endings ----------------------------------------------------------------------------
 
-    def _failed(self, error: ExecutionError) -> FeatureExecutionOutput:
-        return FeatureExecutionOutput(state=FeatureState.FAILED.label, error=error)
-
-    def _cancelled(self) -> FeatureExecutionOutput:
-        return FeatureExecutionOutput(
-            state=FeatureState.CANCELLED.label,
-            error=ExecutionError(
-                code=ErrorCode.CANCELLED, message=self._cancel_reason or "cancelled"
-            ),
-        )
-
     async def _finish(self, outcome: FeatureExecutionOutput) -> None:
         """Always: clean up (lock, worktree), then the final state, event and completed_at."""
         await self._worktree.release(keep_warm=outcome.state == FeatureState.COMPLETED.label)
@@ -406,7 +415,3 @@ class FeatureExecutionWorkflow:
         await self._journal.transition(
             state, error=outcome.error, result=outcome.result, reason=reason
         )
-
-
-def _timeouts_of(analysis: AnalysisResult) -> PhaseTimeouts:
-    return analysis.phase_timeouts

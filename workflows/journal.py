@@ -16,6 +16,14 @@ from workflows import search_attributes as sa
 from workflows.activities import BookkeepingActivities
 from workflows.calls import bookkeeping
 
+# where a continued run starts: a continued lock wait starts over at analyzing
+CARRIED_STATE = {
+    "lock_wait": FeatureState.ANALYZING,
+    "approval": FeatureState.PLANNING,
+    "agent": FeatureState.EXECUTING,
+    "admission": FeatureState.PENDING,  # still waiting for an execution slot
+}
+
 
 class Journal:
     """The run's state and progress as operators and clients see them."""

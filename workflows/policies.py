@@ -51,6 +51,16 @@ VERIFY_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=2,
 )
+# Forge API calls (pull requests, comments): a 429's Retry-After sets the next attempt's
+# delay (next_retry_delay overrides the interval), a 5xx or unreachable forge backs off; a
+# 401/403 or a refused request is non-retryable and ends the run at once.
+FORGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=6,
+)
+FORGE_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT = timedelta(seconds=15)
 CLONE_TIMEOUT = timedelta(minutes=30)
 STEP_TIMEOUT = timedelta(minutes=15)

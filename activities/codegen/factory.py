@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from activities.codegen.agent.engine import AgentEngine
 from activities.codegen.engine import ChangeEngine
 from activities.codegen.llm import LLMConfig, LLMEngine
 from activities.codegen.spec import SpecEngine
 from domain.changes import DeclaredChange
 from domain.errors import FieldError, ValidationFailed
 
-EngineKind = Literal["spec", "llm"]
+EngineKind = Literal["spec", "llm", "agent"]
 
 HOW_TO_CONFIGURE = (
     "configure a model with BUILDER_LLM_PROVIDER (openai or anthropic), BUILDER_LLM_MODEL, "
@@ -40,7 +41,7 @@ def require_engine_available(
 
 
 def build_engine(kind: EngineKind, llm_config: LLMConfig | None = None) -> ChangeEngine:
-    """The engine of `kind`; the llm engine needs `llm_config`."""
+    """The engine of `kind`; the llm and agent engines need `llm_config`."""
     if kind == "spec":
         return SpecEngine()
     if kind == "llm":
@@ -49,4 +50,10 @@ def build_engine(kind: EngineKind, llm_config: LLMConfig | None = None) -> Chang
                 [FieldError("llm_config", f"the llm engine needs a model: {HOW_TO_CONFIGURE}")]
             )
         return LLMEngine(llm_config)
+    if kind == "agent":
+        if llm_config is None:
+            raise ValidationFailed(
+                [FieldError("llm_config", f"the agent engine needs a model: {HOW_TO_CONFIGURE}")]
+            )
+        return AgentEngine(llm_config)
     raise ValidationFailed([FieldError("engine", f"unknown engine kind {kind!r}")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.analysis.cache import AnalysisCache, analysis_key
 from activities.analysis.repo_config import analyze_configured_repository
 from activities.analysis.report import AnalysisReport
 from activities.phases.context import ExecutionContext, Phase, PhaseDeps, event_id
@@ -27,9 +28,12 @@ SETUP_PLAN_KEY = "setup_plan"
 
 
 class Analysis(Phase, AnalysisActivities):
-    def __init__(self, deps: PhaseDeps, worktrees: WorktreeCache) -> None:
+    def __init__(
+        self, deps: PhaseDeps, worktrees: WorktreeCache, cache: AnalysisCache | None = None
+    ) -> None:
         super().__init__(deps)
         self.worktrees = worktrees
+        self.cache = cache or AnalysisCache()
 
     @activity.defn
     @maps_domain_errors
@@ -37,13 +41,21 @@ class Analysis(Phase, AnalysisActivities):
         ctx = await self.context(ref)
         path = await self.worktrees.prepare(ctx, Use.READ)
         properties = ctx.repository.properties or {}
-        # detection, the repository's .builder.yml and its properties, resolved in that order
-        report = await run_blocking(
-            lambda cancel, progress: analyze_configured_repository(
-                path, properties, progress=progress, cancel=cancel
-            ),
-            what="analyzing the repository",
+        key = analysis_key(
+            ctx.tenant, ctx.repository.id, ctx.execution.base_commit or "", properties
         )
+        report = self.cache.get(key) if ctx.execution.base_commit else None
+        reused = report is not None
+        if report is None:
+            # detection, the repository's .builder.yml and its properties, in that order
+            report = await run_blocking(
+                lambda cancel, progress: analyze_configured_repository(
+                    path, properties, progress=progress, cancel=cancel
+                ),
+                what="analyzing the repository",
+            )
+            if ctx.execution.base_commit:
+                self.cache.put(key, report)
         configuration = report.configuration
         commands = {
             "setup": report.setup_command,
@@ -76,6 +88,8 @@ class Analysis(Phase, AnalysisActivities):
                     "commands": commands,
                     "reasons": report.command_reasons,
                     "files": report.total_files,
+                    # the same commit and properties were analysed before on this worker
+                    "reused": reused,
                 },
                 event_id=event_id(row.id, "analysis.completed"),
             )

@@ -12,6 +12,7 @@ from activities.runtime import maps_domain_errors
 from domain.contracts import RecordEventInput, RecordStateInput
 from domain.enums import FeatureState
 from domain.events import EventType
+from persistence.admission import AdmissionRepository
 from workflows.activities import BookkeepingActivities
 
 _FINAL_EVENTS = {
@@ -67,6 +68,8 @@ class Bookkeeping(Phase, BookkeepingActivities):
                     event_id=event_id(uuid.UUID(inp.event_id), "final"),
                     causation_id=inp.event_id,
                 )
+                # the ending frees the execution's slot (tenant concurrency limit)
+                await AdmissionRepository(uow.session).release(eid)
             await uow.commit()
 
     @activity.defn

@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from activities.codegen.agent.loop import AgentLimits
 from activities.codegen.engine import FeatureRequest
 from activities.codegen.llm import LLMConfig
 from activities.git import GitCredential, GitEngine
@@ -57,6 +58,11 @@ class PhaseDeps:
     test_timeout_s: float
     patch_inline_limit: int
     environments: EnvironmentSettings | None = None
+    # executions a tenant may run at once unless overridden (None or 0: unlimited)
+    tenant_max_concurrent: int | None = None
+    # where clients reach the API: links in pull request bodies (none when unset)
+    public_url: str | None = None
+    agent: AgentLimits = field(default_factory=AgentLimits)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,12 @@ from temporalio import activity
 from activities.git.worktree_state import range_patch
 from activities.phases.context import ExecutionContext, Phase, PhaseDeps, event_id
 from activities.phases.locks import lock_key
+from activities.phases.pull_request import pull_request_settings
 from activities.phases.worktree import Use, WorktreeCache, completed_steps
 from activities.runtime import Progress, maps_domain_errors, run_blocking
 from domain.contracts import PushRequest, PushResult
 from domain.enums import ArtifactType
-from domain.errors import PushRejected
+from domain.errors import PushRejected, ValidationFailed
 from domain.events import EventType
 from domain.values import DeliveryResult, FileChangeStat
 from workflows.activities import DeliveryActivities
@@ -57,7 +58,17 @@ class Delivery(Phase, DeliveryActivities):
             patch, stats = range_patch(path, base, pushed.remote_sha)
             return pushed.remote_sha, pushed.already_up_to_date, patch, stats
 
-        remote_sha, up_to_date, patch, stats = await run_blocking(push, what="pushing")
+        try:
+            remote_sha, up_to_date, patch, stats = await run_blocking(push, what="pushing")
+        except PushRejected as err:
+            if not ctx.execution.continues_branch or "did not make" not in err.message:
+                raise
+            # a follow-up never force-pushes: say what to do instead
+            raise PushRejected(
+                f"{err.message}. The branch moved after this follow-up started from it; a "
+                "follow-up only fast-forwards: start another follow-up to build on the new head",
+                details=err.details,
+            ) from None
         async with self.unit() as uow:
             artifact = await self.put_artifact(
                 uow, ctx, FEATURE_PATCH, ArtifactType.PATCH, "text/x-diff", patch.encode()
@@ -81,7 +92,9 @@ class Delivery(Phase, DeliveryActivities):
                 event_id=event_id(ctx.id, "push.completed"),
             )
             await uow.commit()
-        return PushResult(result=result, already_up_to_date=up_to_date)
+        return PushResult(
+            result=result, already_up_to_date=up_to_date, pull_request_wanted=_wants_pr(ctx)
+        )
 
     async def _check_lease(self, ctx: ExecutionContext, inp: PushRequest) -> None:
         key = lock_key(ctx.execution)
@@ -95,3 +108,13 @@ class Delivery(Phase, DeliveryActivities):
             raise PushRejected(
                 f"the lock on {key} is no longer held by this execution; not pushing"
             )
+
+
+def _wants_pr(ctx: ExecutionContext) -> bool:
+    """Whether delivery follows the push. A setting that does not parse (the API refuses
+    one, but rows may predate the rule) still asks: deliver_pull_request then fails with
+    its message while the pushed branch stays recorded."""
+    try:
+        return pull_request_settings(ctx).wanted
+    except ValidationFailed:
+        return True

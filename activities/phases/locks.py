@@ -9,6 +9,7 @@ from activities.phases.context import Phase, event_id
 from activities.runtime import maps_domain_errors
 from domain.contracts import LockRequest, LockResult
 from domain.events import EventType
+from persistence.admission import AdmissionRepository
 from persistence.tables import DistributedLockRow, FeatureExecutionRow
 from persistence.uow import UnitOfWork
 from workflows.activities import LockActivities
@@ -26,6 +27,9 @@ class Locks(Phase, LockActivities):
         async with self.unit() as uow:
             row = await uow.executions.get(inp.ref.tenant_id, inp.ref.execution_id)
             key = lock_key(row)
+            # the run is alive: renew the lease of its execution slot (tenant limit)
+            await AdmissionRepository(uow.session).renew(row.id)
+            await uow.commit()
             holder = await uow.locks.holder(key)
             if holder is not None and holder.owner_id == inp.owner_id:
                 return LockResult(acquired=True, fencing_token=holder.fencing_token, lock_key=key)
@@ -55,6 +59,8 @@ class Locks(Phase, LockActivities):
             ok = await uow.locks.refresh(
                 key, inp.owner_id, inp.fencing_token or 0, self.deps.lock_ttl
             )
+            if ok:
+                await AdmissionRepository(uow.session).renew(row.id)
             await uow.commit()
             return LockResult(acquired=ok, fencing_token=inp.fencing_token, lock_key=key)
 

@@ -9,6 +9,7 @@ from activities.codegen.factory import build_engine
 from activities.codegen.workspace import FilesystemWorkspace
 from activities.phases.analysis import stored_analysis
 from activities.phases.context import Phase, PhaseDeps, event_id
+from activities.phases.review import ensure_review_threads, feature_request
 from activities.phases.usage import record_usage, remaining_budget
 from activities.phases.worktree import Use, WorktreeCache
 from activities.runtime import maps_domain_errors, run_blocking
@@ -35,7 +36,8 @@ class Planning(Phase, PlanningActivities):
             return PlanResult(plan=ExecutionPlan.model_validate(ctx.execution.plan))
         path = await self.worktrees.prepare(ctx, Use.EDIT)
         engine = build_engine(ctx.execution.engine, self.deps.llm)  # type: ignore[arg-type]
-        request = ctx.request()
+        await ensure_review_threads(self, ctx)
+        request = await feature_request(self, ctx)
         analysis = await stored_analysis(self, ctx) if ctx.execution.engine != "spec" else None
         budget = await remaining_budget(self, ctx)
         planned = await run_blocking(

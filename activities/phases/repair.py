@@ -8,6 +8,7 @@ from temporalio import activity
 from activities.codegen.factory import build_engine
 from activities.codegen.workspace import FilesystemWorkspace
 from activities.phases.context import ExecutionContext, Phase, PhaseDeps
+from activities.phases.review import feature_request
 from activities.phases.steps import commit_message
 from activities.phases.usage import record_usage, remaining_budget
 from activities.phases.verify import phase_log_name
@@ -45,7 +46,7 @@ class Repairs(Phase, RepairActivities):
             return RepairResult(step_index=None)
         path = await self.worktrees.prepare(ctx, Use.EDIT, upto_step=index)
         engine = build_engine(ctx.execution.engine, self.deps.llm)  # type: ignore[arg-type]
-        request = ctx.request()
+        request = await feature_request(self, ctx)
         budget = await remaining_budget(self, ctx)
         failure = f"{inp.failure_code}: {inp.failure_message}\n\n{await self._log(ctx, inp)}"
         generated = await run_blocking(

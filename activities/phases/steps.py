@@ -12,6 +12,7 @@ from activities.codegen.factory import build_engine
 from activities.codegen.workspace import FilesystemWorkspace
 from activities.git import CommitResult
 from activities.phases.context import ExecutionContext, Phase, PhaseDeps, event_id
+from activities.phases.review import feature_request
 from activities.phases.usage import record_usage, remaining_budget
 from activities.phases.worktree import Use, WorktreeCache, edits_of
 from activities.runtime import Progress, maps_domain_errors, run_blocking
@@ -167,7 +168,7 @@ class Steps(Phase, StepActivities):
     ) -> ExecutionStepRow:
         """Ask the engine for the step's edits and store them before anything applies them."""
         engine = build_engine(ctx.execution.engine, self.deps.llm)  # type: ignore[arg-type]
-        request = ctx.request()
+        request = await feature_request(self, ctx)
         budget = await remaining_budget(self, ctx)
         plan_step = PlanStep(
             index=step.step_index,

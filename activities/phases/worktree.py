@@ -105,7 +105,10 @@ class WorktreeCache:
             for s in done
         ]
         url, credential = ctx.repository.url, await self._credential(ctx)
-        target, branch = execution.target_branch, execution.feature_branch or ""
+        branch = execution.feature_branch or ""
+        # a follow-up starts from the remote head of the branch it continues (commits people
+        # pushed there included); the push is then a fast-forward of that head
+        target = execution.continues_branch or execution.target_branch
         base, key, git = execution.base_commit, ctx.key, self._git
         tenant = str(ctx.tenant)
 

@@ -27,6 +27,7 @@ from api.schemas.text import NUL_FREE
 from api.services import PageParams, Svc, TenantId, Uow
 from domain.enums import FeatureState
 from domain.errors import NotFound
+from persistence.admission import AdmissionRepository
 from persistence.artifacts.service import ArtifactService
 from persistence.artifacts.store import BlobNotFound
 from persistence.repositories.executions import FeatureSearchQuery
@@ -99,8 +100,10 @@ async def search_executions(
         offset=page.offset,
     )
     found = await uow.executions.search(query)
+    waiting = [r.id for r in found.items if r.state == FeatureState.PENDING]
+    positions = await AdmissionRepository(uow.session).queue_positions(tenant_id, waiting)
     return Page(
-        items=[ExecutionOut.of(r) for r in found.items],
+        items=[ExecutionOut.of(r, positions.get(r.id)) for r in found.items],
         total=found.total,
         limit=page.limit,
         offset=page.offset,
@@ -114,7 +117,12 @@ async def search_executions(
     summary="Get an execution: state, progress, plan, result, error",
 )
 async def get_execution(execution_id: uuid.UUID, tenant_id: TenantId, uow: Uow) -> ExecutionOut:
-    return ExecutionOut.of(await uow.executions.get(tenant_id, execution_id))
+    row = await uow.executions.get(tenant_id, execution_id)
+    position = None
+    if row.state == FeatureState.PENDING:
+        positions = await AdmissionRepository(uow.session).queue_positions(tenant_id, [row.id])
+        position = positions.get(row.id)
+    return ExecutionOut.of(row, position)
 
 
 @router.post(

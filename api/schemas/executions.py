@@ -9,7 +9,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from api.schemas.base import RequestModel, seed_rules
-from api.schemas.fields import IDEMPOTENCY_KEY_PATTERN, BranchName, FreeProperties
+from api.schemas.fields import (
+    IDEMPOTENCY_KEY_PATTERN,
+    NUL_FREE_JSON,
+    BranchName,
+    FreeProperties,
+)
+from api.schemas.repositories import PULL_REQUEST_SCHEMA
+from api.schemas.text import NUL_FREE
 from domain.changes import DeclaredChange
 from domain.enums import FeatureState, StepState
 from domain.values import (
@@ -39,7 +46,7 @@ StateLabel = Literal[
     "failed",
     "cancelled",
 ]
-EngineName = Literal["spec", "llm"]
+EngineName = Literal["spec", "llm", "agent"]
 
 
 SPEC_EXAMPLE: dict[str, Any] = {
@@ -51,6 +58,34 @@ SPEC_EXAMPLE: dict[str, Any] = {
     "changes": [{"op": "write_file", "path": "docs/hello.md", "content": "hello\n"}],
     "requested_by": "alice",
 }
+
+
+# free-form, but `pull_request` (the repository's default overridden) has its shape
+ExecutionProperties = Annotated[
+    FreeProperties,
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "Free-form metadata kept with the execution; `pull_request` "
+            "overrides the repository's pull request setting key by key",
+            "propertyNames": {"pattern": NUL_FREE},
+            "properties": {
+                "pull_request": PULL_REQUEST_SCHEMA,
+                "address_review": {
+                    "type": "boolean",
+                    "description": "a follow-up with the llm engine takes the unresolved "
+                    "review comments of the branch's pull request as its request",
+                },
+            },
+            "additionalProperties": {"$ref": NUL_FREE_JSON},
+        }
+    ),
+]
+
+
+def engine_name(value: str) -> EngineName:
+    """A stored engine column as the API names it (unknown values read as spec)."""
+    return "llm" if value == "llm" else "agent" if value == "agent" else "spec"
 
 
 class ExecutionCreate(RequestModel):
@@ -75,7 +110,7 @@ class ExecutionCreate(RequestModel):
         default=None, description="Defaults to the repository's default branch"
     )
     constraints: StrictFeatureConstraints = Field(default_factory=StrictFeatureConstraints)
-    properties: FreeProperties = Field(default_factory=dict)
+    properties: ExecutionProperties = Field(default_factory=dict)
     engine: Annotated[EngineName, WithJsonSchema({"type": "string", "x-builder-engines": True})] = (
         Field(default="spec", description="Change engine; the spec engine needs `changes`")
     )
@@ -84,6 +119,19 @@ class ExecutionCreate(RequestModel):
     )
     requested_by: str | None = Field(default=None, max_length=255)
     correlation_id: str | None = Field(default=None, max_length=255)
+    continue_from: Annotated[
+        uuid.UUID | None, WithJsonSchema({"type": "string", "format": "uuid"})
+    ] = Field(
+        default=None,
+        description="A follow-up: an earlier execution of the same repository whose pushed "
+        "branch this one continues (from the branch's current remote head, fast-forward "
+        "only, commenting on its pull request)",
+    )
+    continue_branch: BranchName | None = Field(
+        default=None,
+        description="A follow-up on an existing branch of the repository (the branch of "
+        "continue_from when both are given)",
+    )
     idempotency_key: str | None = Field(
         default=None,
         pattern=IDEMPOTENCY_KEY_PATTERN,
@@ -113,12 +161,23 @@ class ExecutionOut(BaseModel):
     base_commit: str | None
     requested_by: str | None
     correlation_id: str | None
+    # a follow-up: the execution it continues and the branch it started from
+    continue_from: uuid.UUID | None = None
+    continue_branch: str | None = None
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    queue_position: int | None = Field(
+        default=None,
+        ge=1,
+        description="While the execution waits in `pending` for one of its tenant's "
+        "execution slots (the per-tenant concurrency limit): its place in the tenant's "
+        "FIFO queue, 1 being next; null otherwise",
+        examples=[1],
+    )
 
     @classmethod
-    def of(cls, row: FeatureExecutionRow) -> ExecutionOut:
+    def of(cls, row: FeatureExecutionRow, queue_position: int | None = None) -> ExecutionOut:
         return cls(
             id=row.id,
             idempotency_key=row.idempotency_key,
@@ -128,7 +187,7 @@ class ExecutionOut(BaseModel):
             description=row.description,
             target_branch=row.target_branch,
             feature_branch=row.feature_branch,
-            engine="llm" if row.engine == "llm" else "spec",
+            engine=engine_name(row.engine),
             state=FeatureState(row.state).label,
             constraints=FeatureConstraints.model_validate(row.constraints or {}),
             properties=row.properties or {},
@@ -139,9 +198,12 @@ class ExecutionOut(BaseModel):
             base_commit=row.base_commit,
             requested_by=row.requested_by,
             correlation_id=row.correlation_id,
+            continue_from=row.continues_execution_id,
+            continue_branch=row.continues_branch,
             created_at=row.created_at,
             updated_at=row.updated_at,
             completed_at=row.completed_at,
+            queue_position=queue_position,
         )
 
 

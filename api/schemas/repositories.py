@@ -41,15 +41,32 @@ def state_of(name: str) -> State:
     return State[name.upper()]
 
 
+# what domain.pull_requests accepts: no control characters, no commas in labels (GitLab
+# takes them comma-separated), bounded lengths
+_Label = Annotated[str, Field(max_length=100, pattern=r"^[^,\x00-\x1f]*$")]
+_Person = Annotated[str, Field(max_length=255, pattern=r"^[^\x00-\x1f]*$")]
+
+
 class PullRequestDefaults(BaseModel):
     """The pull request an execution opens after its push (docs/forges/)."""
 
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["none", "draft", "ready"] = "none"
-    labels: list[str] = Field(default_factory=list, max_length=20)
-    reviewers: list[str] = Field(default_factory=list, max_length=20)
-    assignees: list[str] = Field(default_factory=list, max_length=20)
+    labels: list[_Label] = Field(default_factory=list, max_length=20)
+    reviewers: list[_Person] = Field(default_factory=list, max_length=20)
+    assignees: list[_Person] = Field(default_factory=list, max_length=20)
+
+
+# a mode or {mode, labels, reviewers, assignees} (the repository default and an
+# execution's override alike); domain.pull_requests checks the rest with its messages
+PULL_REQUEST_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "enum": ["none", "draft", "ready"]},
+        PullRequestDefaults.model_json_schema(),
+        {"type": "null"},
+    ]
+}
 
 
 class RepositoryProperties(_ResolvedProperties):
@@ -64,18 +81,7 @@ class RepositoryProperties(_ResolvedProperties):
 
     # checked by domain.pull_requests at the router (its messages name each broken rule);
     # the schema documents the shape
-    pull_request: Annotated[
-        Any,
-        WithJsonSchema(
-            {
-                "anyOf": [
-                    {"type": "string", "enum": ["none", "draft", "ready"]},
-                    PullRequestDefaults.model_json_schema(),
-                    {"type": "null"},
-                ]
-            }
-        ),
-    ] = Field(
+    pull_request: Annotated[Any, WithJsonSchema(PULL_REQUEST_SCHEMA)] = Field(
         default=None,
         description="open a pull request after the push: a mode, or {mode, labels, "
         "reviewers, assignees}; an execution's own properties.pull_request overrides it",

@@ -1,4 +1,4 @@
-"""`builder` command line: operator commands (migrate, worker, api, dev, keys) and a client
+"""`builder` command line: operator commands (migrate, worker, api, dev, keys, tenants) and a client
 over the HTTP API (repos, creds, run, executions, status, events, cancel, approve, artifacts,
 webhooks).
 
@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     from builder.cli import webhooks
 
     webhooks.register(sub)
+    from builder.cli import tenants
+
+    tenants.register(sub)
     return parser
 
 

@@ -139,6 +139,8 @@ SPEC_FIELDS = (
     "changes",
     "requested_by",
     "correlation_id",
+    "continue_from",
+    "continue_branch",
 )
 
 
@@ -177,10 +179,13 @@ def execution_request(args: argparse.Namespace, repository_id: str) -> dict[str,
     as far as the CLI can, so bad input is refused before anything is sent."""
     body: dict[str, Any] = load_spec(args.spec) if args.spec else {}
     body["repository_id"] = repository_id
-    for name in ("title", "description", "target_branch", "engine"):
+    for name in ("title", "description", "target_branch", "engine", "continue_from",
+                 "continue_branch"):  # fmt: skip
         value = getattr(args, name, None)
         if value is not None:
             body[name] = value
+    if getattr(args, "address_review", False):
+        body["properties"] = {**(body.get("properties") or {}), "address_review": True}
     changes = list(body.get("changes") or [])
     changes += [parse_change(c) for c in args.change or []]
     if changes:
@@ -262,6 +267,10 @@ def execution_summary(ex: dict[str, Any]) -> str:
         f"  title:   {ex['title']}",
         f"  branch:  {ex.get('feature_branch') or '-'} (onto {ex['target_branch']})",
     ]
+    if ex.get("queue_position"):
+        lines.append(
+            f"  queued:  position {ex['queue_position']} for one of the tenant's execution slots"
+        )
     progress = ex.get("progress")
     if progress:
         lines.append(
@@ -650,6 +659,15 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--change", action="append", metavar="JSON", help="a declared change; repeatable"
     )
+    p.add_argument(
+        "--continue-from", metavar="ID",
+        help="a follow-up: continue the branch an earlier execution pushed (and its PR)",
+    )  # fmt: skip
+    p.add_argument("--continue-branch", metavar="B", help="a follow-up on an existing branch")
+    p.add_argument(
+        "--address-review", action="store_true",
+        help="(llm engine, follow-ups) take the PR's unresolved review comments as the request",
+    )  # fmt: skip
     p.add_argument(
         "--idempotency-key", help="names the execution: a retry with the same key attaches"
     )

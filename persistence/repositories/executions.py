@@ -87,6 +87,8 @@ class FeatureExecutionRepository(TenantRepository[FeatureExecutionRow]):
         workflow_id: str | None = None,
         properties: dict[str, Any] | None = None,
         execution_id: uuid.UUID | None = None,
+        continues_execution_id: uuid.UUID | None = None,
+        continues_branch: str | None = None,
     ) -> FeatureExecutionRow:
         """Validate and insert a pending execution of a live repository of the tenant.
 
@@ -134,6 +136,8 @@ class FeatureExecutionRepository(TenantRepository[FeatureExecutionRow]):
                 request_fingerprint=request_fingerprint,
                 workflow_id=workflow_id,
                 properties=properties or {},
+                continues_execution_id=continues_execution_id,
+                continues_branch=continues_branch,
                 state=int(FeatureState.PENDING),
             )
             .on_conflict_do_nothing(

@@ -8,6 +8,7 @@ docs/operations.md, "Changing the workflow").
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,10 @@ from workflows.feature_execution import FeatureExecutionWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = sorted((ROOT / "tests" / "histories").glob("*.json"))
-PATHS = {"spec", "llm-repair", "approval", "lock-wait", "timeout", "cancel", "worker-move"}
+PATHS = {
+    "spec", "llm-repair", "agent", "agent-continue", "approval", "lock-wait", "timeout",
+    "cancel", "worker-move", "tenant-limit-wait", "pull-request",
+}  # fmt: skip
 
 
 def test_every_path_through_the_workflow_has_a_recorded_history() -> None:
@@ -100,6 +104,8 @@ def _replay_injected(tmp_path: Path, runner: str) -> subprocess.CompletedProcess
     return subprocess.run(
         [sys.executable, str(script), str(copy), str(history), runner],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
+        # this checkout's `domain`, not whichever one the environment installed
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
 
 

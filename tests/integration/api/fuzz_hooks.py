@@ -1,10 +1,11 @@
 """Schemathesis hooks of the fuzz test (loaded through SCHEMATHESIS_HOOKS).
 
-One request rule relates two fields of the same body in a way JSON Schema cannot state: a
+Two request rules relate fields of the same body in a way JSON Schema cannot state: a
 declared change's path must lie inside the request's own `constraints.allowed_paths` and
-outside its `forbidden_paths`. Generated execution requests that break it are dropped, so
-the positive-data check judges only what the schema can promise; the rule itself is tested
-in test_executions.py and listed in docs/api.md.
+outside its `forbidden_paths`, and `properties.address_review` needs the llm engine and a
+follow-up. Generated execution requests that break one are dropped, so the positive-data
+check judges only what the schema can promise; the rules themselves are tested in
+test_executions.py and listed in docs/api.md.
 """
 
 from __future__ import annotations
@@ -37,9 +38,18 @@ def breaks_path_constraints(body: Any) -> bool:
     return False
 
 
+def breaks_review_rule(body: Any) -> bool:
+    if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+        return False
+    if body["properties"].get("address_review") is not True:
+        return False
+    follow_up = body.get("continue_from") or body.get("continue_branch")
+    return body.get("engine") != "llm" or not follow_up
+
+
 @schemathesis.hook
 def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> bool:
     operation = context.operation
     if operation is None or operation.label != "POST /v1/executions":
         return True
-    return not breaks_path_constraints(case.body)
+    return not breaks_path_constraints(case.body) and not breaks_review_rule(case.body)

@@ -1,5 +1,5 @@
-"""The SSE stream over a real HTTP server: LISTEN/NOTIFY wake-ups, resume with Last-Event-ID
-exactly once and in order, and the end after the terminal event."""
+"""The SSE stream over a real HTTP server: wake-ups from the cursor poller, resume with
+Last-Event-ID exactly once and in order, and the end after the terminal event."""
 
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ async def test_reconnecting_with_last_event_id_receives_every_event_once_in_orde
             frames = _frames(first)
             for _ in range(3):
                 received.append(await anext(frames))
-            # a live event arrives through NOTIFY, far sooner than the 15 s heartbeat
+            # a live event wakes the stream through the cursor poller, far sooner than the
+            # 15 s heartbeat
             started = time.monotonic()
             await _append(sessions, execution_id, "step.completed", 4)
             received.append(await asyncio.wait_for(anext(frames), timeout=5))

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import EventType as HistoryEventType
@@ -170,11 +171,12 @@ async def test_validation_problem_lists_one_seed_message_per_broken_rule(
     }
 
 
-async def test_llm_engine_without_a_model_is_refused_with_how_to_configure_one(
-    client: httpx.AsyncClient, tenant: Tenant
+@pytest.mark.parametrize("engine", ["llm", "agent"])
+async def test_model_engines_without_a_model_are_refused_with_how_to_configure_one(
+    client: httpx.AsyncClient, tenant: Tenant, engine: str
 ) -> None:
     repo = await register_repository(client, tenant)
-    body = execution_body(repo["id"], engine="llm", changes=[])
+    body = execution_body(repo["id"], engine=engine, changes=[])
     response = await client.post("/v1/executions", json=body, headers=tenant.headers)
     assert response.status_code == 422
     [error] = response.json()["errors"]
@@ -293,3 +295,117 @@ async def test_workflow_starts_on_the_configured_task_queue(
     described = await handle.describe()
     assert described.task_queue == queue
     assert described.typed_search_attributes[STATE] == "pending"
+
+
+async def test_an_executions_own_pull_request_setting_is_checked_naming_the_field(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    repo = await register_repository(client, tenant)
+    body = execution_body(repo["id"], properties={"pull_request": {"mode": "sometimes"}})
+    response = await client.post("/v1/executions", json=body, headers=tenant.headers)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "properties.pull_request.mode"
+    assert "sometimes" not in response.text
+    good = execution_body(repo["id"], properties={"pull_request": {"mode": "draft"}})
+    accepted = await client.post("/v1/executions", json=good, headers=tenant.headers)
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["properties"]["pull_request"] == {"mode": "draft"}
+
+
+async def _pushed(
+    sessions: async_sessionmaker[AsyncSession], execution_id: str, branch: str
+) -> None:
+    """Mark an execution as having pushed `branch` (what a finished run records)."""
+    async with sessions.begin() as session:
+        row = await session.get(FeatureExecutionRow, uuid.UUID(execution_id))
+        assert row is not None
+        row.result = {
+            "branch_name": branch, "commit_sha": "a" * 40, "commit_count": 1,
+            "files_changed": 1, "lines_added": 1, "lines_removed": 0,
+        }  # fmt: skip
+
+
+async def test_a_follow_up_continues_the_branch_of_an_earlier_execution(
+    client: httpx.AsyncClient, tenant: Tenant, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    repo = await register_repository(client, tenant)
+    earlier = await client.post(
+        "/v1/executions",
+        json=execution_body(
+            repo["id"], target_branch="develop", properties={"pull_request": "draft"}
+        ),
+        headers=tenant.headers,
+    )
+    assert earlier.status_code == 202, earlier.text
+    first = earlier.json()
+
+    not_pushed = await client.post(
+        "/v1/executions",
+        json=execution_body(repo["id"], continue_from=first["id"]),
+        headers=tenant.headers,
+    )
+    assert not_pushed.status_code == 422
+    assert not_pushed.json()["errors"][0]["field"] == "continue_from"
+    assert "has not pushed" in not_pushed.json()["errors"][0]["message"]
+
+    await _pushed(sessions, first["id"], first["feature_branch"])
+    follow = await client.post(
+        "/v1/executions",
+        json=execution_body(repo["id"], title="Address the review", continue_from=first["id"]),
+        headers=tenant.headers,
+    )
+    assert follow.status_code == 202, follow.text
+    out = follow.json()
+    assert out["feature_branch"] == out["continue_branch"] == first["feature_branch"]
+    assert out["continue_from"] == first["id"]
+    assert out["target_branch"] == "develop"  # the pull request's base stays
+    assert out["properties"]["pull_request"] == "draft"  # it delivers like the first
+
+
+async def test_follow_up_requests_that_cannot_work_name_the_field(
+    client: httpx.AsyncClient, tenant: Tenant, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    repo = await register_repository(client, tenant)
+    other_repo = await register_repository(client, tenant)
+    first = (
+        await client.post("/v1/executions", json=execution_body(repo["id"]), headers=tenant.headers)
+    ).json()
+    await _pushed(sessions, first["id"], first["feature_branch"])
+
+    async def post(**fields: object) -> httpx.Response:
+        return await client.post(
+            "/v1/executions", json=execution_body(**fields), headers=tenant.headers
+        )
+
+    unknown = await post(repository_id=repo["id"], continue_from=str(uuid.uuid4()))
+    assert unknown.status_code == 404
+    assert unknown.json()["errors"][0]["field"] == "continue_from"
+    elsewhere = await post(repository_id=other_repo["id"], continue_from=first["id"])
+    assert elsewhere.status_code == 422
+    assert "another repository" in elsewhere.json()["errors"][0]["message"]
+    mismatch = await post(
+        repository_id=repo["id"], continue_from=first["id"], continue_branch="someone/else"
+    )
+    assert mismatch.status_code == 422
+    assert mismatch.json()["errors"][0]["field"] == "continue_branch"
+    onto_target = await post(repository_id=repo["id"], continue_branch="main")
+    assert onto_target.status_code == 422
+    assert onto_target.json()["errors"][0]["field"] == "continue_branch"
+    bad_name = await post(repository_id=repo["id"], continue_branch="no..dots")
+    assert bad_name.status_code == 422
+    branch_only = await post(repository_id=repo["id"], continue_branch="people/fix-it")
+    assert branch_only.status_code == 202, branch_only.text
+    assert branch_only.json()["feature_branch"] == "people/fix-it"
+    assert branch_only.json()["continue_from"] is None
+
+
+async def test_address_review_needs_the_llm_engine_and_a_follow_up(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    repo = await register_repository(client, tenant)
+    body = execution_body(repo["id"], properties={"address_review": True})
+    response = await client.post("/v1/executions", json=body, headers=tenant.headers)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "properties.address_review" and "llm" in error["message"]

@@ -24,6 +24,10 @@ from temporalio.worker import Worker
 from builder.worker import workflow_runner
 from domain.contracts import (
     WORKFLOW_NAME,
+    AdmissionRequest,
+    AdmissionResult,
+    AgentTurnRequest,
+    AgentTurnResult,
     AnalysisResult,
     CleanupRequest,
     ExecutionRef,
@@ -33,6 +37,8 @@ from domain.contracts import (
     LockResult,
     PhaseTimeouts,
     PlanResult,
+    PullRequestRequest,
+    PullRequestResult,
     PushRequest,
     PushResult,
     RecordEventInput,
@@ -49,11 +55,14 @@ from domain.contracts import (
 from domain.enums import StepType
 from domain.values import DeliveryResult, ExecutionPlan, FeatureConstraints, PlanStep
 from workflows.activities import (
+    AdmissionActivities,
+    AgentActivities,
     AnalysisActivities,
     BookkeepingActivities,
     DeliveryActivities,
     LockActivities,
     PlanningActivities,
+    PullRequestActivities,
     RepairActivities,
     StepActivities,
     VerifyActivities,
@@ -88,14 +97,19 @@ class Stubs(
     AnalysisActivities,
     PlanningActivities,
     StepActivities,
+    AgentActivities,
     RepairActivities,
     VerifyActivities,
     DeliveryActivities,
+    AdmissionActivities,
+    PullRequestActivities,
 ):
     """Every activity, stubbed; `worktree_queue` is where open_workspace says it lives."""
 
     worktree_queue: str
     steps: int = 2
+    # the agent engine's conversation: turn `agent_turns - 1` finishes it
+    agent_turns: int = 3
     calls: list[Call] = field(default_factory=list)
     handlers: dict[str, Handler] = field(default_factory=dict)
     cancelled: list[str] = field(default_factory=list)
@@ -127,7 +141,8 @@ class Stubs(
         names = [
             "record_state", "record_event", "acquire_lock", "refresh_lock", "release_lock",
             "open_workspace", "cleanup", "analyze", "plan", "generate_step", "apply_step",
-            "add_repair_step", "verify", "push",
+            "add_repair_step", "verify", "push", "admit", "deliver_pull_request",
+            "agent_turn",
         ]  # fmt: skip
         return [getattr(self, n) for n in names]
 
@@ -156,6 +171,10 @@ class Stubs(
     @activity.defn
     async def release_lock(self, inp: LockRequest) -> LockResult:
         return await self._do("release_lock", inp, lambda: LockResult(acquired=False, lock_key="k"))
+
+    @activity.defn
+    async def admit(self, inp: AdmissionRequest) -> AdmissionResult:
+        return await self._do("admit", inp, lambda: AdmissionResult(admitted=True))
 
     @activity.defn
     async def open_workspace(self, ref: ExecutionRef) -> WorkspaceResult:
@@ -199,6 +218,13 @@ class Stubs(
         )
 
     @activity.defn
+    async def agent_turn(self, inp: AgentTurnRequest) -> AgentTurnResult:
+        done = inp.turn_index >= self.agent_turns - 1
+        return await self._do(
+            "agent_turn", inp, lambda: AgentTurnResult(turn_index=inp.turn_index, finished=done)
+        )
+
+    @activity.defn
     async def add_repair_step(self, inp: RepairRequest) -> RepairResult:
         return await self._do(
             "add_repair_step",
@@ -227,6 +253,14 @@ class Stubs(
             lines_removed=0,
         )
         return await self._do("push", inp, lambda: PushResult(result=result))
+
+    @activity.defn
+    async def deliver_pull_request(self, inp: PullRequestRequest) -> PullRequestResult:
+        update = {"pull_request_url": "https://forge.example/pr/1", "pull_request_number": 1}
+        result = inp.pushed.model_copy(update=update)
+        return await self._do(
+            "deliver_pull_request", inp, lambda: PullRequestResult(result=result, created=True)
+        )
 
 
 def commit_of(index: int) -> str:

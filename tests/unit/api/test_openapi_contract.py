@@ -134,7 +134,7 @@ def test_engines_and_url_pattern_follow_the_deployment() -> None:
     plain = _app().openapi()["components"]["schemas"]["ExecutionCreate"]
     assert plain["properties"]["engine"]["enum"] == ["spec"] and "changes" in plain["required"]
     with_llm = _app(llm_model="m").openapi()["components"]["schemas"]["ExecutionCreate"]
-    assert with_llm["properties"]["engine"]["enum"] == ["spec", "llm"]
+    assert with_llm["properties"]["engine"]["enum"] == ["spec", "llm", "agent"]
     assert with_llm["then"]["required"] == ["changes"]
     strict = _app().openapi()["components"]["schemas"]["RepositoryCreate"]["properties"]["url"]
     local = _app(remotes=RemotePolicy(allow_local_remotes=True)).openapi()

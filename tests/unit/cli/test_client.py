@@ -153,6 +153,18 @@ def test_run_merges_the_spec_file_with_flags_and_extra_changes(tmp_path: Path) -
     assert [c["op"] for c in body["changes"]] == ["write_file", "delete_file"]
 
 
+def test_a_follow_up_run_names_the_execution_it_continues(tmp_path: Path) -> None:
+    args = _run_args(
+        "--title", "Address the review", "--description", "Fix what the review asked for",
+        "--engine", "llm", "--continue-from", "0d0d0d0d-0000-4000-8000-0000000000aa",
+        "--address-review",
+    )  # fmt: skip
+    body = execution_request(args, "repo-1")
+    assert body["continue_from"] == "0d0d0d0d-0000-4000-8000-0000000000aa"
+    assert body["properties"] == {"address_review": True}
+    assert "continue_branch" not in body
+
+
 def test_run_without_a_title_or_description_names_both(tmp_path: Path) -> None:
     with pytest.raises(CliError, match="--title and --description required"):
         execution_request(_run_args(), "repo-1")
@@ -223,3 +235,12 @@ def test_progress_on_a_terminal_redraws_one_bar() -> None:
     assert out.getvalue().count("\r\x1b[K") == 2
     assert "[############------------] 1/2 steps" in out.getvalue()
     assert out.getvalue().endswith("\n")
+
+
+def test_status_says_when_an_execution_waits_for_a_slot() -> None:
+    from builder.cli.client import execution_summary
+
+    ex = {"id": "e1", "state": "pending", "title": "t", "target_branch": "main"}
+    assert "queued" not in execution_summary({**ex, "queue_position": None})
+    waiting = execution_summary({**ex, "queue_position": 2})
+    assert "  queued:  position 2 for one of the tenant's execution slots" in waiting.splitlines()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from domain.paths import glob_problem, matches_glob, path_violation
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.paths import PATH_RULE_PATTERN, glob_problem, matches_glob, path_violation
 from domain.validation import constraints_errors
 from domain.values import FeatureConstraints
 
@@ -51,5 +55,20 @@ def test_a_forbidden_secret_deeper_in_the_tree_cannot_be_edited() -> None:
 def test_a_negation_or_empty_pattern_is_refused_at_the_edge() -> None:
     assert glob_problem("!keep.txt") is not None
     assert glob_problem("  ") is not None
-    errors = constraints_errors(FeatureConstraints(forbidden_paths=["!x"], allowed_paths=["src/"]))
-    assert [e.field for e in errors] == ["constraints.forbidden_paths"]
+    assert glob_problem("docs\\") is not None  # git refuses a trailing backslash
+    errors = constraints_errors(
+        FeatureConstraints(forbidden_paths=["*.pem", "!x"], allowed_paths=["src/"])
+    )
+    assert [e.field for e in errors] == ["constraints.forbidden_paths[1]"]
+    assert "!x" not in errors[0].message  # problem details never echo request values
+
+
+@given(st.from_regex(PATH_RULE_PATTERN))
+def test_every_pattern_the_api_declares_is_accepted(pattern: str) -> None:
+    # the OpenAPI document states PATH_RULE_PATTERN: whatever matches it must be a rule
+    assert glob_problem(pattern) is None
+
+
+@given(st.text())
+def test_the_declared_pattern_is_exactly_the_rule(text: str) -> None:
+    assert (glob_problem(text) is None) == bool(re.fullmatch(PATH_RULE_PATTERN, text))

@@ -49,3 +49,10 @@ def test_bad_settings_name_the_broken_rule(value: object, message: str) -> None:
     assert errors and message in errors[0].message
     with pytest.raises(ValidationFailed):
         resolve_pull_request_settings({}, {"pull_request": value})
+
+
+def test_the_edge_takes_the_documented_spelling_and_bounds_as_sent() -> None:
+    # the OpenAPI enum is lowercase and maxItems counts what was sent: so does the check
+    assert pull_request_errors("READY") and pull_request_errors({"mode": "Draft"})
+    assert pull_request_errors({"labels": [""] * 21})
+    assert pull_request_errors({"mode": "ready", "labels": ["builder"]}) == []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from domain.enums import ErrorCode
@@ -15,8 +13,8 @@ from domain.validation import (
 )
 from domain.values import FeatureConstraints
 
-TENANT = str(uuid.uuid4())
-REPO = str(uuid.uuid4())
+TENANT = "6c27ddd2-d5f8-41fa-a607-93de9611d290"  # fixed: it appears in test ids
+REPO = "0e2f4a3b-7c1d-4e5f-8a9b-1c2d3e4f5a6b"
 URL = "https://git.example.com/acme/app.git"
 
 
