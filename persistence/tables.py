@@ -96,7 +96,7 @@ class CredentialRow(Base):
 
 class SetupSecretRow(Base):
     """A vault-encrypted secret of one repository that only its setup phase receives, as the
-    environment variable `name` (migration 000012)."""
+    environment variable `name` (migration 000016)."""
 
     __tablename__ = "repository_setup_secrets"
     __table_args__ = (UniqueConstraint("repository_id", "name", name="uq_setup_secret_name"),)

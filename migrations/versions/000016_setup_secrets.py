@@ -1,13 +1,13 @@
 """Setup-only secrets: vault-encrypted values a repository's setup phase receives as
 environment variables, and nothing else does (see docs/environments.md).
 
-Revision ID: 000012
-Revises: 000015 (written on 000010; chained after main's latest at the merge)
+Revision ID: 000016
+Revises: 000015
 """
 
 from alembic import op
 
-revision = "000012"
+revision = "000016"
 down_revision = "000015"
 branch_labels = None
 depends_on = None
