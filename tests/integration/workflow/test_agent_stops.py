@@ -1,6 +1,7 @@
 """Each stop of the agent engine ends the execution clearly, keeps the partial patch and the
-transcript as artifacts and pushes nothing: the turn budget, the cost budget, a stuck loop,
-edits to a forbidden path and commands that time out."""
+transcript as artifacts and pushes nothing: the turn budget, the wall time, the cost budget,
+a stuck loop, the same error over and over, edits to a forbidden path and commands that time
+out."""
 
 from __future__ import annotations
 
@@ -161,6 +162,49 @@ async def test_commands_that_time_out_stop_the_run(ctx, sessions) -> None:
         row, artifacts, _ = await stopped_run(ctx, sessions, [EDIT, *slow])
     assert "agent commands timed out 2 times (limit 2 s each)" in row.error["message"]
     assert b"a + b" in artifacts["agent-partial.patch"]
+
+
+async def test_the_same_failing_test_run_repeated_stops_the_run(ctx, sessions) -> None:
+    pytest_run = Reply(tool_calls=[("run", {"command": "python -m pytest -q -p no:cacheprovider"})])
+    notes = [Reply(tool_calls=[("write_file", {"path": "notes.txt", "content": f"try {n}"})])
+             for n in range(2)]  # fmt: skip
+    async with agent_worker(ctx, agent_max_repeated_errors=3):
+        row, artifacts, _ = await stopped_run(
+            ctx, sessions, [pytest_run, notes[0], pytest_run, notes[1], pytest_run, EDIT]
+        )
+    assert row.error["code"] == "generation_failed"
+    assert (
+        "agent keeps hitting the same error: run failed the same way 3 times; last: exit code 1"
+        in row.error["message"]
+    ), row.error
+    assert "failed" in row.error["message"]  # pytest's last line names the failure
+    assert ctx["model_server"].turn_answers == {n: 1 for n in range(5)}  # no sixth call
+    assert b"+try 1" in artifacts["agent-partial.patch"]
+    transcript = json.loads(artifacts["agent-transcript.json"])
+    assert len(transcript["turns"]) == 5
+
+
+async def test_a_repeated_tool_error_stops_the_run(ctx, sessions) -> None:
+    missing = Reply(tool_calls=[("edit_file", {"path": "calc.py", "old": "nope", "new": "x"})])
+    async with agent_worker(ctx, agent_max_repeated_errors=2):
+        row, artifacts, _ = await stopped_run(ctx, sessions, [EDIT, missing, read(1), missing])
+    assert (
+        "agent keeps hitting the same error: edit_file failed the same way 2 times"
+        in (row.error["message"])
+    )
+    assert ctx["model_server"].turn_answers == {n: 1 for n in range(4)}
+    assert b"+    return a + b" in artifacts["agent-partial.patch"]
+
+
+async def test_the_wall_time_budget_stops_before_the_next_model_call(ctx, sessions) -> None:
+    slow = Reply(tool_calls=[("run", {"command": "sleep 3"})])
+    async with agent_worker(ctx, agent_max_wall_seconds=2.0):
+        row, artifacts, _ = await stopped_run(ctx, sessions, [EDIT, slow, read(1), read(2)])
+    assert row.error["code"] == "generation_failed"
+    assert "agent wall-time budget exhausted" in row.error["message"]
+    assert "of 2 s" in row.error["message"]
+    assert ctx["model_server"].turn_answers == {0: 1, 1: 1}  # turn 2 never asked
+    assert b"+    return a + b" in artifacts["agent-partial.patch"]
 
 
 async def test_cancel_stops_the_in_flight_model_call_at_once(ctx, sessions) -> None:
