@@ -71,6 +71,7 @@ def agent_limits(settings: Settings) -> AgentLimits:
         command_timeout_s=settings.agent_command_timeout_seconds,
         stuck_repeats=settings.agent_stuck_repeats,
         max_repeated_errors=settings.agent_max_repeated_errors,
+        context_tokens=settings.agent_context_tokens or None,
     )
 
 

@@ -39,6 +39,9 @@ class AgentLimits:
     # tool output older than this many turns reaches the model trimmed
     keep_full_turns: int = 8
     trimmed_chars: int = 300
+    # the model's context window in tokens (estimated as characters / 4): nearing it, the
+    # oldest turns are cut, then summarised (context.fit_to_window); None = no limit
+    context_tokens: int | None = 100_000
 
 
 def task_prompt(request: FeatureRequest) -> str:

@@ -284,3 +284,40 @@ async def test_cancel_stops_a_running_command_at_once(ctx, sessions) -> None:
     assert outcome.state == "cancelled" and elapsed < 10, (outcome, elapsed)
     assert rows[1].outcomes is None  # it was still running when cancelled
     assert branches(remote) == ["refs/heads/main"]
+
+
+async def test_a_long_conversation_is_fitted_into_the_context_window(ctx, sessions) -> None:
+    server: ScriptedModelServer = ctx["model_server"]
+    big = [
+        Reply(tool_calls=[("run", {"command": f"python -c \"print('{n}' * 5000)\""})])
+        for n in range(8)
+    ]
+    finish = Reply(tool_calls=[("finish", {"summary": "fixed"})])
+    server.turns = [*big, EDIT, finish]
+    remote = make_remote(ctx["tmp_path"])
+    tenant = uuid.uuid4()
+    harness = ctx["harness"]
+    window = 8_000  # tokens; 8 outputs of 5,000 characters are 10,000 tokens on their own
+    async with agent_worker(ctx, agent_context_tokens=window):
+        repo_id = await harness.repository(
+            tenant, str(remote), {"test_command": "python -m pytest -q"}
+        )
+        _, handle = await harness.start(tenant, repo_id, [], title="Fix add", engine="agent")
+        outcome = await asyncio.wait_for(handle.result(), 120)
+    assert outcome.state == "completed", outcome
+    assert server.turn_answers == {n: 1 for n in range(10)}
+    sizes = []
+    for req in server.requests:
+        body = req["body"]
+        sizes.append(len(json.dumps(body["messages"])) + len(json.dumps(body.get("tools", []))))
+    # the request stays inside the window, less the 4,000 tokens kept for the answer
+    assert max(sizes) // 4 <= window - 4_000, sizes
+    last = server.requests[-1]["body"]["messages"]
+    assert "Fix add" in last[1]["content"]  # the task stays whole
+    tool_results = [m["content"] for m in last if m["role"] == "tool"]
+    assert len(tool_results) == 9  # every call still has its result
+    assert "7" * 5000 in tool_results[7]  # the latest big output whole
+    assert tool_results[0].startswith("exit code 0\n0000") and tool_results[0].endswith(
+        " [trimmed]"
+    )  # the oldest cut first
+    assert sum(len(r) for r in tool_results) < 8 * 5000
