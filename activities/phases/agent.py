@@ -282,13 +282,27 @@ def fitted(
 ) -> tuple[list[Exchange], int, int]:
     """The turns the model sees (old output trimmed, the whole fitted to the context
     window), the request's estimated input tokens and the output tokens to ask for."""
-    visible = loop.visible_history(history, limits)
     fixed = context.fixed_chars(loop.SYSTEM, task, TOOLS)
     wanted = config.max_output_tokens
+
+    def seen(turns: list[Exchange], budget: int | None) -> tuple[list[Exchange], int]:
+        visible = loop.visible_history(turns, limits)
+        if budget is not None:
+            visible = context.fit_to_window(visible, fixed, budget, limits.trimmed_chars)
+        chars = fixed + sum(context.exchange_chars(e) for e in visible)
+        return visible, context.estimate_tokens(chars)
+
+    budget = None
+    ratio = 1.0
     if limits.context_tokens is not None:
         budget = context.input_budget(limits.context_tokens, config.max_output_tokens)
-        visible = context.fit_to_window(visible, fixed, budget, limits.trimmed_chars)
-    estimate = context.estimate_tokens(fixed + sum(context.exchange_chars(e) for e in visible))
+        if history and history[-1].turn.input_tokens:  # the provider counted the last request
+            ratio = context.tokens_per_estimate(
+                history[-1].turn.input_tokens, seen(history[:-1], budget)[1]
+            )
+            budget = int(budget / ratio)
+    visible, estimate = seen(history, budget)
+    estimate = int(estimate * ratio)
     if limits.context_tokens is not None:
         wanted = max(min(wanted, limits.context_tokens - estimate), 256)
     return visible, estimate, wanted

@@ -1,11 +1,13 @@
 """Fitting the conversation into the model's context window, without I/O.
 
 Tokens are estimated as characters / 4 of what the request carries (system prompt, task,
-tool specs, every turn as JSON). When the estimate passes the window (less the room kept for
-the answer), the oldest turns shrink first: their tool output, tool-call arguments and text
-are cut short, then reduced to a one-line summary (the output's first line: `exit code 1`,
-`calc.py (40 lines)`, ...). The task and the latest turn stay whole; every tool call keeps its
-result, so the provider's pairing rules still hold."""
+tool specs, every turn as JSON), scaled up when the provider counted the previous request as
+more than that estimate (a tokenizer denser than 4 characters a token). When the estimate
+passes the window (less the room kept for the answer), the oldest turns shrink first: their
+tool output, tool-call arguments and text are cut short, then reduced to a one-line summary
+(the output's first line: `exit code 1`, `calc.py (40 lines)`, ...). The task and the
+latest turn stay whole; every tool call keeps its result, so the provider's pairing rules
+still hold."""
 
 from __future__ import annotations
 
@@ -30,6 +32,14 @@ def exchange_chars(ex: Exchange) -> int:
 def input_budget(context_tokens: int, max_output_tokens: int) -> int:
     """Tokens the request may hold: the window less the answer's room (at most half)."""
     return context_tokens - min(max_output_tokens, context_tokens // 2)
+
+
+def tokens_per_estimate(reported_tokens: int, estimated_tokens: int) -> float:
+    """How much the provider's count of a request passed our estimate of it (1.0 when it did
+    not or nothing was reported; at most 4): later estimates are scaled by it."""
+    if reported_tokens <= 0 or estimated_tokens <= 0:
+        return 1.0
+    return min(max(reported_tokens / estimated_tokens, 1.0), 4.0)
 
 
 def _cut(text: str, limit: int) -> str:

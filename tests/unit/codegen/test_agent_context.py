@@ -81,3 +81,28 @@ def test_a_latest_turn_too_large_alone_is_cut_to_fit() -> None:
 def test_the_answer_keeps_its_room_but_at_most_half_the_window() -> None:
     assert input_budget(100_000, 4_096) == 95_904
     assert input_budget(6_000, 4_096) == 3_000
+
+
+def test_a_denser_tokenizer_reported_by_the_provider_shrinks_the_next_request() -> None:
+    from activities.codegen.agent.context import tokens_per_estimate
+    from activities.codegen.agent.loop import AgentLimits
+    from activities.codegen.llm.config import LLMConfig
+    from activities.phases.agent import fitted
+
+    assert tokens_per_estimate(0, 100) == 1.0 and tokens_per_estimate(50, 100) == 1.0
+    assert tokens_per_estimate(300, 100) == 3.0 and tokens_per_estimate(10_000, 1) == 4.0
+    limits = AgentLimits(context_tokens=12_000)
+    config = LLMConfig(provider="openai", model="m", max_output_tokens=4_000)
+    history = [turn(n, 3_000) for n in range(6)]
+    plain, plain_estimate, _ = fitted(limits, config, "task", history)
+    assert plain == history and plain_estimate < 8_000  # fits as it is
+    # the provider counted the request before the last turn as three times our estimate
+    _, before, _ = fitted(limits, config, "task", history[:-1])
+    last = history[-1]
+    counted = last.model_copy(
+        update={"turn": last.turn.model_copy(update={"input_tokens": 3 * before})}
+    )
+    dense, estimate, wanted = fitted(limits, config, "task", [*history[:-1], counted])
+    assert dense[-1] == counted and dense[0] != history[0]  # the oldest output cut
+    assert estimate <= 8_000 and wanted == 4_000
+    assert total(dense) < total(history) // 2
