@@ -23,15 +23,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _agent_tasks import TASKS, Task, call  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
 from activities.codegen.agent import loop  # noqa: E402
@@ -41,168 +40,13 @@ from activities.codegen.agent.tools import TOOLS, ToolBox  # noqa: E402
 from activities.codegen.budget import Budget  # noqa: E402
 from activities.codegen.engine import FeatureRequest  # noqa: E402
 from activities.codegen.llm.config import LLMConfig  # noqa: E402
+from activities.phases.agent import fitted  # noqa: E402
 from activities.sandbox import SandboxConfig, SandboxRunner  # noqa: E402
 from domain.errors import DomainError  # noqa: E402
 from domain.values import FeatureConstraints  # noqa: E402
-from tests.integration.codegen.model_server import Reply, ScriptedModelServer  # noqa: E402
+from tests.integration.codegen.model_server import ScriptedModelServer  # noqa: E402
 
-MORE = "more_itertools/more.py"
-
-
-@dataclass
-class Task:
-    name: str
-    title: str
-    description: str
-    source: Callable[[Path], None]  # fills the worktree
-    hidden_test: str  # a Python script run after the agent finished; exit 0 = pass
-    script: list[Reply] = field(default_factory=list)  # the scripted model's answers
-    forbidden: list[str] = field(default_factory=list)
-
-
-def more_itertools(dest: Path) -> None:
-    from tests.fixtures.real_projects import MORE_ITERTOOLS
-    from tests.fixtures.registry import pypi_sdist
-
-    pypi_sdist(*MORE_ITERTOOLS).copy_tree(dest)
-
-
-def more_itertools_with_bug(dest: Path) -> None:
-    more_itertools(dest)
-    path = dest / MORE
-    good = "return sum(compress(repeat(1), zip(iterable)))"
-    path.write_text(path.read_text().replace(good, good + " - 1"))
-
-
-def inline(files: dict[str, str]) -> Callable[[Path], None]:
-    def fill(dest: Path) -> None:
-        dest.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            (dest / name).write_text(text)
-
-    return fill
-
-
-def call(name: str, **args: Any) -> Reply:
-    return Reply(tool_calls=[(name, args)])
-
-
-CALC = {"calc.py": "def add(a, b):\n    return a + b\n", "test_calc.py": (
-    "from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n")}  # fmt: skip
-GREET = {
-    "app/__init__.py": "from app.greet import greet\n",
-    "app/greet.py": "def greet(name):\n    return f'Hello, {name}!'\n",
-    "app/cli.py": "from app.greet import greet\n\n\ndef main():\n    print(greet('world'))\n",
-}
-
-TASKS = [
-    Task(
-        "more-itertools: add clamped",
-        "Add clamped()",
-        "Add `clamped(iterable, low, high)` to more_itertools: a list of the items limited to "
-        "[low, high]. Export it from the package.",
-        more_itertools,
-        "from more_itertools import clamped\nassert clamped([1, 5, 9], 2, 6) == [2, 5, 6]\n"
-        "assert clamped([], 0, 1) == []\n",
-        [
-            call("search", pattern="^def chunked", glob=MORE),
-            Reply(
-                tool_calls=[
-                    (
-                        "edit_file",
-                        {
-                            "path": MORE,
-                            "old": "    'chunked',\n",
-                            "new": "    'chunked',\n    'clamped',\n",
-                        },
-                    ),
-                    (
-                        "edit_file",
-                        {
-                            "path": MORE,
-                            "old": "def chunked(iterable, n, strict=False):\n",
-                            "new": "def clamped(iterable, low, high):\n    return [min(max(x,"
-                            " low), high) for x in iterable]\n\n\ndef chunked(iterable, n, "
-                            "strict=False):\n",
-                        },
-                    ),
-                ]
-            ),
-            call(
-                "run",
-                command="python -c 'from more_itertools import clamped; print(clamped([9], 0, 5))'",
-            ),
-            call("finish", summary="added clamped"),
-        ],
-    ),
-    Task(
-        "more-itertools: fix ilen",
-        "Fix ilen()",
-        "`more_itertools.ilen` returns one less than the number of items. Fix it.",
-        more_itertools_with_bug,
-        "from more_itertools import ilen\nassert ilen(range(5)) == 5\nassert ilen([]) == 0\n",
-        [
-            call("search", pattern="^def ilen", glob=MORE),
-            call("read_file", path=MORE, start_line=467, end_line=480),
-            call("edit_file", path=MORE, old="zip(iterable))) - 1", new="zip(iterable)))"),
-            call("run", command="python -m unittest tests.test_more -k ilen"),
-            call("finish", summary="removed the off-by-one"),
-        ],
-    ),
-    Task(
-        "calc: add mul",
-        "Add mul()",
-        "Add `mul(a, b)` to calc.py, with a test in test_calc.py.",
-        inline(CALC),
-        "from calc import mul\nassert mul(3, 4) == 12\n",
-        [
-            call("read_file", path="calc.py"),
-            call(
-                "edit_file",
-                path="calc.py",
-                old="def add(a, b):\n",
-                new="def mul(a, b):\n    return a * b\n\n\ndef add(a, b):\n",
-            ),
-            call("finish", summary="added mul"),
-        ],
-    ),
-    Task(
-        "app: rename greet to hello",
-        "Rename greet to hello",
-        "Rename the function `greet` to `hello` everywhere in the app package; same behaviour.",
-        inline(GREET),
-        "import pathlib\nfrom app import hello\nassert hello('x') == 'Hello, x!'\n"
-        "assert 'greet(' not in ''.join(p.read_text() for p in pathlib.Path('app').glob('*.py'))\n",
-        [
-            call("search", pattern="greet"),
-            Reply(
-                tool_calls=[
-                    (
-                        "write_file",
-                        {
-                            "path": "app/greet.py",
-                            "content": "def hello(name):\n    return f'Hello, {name}!'\n",
-                        },
-                    ),
-                    (
-                        "write_file",
-                        {"path": "app/__init__.py", "content": "from app.greet import hello\n"},
-                    ),
-                    (
-                        "edit_file",
-                        {"path": "app/cli.py", "old": "import greet", "new": "import hello"},
-                    ),
-                    (
-                        "edit_file",
-                        {"path": "app/cli.py", "old": "print(greet(", "new": "print(hello("},
-                    ),
-                ]
-            ),
-            call("finish", summary="renamed"),
-        ],
-    ),
-]
+__all__ = ["TASKS", "Task", "call", "main", "run_task"]
 
 
 @dataclass
@@ -247,14 +91,12 @@ def run_task(task: Task, config: LLMConfig, runner: SandboxRunner, limits: loop.
     try:
         while True:
             loop.check_before_call(len(history), time.monotonic() - started, limits)
+            task_text = loop.task_prompt(request)
+            visible, estimate, wanted = fitted(limits, config, task_text, history)  # as the engine
             max_tokens = budget.output_allowance(
-                4000, config.max_output_tokens, config.price_input_per_1k,
-                config.price_output_per_1k,
-            )  # fmt: skip
-            turn = model.respond(
-                loop.SYSTEM, loop.task_prompt(request), loop.visible_history(history, limits),
-                TOOLS, max_tokens,
-            )  # fmt: skip
+                estimate + 200, wanted, config.price_input_per_1k, config.price_output_per_1k
+            )
+            turn = model.respond(loop.SYSTEM, task_text, visible, TOOLS, max_tokens)
             tokens_in += turn.input_tokens
             tokens_out += turn.output_tokens
             budget.spent_tokens += turn.input_tokens + turn.output_tokens
@@ -293,6 +135,7 @@ def main() -> int:
     parser.add_argument("--price-out", type=float, default=0.0, help="USD per 1k output tokens")
     parser.add_argument("--max-turns", type=int, default=30)
     parser.add_argument("--max-cost-usd", type=float, default=None)
+    parser.add_argument("--context-tokens", type=int, default=100_000, help="the model's window")
     parser.add_argument("--unsandboxed", action="store_true", help="no bubblewrap (dev only)")
     parser.add_argument("--only", help="run the tasks whose name contains this")
     args = parser.parse_args()
@@ -302,7 +145,9 @@ def main() -> int:
         print(f"error: ${args.api_key_env} is not set", file=sys.stderr)
         return 2
     runner = SandboxRunner(SandboxConfig(allow_unsandboxed=args.unsandboxed))
-    limits = loop.AgentLimits(max_turns=args.max_turns, command_timeout_s=120)
+    limits = loop.AgentLimits(
+        max_turns=args.max_turns, command_timeout_s=120, context_tokens=args.context_tokens or None
+    )
     tasks = [t for t in TASKS if not args.only or args.only in t.name]
     outcomes: list[Outcome] = []
     for task in tasks:

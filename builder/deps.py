@@ -70,6 +70,8 @@ def agent_limits(settings: Settings) -> AgentLimits:
         max_wall_seconds=settings.agent_max_wall_seconds,
         command_timeout_s=settings.agent_command_timeout_seconds,
         stuck_repeats=settings.agent_stuck_repeats,
+        max_repeated_errors=settings.agent_max_repeated_errors,
+        context_tokens=settings.agent_context_tokens or None,
     )
 
 

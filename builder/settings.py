@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     agent_max_wall_seconds: float = 3600.0
     agent_command_timeout_seconds: float = 300.0
     agent_stuck_repeats: int = 3
+    agent_max_repeated_errors: int = 4
+    # the model's context window in tokens; 0 = no fitting (old output is still trimmed)
+    agent_context_tokens: int = 100_000
 
     # Observability
     log_level: str = "INFO"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from temporalio import activity
 
-from activities.codegen.agent import loop, snapshot
+from activities.codegen.agent import context, loop, snapshot
 from activities.codegen.agent.models import ToolModel, build_tool_model
 from activities.codegen.agent.protocol import Exchange, ModelTurn, ToolOutcome
 from activities.codegen.agent.tools import TOOLS, ToolBox
@@ -138,13 +138,11 @@ class AgentTurns(Phase, AgentActivities):
     ) -> tuple[ModelTurn, float]:  # fmt: skip
         """One model call, its response stored (with its usage) before anything else."""
         budget = await remaining_budget(self, ctx)
-        visible = loop.visible_history(history, self.limits)
         task = loop.task_prompt(ctx.request())
-        chars = len(loop.SYSTEM) + len(task) + len(json.dumps([e.model_dump() for e in visible]))
+        visible, estimate, wanted = fitted(self.limits, config, task, history)
         max_tokens = budget.output_allowance(
-            chars // 4 + 200, config.max_output_tokens,
-            config.price_input_per_1k, config.price_output_per_1k,
-        )  # fmt: skip
+            estimate + 200, wanted, config.price_input_per_1k, config.price_output_per_1k
+        )
         model = self.model_factory(config)
         started = time.monotonic()
         turn = await run_blocking(
@@ -277,6 +275,37 @@ class AgentTurns(Phase, AgentActivities):
                 event_id=event_id(ctx.id, "step.started", step.step_index),
             )  # fmt: skip
             await uow.commit()
+
+
+def fitted(
+    limits: loop.AgentLimits, config: LLMConfig, task: str, history: list[Exchange]
+) -> tuple[list[Exchange], int, int]:
+    """The turns the model sees (old output trimmed, the whole fitted to the context
+    window), the request's estimated input tokens and the output tokens to ask for."""
+    fixed = context.fixed_chars(loop.SYSTEM, task, TOOLS)
+    wanted = config.max_output_tokens
+
+    def seen(turns: list[Exchange], budget: int | None) -> tuple[list[Exchange], int]:
+        visible = loop.visible_history(turns, limits)
+        if budget is not None:
+            visible = context.fit_to_window(visible, fixed, budget, limits.trimmed_chars)
+        chars = fixed + sum(context.exchange_chars(e) for e in visible)
+        return visible, context.estimate_tokens(chars)
+
+    budget = None
+    ratio = 1.0
+    if limits.context_tokens is not None:
+        budget = context.input_budget(limits.context_tokens, config.max_output_tokens)
+        if history and history[-1].turn.input_tokens:  # the provider counted the last request
+            ratio = context.tokens_per_estimate(
+                history[-1].turn.input_tokens, seen(history[:-1], budget)[1]
+            )
+            budget = int(budget / ratio)
+    visible, estimate = seen(history, budget)
+    estimate = int(estimate * ratio)
+    if limits.context_tokens is not None:
+        wanted = max(min(wanted, limits.context_tokens - estimate), 256)
+    return visible, estimate, wanted
 
 
 def stored_changes(row: AgentTurnRow) -> list[FileEdit]:

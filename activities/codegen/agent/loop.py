@@ -4,9 +4,10 @@ errors) and the per-turn event."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from activities.codegen.agent.protocol import Exchange, fingerprint
+from activities.codegen.agent.protocol import Exchange, ToolOutcome, fingerprint
 from activities.codegen.engine import FeatureRequest
 from domain.errors import BudgetExceeded, GenerationFailed, PolicyViolation
 from domain.redaction import redact
@@ -32,9 +33,15 @@ class AgentLimits:
     # this many tool errors of one kind (a forbidden path, a command timeout) stop the run
     max_policy_errors: int = 3
     max_timeouts: int = 2
+    # the same tool error or failing command output this many times in the conversation
+    # (not necessarily in a row; timings in the output ignored) stops the run
+    max_repeated_errors: int = 4
     # tool output older than this many turns reaches the model trimmed
     keep_full_turns: int = 8
     trimmed_chars: int = 300
+    # the model's context window in tokens (estimated as characters / 4): nearing it, the
+    # oldest turns are cut, then summarised (context.fit_to_window); None = no limit
+    context_tokens: int | None = 100_000
 
 
 def task_prompt(request: FeatureRequest) -> str:
@@ -112,6 +119,41 @@ def check_after_turn(history: list[Exchange], limits: AgentLimits) -> None:
             f"{limits.command_timeout_s:.0f} s each); stopping",
             details={"reason": "command_timeouts", "timeouts": len(timeouts)},
         )
+    check_repeated_errors(history, limits)
+
+
+_TIMING = re.compile(r"\d+(?:\.\d+)?\s*(?:ms|s|sec|seconds)\b")
+
+
+def error_signature(outcome: ToolOutcome) -> str | None:
+    """What makes two tool errors, or two failing commands' results, the same: the tool and
+    its output with timings left out; None for a success (and for the stops of their own:
+    forbidden paths, timeouts)."""
+    if outcome.kind in ("policy", "timeout", "finish"):
+        return None
+    failing_run = outcome.name == "run" and not outcome.content.startswith("exit code 0\n")
+    if not (outcome.is_error or failing_run):
+        return None
+    return outcome.name + "\0" + _TIMING.sub("<t>", outcome.content).strip()
+
+
+def check_repeated_errors(history: list[Exchange], limits: AgentLimits) -> None:
+    """Raise when one error (a tool's, or a failing command's output) keeps coming back."""
+    counts: dict[str, int] = {}
+    for ex in history:
+        for o in ex.outcomes:
+            sig = error_signature(o)
+            if sig is None:
+                continue
+            counts[sig] = counts.get(sig, 0) + 1
+            if counts[sig] >= limits.max_repeated_errors:
+                lines = [ln for ln in redact(o.content).splitlines() if ln.strip()] or [""]
+                last = lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1].strip()}"
+                raise GenerationFailed(
+                    f"agent keeps hitting the same error: {o.name} failed the same way "
+                    f"{counts[sig]} times; last: {last[:300]}",
+                    details={"reason": "repeated_errors", "tool": o.name, "times": counts[sig]},
+                )
 
 
 def finished(exchange: Exchange) -> str | None:

@@ -1,5 +1,5 @@
 """bench/agent_eval.py against the scripted model server: every task passes its hidden
-test, and a wrong change fails it (the judge can fail)."""
+test, and a wrong or missing change fails it (every judge can fail)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ def test_the_suite_passes_against_the_scripted_server_in_both_protocols() -> Non
             capture_output=True, text=True, timeout=600, cwd=ROOT,
         )  # fmt: skip
         assert run.returncode == 0, run.stdout + run.stderr
-        assert "4/4 passed" in run.stdout
-        assert run.stdout.count("PASS  ") == 4
+        assert "10/10 passed" in run.stdout
+        assert run.stdout.count("PASS  ") == 10
 
 
 def test_a_wrong_change_fails_its_hidden_test(tmp_path: Path) -> None:
@@ -44,3 +44,30 @@ def test_a_wrong_change_fails_its_hidden_test(tmp_path: Path) -> None:
         server.stop()
     assert not outcome.passed and outcome.turns == 2
     assert "AssertionError" in outcome.note
+
+
+def test_every_hidden_test_fails_on_the_tree_the_agent_starts_from(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import agent_eval
+
+    from activities.codegen.agent.loop import AgentLimits
+    from activities.codegen.llm.config import LLMConfig
+    from activities.sandbox import SandboxRunner
+    from tests.integration.codegen.model_server import ScriptedModelServer
+
+    assert len(agent_eval.TASKS) == 10
+    for n, task in enumerate(agent_eval.TASKS):
+        idle = [  # an unrelated change, so `finish` is accepted
+            agent_eval.call("write_file", path="NOTES.txt", content="looked around\n"),
+            agent_eval.call("finish", summary="nothing to do"),
+        ]
+        server = ScriptedModelServer(turns=idle)
+        server.start()
+        try:
+            config = LLMConfig(provider="openai", model="m", base_url=server.openai_base_url)
+            outcome = agent_eval.run_task(
+                task, config, SandboxRunner(), AgentLimits(), tmp_path / str(n)
+            )
+        finally:
+            server.stop()
+        assert outcome.turns == 2 and not outcome.passed, (task.name, outcome)

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from activities.codegen.agent import snapshot
-from activities.codegen.agent.loop import AgentLimits, check_after_turn, visible_history
+from activities.codegen.agent.loop import (
+    AgentLimits,
+    check_after_turn,
+    error_signature,
+    visible_history,
+)
 from activities.codegen.agent.models import anthropic_messages, openai_messages
 from activities.codegen.agent.protocol import Exchange, ModelTurn, ToolCall, ToolOutcome
 from activities.codegen.agent.tools import ToolBox
@@ -149,6 +154,31 @@ def test_alternating_actions_are_a_stuck_loop_and_old_output_is_trimmed() -> Non
     seen = visible_history([a, b, a], AgentLimits(keep_full_turns=1, trimmed_chars=10))
     assert seen[0].outcomes[0].content == "A" * 10 + " [trimmed]"
     assert seen[2].outcomes[0].content == "A" * 1000
+
+
+def _run(out: str, **kw: object) -> Exchange:
+    return Exchange(
+        turn=ModelTurn(tool_calls=[ToolCall(id="r", name="run", arguments={"command": "t"})]),
+        outcomes=[ToolOutcome(call_id="r", name="run", content=out, **kw)],  # type: ignore[arg-type]
+    )
+
+
+def test_the_same_error_repeated_stops_but_timings_successes_and_policy_do_not_count() -> None:
+    fail = [_run(f"exit code 1\nE  assert 1 == 3\n1 failed in 0.{n}3s") for n in range(3)]
+    ok = _run("exit code 0\n1 passed in 0.01s")
+    other = _run("exit code 1\nE  assert 2 == 3\n1 failed in 0.01s")
+    limits = AgentLimits(max_repeated_errors=3)
+    assert error_signature(ok.outcomes[0]) is None
+    assert error_signature(fail[0].outcomes[0]) == error_signature(fail[2].outcomes[0])
+    assert error_signature(fail[0].outcomes[0]) != error_signature(other.outcomes[0])
+    check_after_turn([fail[0], ok, fail[1], other, ok, other], limits)  # two of each
+    with pytest.raises(GenerationFailed) as stop:
+        check_after_turn([fail[0], ok, fail[1], other, fail[2]], limits)
+    assert "run failed the same way 3 times; last: exit code 1 ... 1 failed in 0.23s" in str(
+        stop.value
+    )
+    policy = _run("error: forbidden", is_error=True, kind="policy")
+    assert error_signature(policy.outcomes[0]) is None  # its own stop counts it
 
 
 def test_both_protocols_pair_every_tool_result_with_its_call() -> None:

@@ -1,6 +1,7 @@
 """Each stop of the agent engine ends the execution clearly, keeps the partial patch and the
-transcript as artifacts and pushes nothing: the turn budget, the cost budget, a stuck loop,
-edits to a forbidden path and commands that time out."""
+transcript as artifacts and pushes nothing: the turn budget, the wall time, the cost budget,
+a stuck loop, the same error over and over, edits to a forbidden path and commands that time
+out."""
 
 from __future__ import annotations
 
@@ -163,6 +164,49 @@ async def test_commands_that_time_out_stop_the_run(ctx, sessions) -> None:
     assert b"a + b" in artifacts["agent-partial.patch"]
 
 
+async def test_the_same_failing_test_run_repeated_stops_the_run(ctx, sessions) -> None:
+    pytest_run = Reply(tool_calls=[("run", {"command": "python -m pytest -q -p no:cacheprovider"})])
+    notes = [Reply(tool_calls=[("write_file", {"path": "notes.txt", "content": f"try {n}"})])
+             for n in range(2)]  # fmt: skip
+    async with agent_worker(ctx, agent_max_repeated_errors=3):
+        row, artifacts, _ = await stopped_run(
+            ctx, sessions, [pytest_run, notes[0], pytest_run, notes[1], pytest_run, EDIT]
+        )
+    assert row.error["code"] == "generation_failed"
+    assert (
+        "agent keeps hitting the same error: run failed the same way 3 times; last: exit code 1"
+        in row.error["message"]
+    ), row.error
+    assert "failed" in row.error["message"]  # pytest's last line names the failure
+    assert ctx["model_server"].turn_answers == {n: 1 for n in range(5)}  # no sixth call
+    assert b"+try 1" in artifacts["agent-partial.patch"]
+    transcript = json.loads(artifacts["agent-transcript.json"])
+    assert len(transcript["turns"]) == 5
+
+
+async def test_a_repeated_tool_error_stops_the_run(ctx, sessions) -> None:
+    missing = Reply(tool_calls=[("edit_file", {"path": "calc.py", "old": "nope", "new": "x"})])
+    async with agent_worker(ctx, agent_max_repeated_errors=2):
+        row, artifacts, _ = await stopped_run(ctx, sessions, [EDIT, missing, read(1), missing])
+    assert (
+        "agent keeps hitting the same error: edit_file failed the same way 2 times"
+        in (row.error["message"])
+    )
+    assert ctx["model_server"].turn_answers == {n: 1 for n in range(4)}
+    assert b"+    return a + b" in artifacts["agent-partial.patch"]
+
+
+async def test_the_wall_time_budget_stops_before_the_next_model_call(ctx, sessions) -> None:
+    slow = Reply(tool_calls=[("run", {"command": "sleep 3"})])
+    async with agent_worker(ctx, agent_max_wall_seconds=2.0):
+        row, artifacts, _ = await stopped_run(ctx, sessions, [EDIT, slow, read(1), read(2)])
+    assert row.error["code"] == "generation_failed"
+    assert "agent wall-time budget exhausted" in row.error["message"]
+    assert "of 2 s" in row.error["message"]
+    assert ctx["model_server"].turn_answers == {0: 1, 1: 1}  # turn 2 never asked
+    assert b"+    return a + b" in artifacts["agent-partial.patch"]
+
+
 async def test_cancel_stops_the_in_flight_model_call_at_once(ctx, sessions) -> None:
     from domain.contracts import CancelRequest
 
@@ -240,3 +284,40 @@ async def test_cancel_stops_a_running_command_at_once(ctx, sessions) -> None:
     assert outcome.state == "cancelled" and elapsed < 10, (outcome, elapsed)
     assert rows[1].outcomes is None  # it was still running when cancelled
     assert branches(remote) == ["refs/heads/main"]
+
+
+async def test_a_long_conversation_is_fitted_into_the_context_window(ctx, sessions) -> None:
+    server: ScriptedModelServer = ctx["model_server"]
+    big = [
+        Reply(tool_calls=[("run", {"command": f"python -c \"print('{n}' * 5000)\""})])
+        for n in range(8)
+    ]
+    finish = Reply(tool_calls=[("finish", {"summary": "fixed"})])
+    server.turns = [*big, EDIT, finish]
+    remote = make_remote(ctx["tmp_path"])
+    tenant = uuid.uuid4()
+    harness = ctx["harness"]
+    window = 8_000  # tokens; 8 outputs of 5,000 characters are 10,000 tokens on their own
+    async with agent_worker(ctx, agent_context_tokens=window):
+        repo_id = await harness.repository(
+            tenant, str(remote), {"test_command": "python -m pytest -q"}
+        )
+        _, handle = await harness.start(tenant, repo_id, [], title="Fix add", engine="agent")
+        outcome = await asyncio.wait_for(handle.result(), 120)
+    assert outcome.state == "completed", outcome
+    assert server.turn_answers == {n: 1 for n in range(10)}
+    sizes = []
+    for req in server.requests:
+        body = req["body"]
+        sizes.append(len(json.dumps(body["messages"])) + len(json.dumps(body.get("tools", []))))
+    # the request stays inside the window, less the 4,000 tokens kept for the answer
+    assert max(sizes) // 4 <= window - 4_000, sizes
+    last = server.requests[-1]["body"]["messages"]
+    assert "Fix add" in last[1]["content"]  # the task stays whole
+    tool_results = [m["content"] for m in last if m["role"] == "tool"]
+    assert len(tool_results) == 9  # every call still has its result
+    assert "7" * 5000 in tool_results[7]  # the latest big output whole
+    assert tool_results[0].startswith("exit code 0\n0000") and tool_results[0].endswith(
+        " [trimmed]"
+    )  # the oldest cut first
+    assert sum(len(r) for r in tool_results) < 8 * 5000
