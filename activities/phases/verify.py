@@ -82,10 +82,13 @@ class Verification(Phase, VerifyActivities):
                 setup_timeout_s=timeouts.setup_s, run_plain_setup=phase == "build",
                 cancel=cancel, on_line=_line_counter("setup", progress), secrets=secrets,
             )  # fmt: skip
-            if ready.cancelled:
-                assert ready.setup is not None
-                return ready, ready.setup
-            return ready, run_one(phase, cancel, progress, ready)
+            try:
+                if ready.cancelled:
+                    assert ready.setup is not None
+                    return ready, ready.setup
+                return ready, run_one(phase, cancel, progress, ready)
+            finally:
+                ready.release()  # the purge may remove it once no phase uses it
 
         try:
             ready, result = await run_blocking(run, what=f"running the {phase}")

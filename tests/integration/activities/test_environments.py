@@ -18,6 +18,7 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.pipeline import FeaturePipeline
+from activities.sandbox.environments import EnvironmentStore
 from domain.contracts import ExecutionRef, VerifyRequest
 from persistence.uow import UnitOfWork
 from tests.fixtures.executions import Harness
@@ -181,5 +182,8 @@ async def test_the_tests_build_the_environment_again_when_it_is_gone_after_the_b
         setups = [p for t, p in events if t == "build.completed" and p["phase"] == "setup"]
         assert [s["passed"] for s in setups] == [True, True]  # the build's, then the tests'
         assert (published / "python" / "bin" / "pytest").is_file()  # published again
+        # the activities released their leases: a purge over a tiny cap may now remove it
+        capped = EnvironmentStore(tmp_path / "state" / "environments", max_bytes=1)
+        assert capped.purge(7 * 24 * 3600, 12 * 3600) == 1 and not published.exists()
     finally:
         await pipeline.close()
