@@ -45,12 +45,15 @@ def _one(runner: SandboxRunner, settings: EnvironmentSettings, tree: Path,
         configuration=configuration, setup_timeout_s=1800, run_plain_setup=True,
     )  # fmt: skip
     setup_s = time.perf_counter() - started
-    for kind in ("build", "test"):
-        phase = configuration.phase(kind)
-        run_phase(
-            kind, phase.command, tree, required=True, timeout_s=1800, runner=runner,
-            allow_network=phase.allow_network, env=ready.env, environment=ready.mount,
-        )  # fmt: skip
+    try:
+        for kind in ("build", "test"):
+            phase = configuration.phase(kind)
+            run_phase(
+                kind, phase.command, tree, required=True, timeout_s=1800, runner=runner,
+                allow_network=phase.allow_network, env=ready.env, environment=ready.mount,
+            )  # fmt: skip
+    finally:
+        ready.release()
     return setup_s, time.perf_counter() - started, ready.cache_hit
 
 

@@ -136,7 +136,10 @@ def build_deps(settings: Settings, worker_queue: str) -> PhaseDeps:
         test_timeout_s=settings.test_timeout_seconds,
         patch_inline_limit=settings.artifact_inline_patch_limit,
         environments=EnvironmentSettings(
-            EnvironmentStore(settings.resolved_environment_dir()), interpreter
+            EnvironmentStore(
+                settings.resolved_environment_dir(), max_bytes=settings.environment_max_bytes
+            ),
+            interpreter,
         ),
         tenant_max_concurrent=settings.tenant_max_concurrent_executions or None,
         public_url=settings.public_url,

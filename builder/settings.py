@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     sandbox_allow_unsandboxed: bool = False
     # cached setup environments (per tenant and dependency state); default <state>/environments
     environment_dir: Path | None = None
+    # the hourly purge keeps the environments under this many bytes, least recently used
+    # evicted first, never one in use (0: no size cap, only the age rule)
+    environment_max_bytes: int = Field(default=20 * 1024**3, ge=0)
     # the interpreter Python environments are made from (default: the worker's own)
     environment_python: str | None = None
     setup_timeout_seconds: int = 1800

@@ -177,8 +177,12 @@ class PhaseTimeouts(_Contract):
     test_s: float = 1800
 
     def verify_limit(self, phase: str) -> float:
-        """Seconds one verify activity may run: its phases plus a margin for bookkeeping."""
-        running = self.setup_s + self.build_s if phase == "build" else self.test_s
+        """Seconds one verify activity may run: its phases plus a margin for bookkeeping.
+
+        Setup is counted for the tests too: when the environment the build used is gone by
+        the time they run (evicted by the store's size cap, removed by an operator), the
+        test activity builds it again before testing (activities/phases/environment.py)."""
+        running = self.setup_s + (self.build_s if phase == "build" else self.test_s)
         return running + 300
 
 

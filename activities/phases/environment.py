@@ -20,7 +20,7 @@ from pathlib import Path
 
 from activities.sandbox import EnvironmentMount, PhaseResult, SandboxRunner, run_phase
 from activities.sandbox.egress import EgressPolicy
-from activities.sandbox.environments import EnvironmentStore, environment_key
+from activities.sandbox.environments import EnvironmentStore, Lease, environment_key
 from activities.sandbox.python_env import (
     python_bin,
     python_environment,
@@ -51,10 +51,16 @@ class PreparedEnvironment:
     key: str | None = None
     cache_hit: bool = False
     setup: PhaseResult | None = None
+    # holds the environment in use (the purge skips it) until `release`
+    lease: Lease = field(default_factory=lambda: Lease(None))
 
     @property
     def cancelled(self) -> bool:
         return self.setup is not None and self.setup.cancelled
+
+    def release(self) -> None:
+        """The build or test is done with the environment."""
+        self.lease.release()
 
 
 def prepare_environment(
@@ -102,8 +108,11 @@ def prepare_environment(
     store = settings.store
     cached = store.lookup(tenant, key)
     if cached is not None:
-        return PreparedEnvironment(EnvironmentMount(cached.path), env, key, cache_hit=True)
+        return PreparedEnvironment(
+            EnvironmentMount(cached.path), env, key, cache_hit=True, lease=cached.lease
+        )
     staging = store.staging(tenant, key)
+    lease = store.hold(staging)
     command = "set -e\n" + script + (f"\n{setup.command}" if setup.command else "")
     try:
         result = run_phase(
@@ -112,13 +121,17 @@ def prepare_environment(
             environment=EnvironmentMount(staging, writable=True),
         )  # fmt: skip
     except BaseException:
+        lease.release()
         store.discard(staging)
         raise
     if result.cancelled:
+        lease.release()
         store.discard(staging)
         return PreparedEnvironment(env=env, key=key, setup=result)
-    published = store.publish(tenant, key, staging)
-    return PreparedEnvironment(EnvironmentMount(published.path), env, key, setup=result)
+    published = store.publish(tenant, key, staging, lease)
+    return PreparedEnvironment(
+        EnvironmentMount(published.path), env, key, setup=result, lease=published.lease
+    )
 
 
 def _egress(

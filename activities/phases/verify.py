@@ -82,20 +82,24 @@ class Verification(Phase, VerifyActivities):
                 setup_timeout_s=timeouts.setup_s, run_plain_setup=phase == "build",
                 cancel=cancel, on_line=_line_counter("setup", progress), secrets=secrets,
             )  # fmt: skip
-            if ready.cancelled:
-                assert ready.setup is not None
-                return ready, ready.setup
-            return ready, run_one(phase, cancel, progress, ready)
+            try:
+                if ready.cancelled:
+                    assert ready.setup is not None
+                    return ready, ready.setup
+                return ready, run_one(phase, cancel, progress, ready)
+            finally:
+                ready.release()  # the purge may remove it once no phase uses it
 
         try:
             ready, result = await run_blocking(run, what=f"running the {phase}")
         except DomainError as err:
             failed = getattr(err, "result", None)
             if failed is not None:
-                await self._store(ctx, failed, passed=False)
+                await self._store(ctx, failed, passed=False, before=phase)
             raise
         if ready.setup is not None and ready.setup is not result:
-            await self._store(ctx, ready.setup, passed=True)
+            # before the tests, setup ran again: the build's environment was gone
+            await self._store(ctx, ready.setup, passed=True, before=phase)
         if ready.cache_hit and phase == "build":
             await self._setup_skipped(ctx, ready)
         await self._store(ctx, result, passed=True)
@@ -132,9 +136,14 @@ class Verification(Phase, VerifyActivities):
             )  # fmt: skip
             await uow.commit()
 
-    async def _store(self, ctx: ExecutionContext, result: PhaseResult, *, passed: bool) -> None:
-        """The phase's log and reports as artifacts, then its event (staged last)."""
+    async def _store(
+        self, ctx: ExecutionContext, result: PhaseResult, *, passed: bool, before: str = "build"
+    ) -> None:
+        """The phase's log and reports as artifacts, then its event (staged last). A setup
+        that ran `before` the tests has an event of its own, not the build's setup's."""
         kind = result.kind
+        # the build's setup keeps the id it always had; the tests' setup gets another
+        which = f"{kind}:before-test" if kind == "setup" and before == "test" else kind
         async with self.unit() as uow:
             if not result.skipped:
                 await self.put_artifact(
@@ -177,7 +186,7 @@ class Verification(Phase, VerifyActivities):
                 event,
                 payload,
                 event_id=event_id(
-                    ctx.id, event.value, kind, verify_round(ctx), attempt if not passed else 0
+                    ctx.id, event.value, which, verify_round(ctx), attempt if not passed else 0
                 ),
             )
             await uow.commit()

@@ -12,11 +12,18 @@ executions; nothing in them is ever part of a commit (the worktree holds none of
 
 Layout under the store's root: `<tenant>/<key>/` (published, with a `.complete` marker
 written last) and `<tenant>/.staging-<key>-<random>/` (a setup in progress or a failed one).
+
+An environment in use (a setup writing it, a build or test mounting it) is held by a
+`Lease`: a shared `flock` on its directory. The purge removes a directory only under an
+exclusive lock it gets without waiting, so it never removes one in use; it removes what
+no execution used for a while and then, least recently used first, what is over the
+store's size cap.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -24,7 +31,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from domain.setup_plan import SetupPlan
@@ -102,19 +109,72 @@ def _file_digest(worktree: Path, name: str) -> bytes:
         return b"unreadable"
 
 
+class Lease:
+    """A shared lock on an environment's directory while it is in use; the purge never
+    removes a leased one. Released once (later calls do nothing)."""
+
+    def __init__(self, fd: int | None) -> None:
+        self._fd = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor drops the flock
+
+
+def _lock(path: Path, *, exclusive: bool, wait: bool) -> int | None:
+    """A descriptor of directory `path` holding a flock, or None (gone, or locked and not
+    `wait`)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB)
+    try:
+        fcntl.flock(fd, mode)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def tree_size(path: Path) -> int:
+    """Bytes a directory tree occupies on disk (hard links counted once, links not
+    followed)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for top, dirs, files in os.walk(path, followlinks=False):
+        for name in (*dirs, *files, "."):
+            try:
+                st = os.lstat(os.path.join(top, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total
+
+
 @dataclass(frozen=True)
 class CachedEnvironment:
-    """A published environment: read-only for build and test."""
+    """A published environment: read-only for build and test; `lease` holds it in use."""
 
     key: str
     path: Path
+    lease: Lease = field(default_factory=lambda: Lease(None), compare=False, repr=False)
 
 
 class EnvironmentStore:
-    """Published and staging environments under one root (the worker's state directory)."""
+    """Published and staging environments under one root (the worker's state directory),
+    at most `max_bytes` of them after a purge (0: no size cap)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_bytes: int = 0) -> None:
         self.root = root
+        self.max_bytes = max_bytes
 
     def _tenant_dir(self, tenant: str) -> Path:
         if not tenant or "/" in tenant or tenant.startswith("."):
@@ -124,34 +184,56 @@ class EnvironmentStore:
         return path
 
     def lookup(self, tenant: str, key: str) -> CachedEnvironment | None:
-        """The published environment of `key` for `tenant`, if there is one."""
+        """The published environment of `key` for `tenant`, if there is one, leased: the
+        caller releases `lease` when its build or test is done."""
         path = self._tenant_dir(tenant) / key
+        fd = _lock(path, exclusive=False, wait=True)  # waits out a purge removing it
+        if fd is None:
+            return None
         marker = path / _COMPLETE
-        if marker.is_file():
-            with contextlib.suppress(OSError):
-                os.utime(marker)  # last used: what the purge goes by
-            return CachedEnvironment(key, path)
-        return None
+        try:
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino and marker.is_file()
+        except OSError:
+            current = False
+        if not current:  # removed (or replaced) while we waited for the lock
+            os.close(fd)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(marker)  # last used: what the purge goes by
+        return CachedEnvironment(key, path, Lease(fd))
+
+    @staticmethod
+    def hold(path: Path) -> Lease:
+        """A lease on a staging directory while setup writes it; publishing renames the
+        directory, so the lease then holds the published environment."""
+        return Lease(_lock(path, exclusive=False, wait=True))
 
     def staging(self, tenant: str, key: str) -> Path:
         """A new empty directory for one setup to write into."""
         return Path(tempfile.mkdtemp(prefix=f".staging-{key[:16]}-", dir=self._tenant_dir(tenant)))
 
-    def publish(self, tenant: str, key: str, staging: Path) -> CachedEnvironment:
-        """Make a passed setup's staging directory the environment of `key`. When another
-        execution published the same key first, its environment is kept and ours dropped."""
+    def publish(
+        self, tenant: str, key: str, staging: Path, lease: Lease | None = None
+    ) -> CachedEnvironment:
+        """Make a passed setup's staging directory the environment of `key`, still held by
+        the staging's `lease`. When another execution published the same key first, its
+        environment is kept (and leased) and ours dropped."""
+        lease = lease or Lease(None)
         (staging / _COMPLETE).write_text(json.dumps({"key": key, "published_at": time.time()}))
         final = self._tenant_dir(tenant) / key
         try:
             os.rename(staging, final)
         except OSError:
-            if self.lookup(tenant, key) is None:
+            theirs = self.lookup(tenant, key)
+            if theirs is None:
                 # a leftover without a marker: replace it
                 shutil.rmtree(final, ignore_errors=True)
                 os.rename(staging, final)
             else:
+                lease.release()
                 shutil.rmtree(staging, ignore_errors=True)
-        return CachedEnvironment(key, final)
+                return theirs
+        return CachedEnvironment(key, final, lease)
 
     @staticmethod
     def discard(staging: Path) -> None:
@@ -165,12 +247,15 @@ class EnvironmentStore:
         shutil.rmtree(path, ignore_errors=True)
 
     def purge(self, unused_for_s: float, staging_older_than_s: float) -> int:
-        """Remove environments no execution used for `unused_for_s` and stagings (setups
-        that crashed the worker) older than `staging_older_than_s`; how many went."""
+        """Remove environments no execution used for `unused_for_s`, stagings (setups that
+        crashed the worker) older than `staging_older_than_s`, then, least recently used
+        first, environments until the store is within `max_bytes`; never one in use. How
+        many went."""
         if not self.root.is_dir():
             return 0
         now = time.time()
         removed = 0
+        kept: list[tuple[float, Path]] = []  # (last used, directory) of published ones
         for tenant in self.root.iterdir():
             if not tenant.is_dir() or tenant.is_symlink():
                 continue
@@ -178,14 +263,43 @@ class EnvironmentStore:
                 marker = entry / _COMPLETE
                 try:
                     if entry.name.startswith(".staging-"):
-                        stale = now - entry.stat().st_mtime > staging_older_than_s
+                        last = entry.stat().st_mtime
+                        stale = now - last > staging_older_than_s
                     else:
-                        stale = not marker.is_file() or now - marker.stat().st_mtime > unused_for_s
+                        last = marker.stat().st_mtime if marker.is_file() else 0.0
+                        stale = not last or now - last > unused_for_s
                 except OSError:
                     continue
-                if stale:
-                    with contextlib.suppress(FileNotFoundError):
-                        marker.unlink()
-                    shutil.rmtree(entry, ignore_errors=True)
+                if stale and _remove_idle(entry):
                     removed += 1
+                elif not entry.name.startswith(".staging-"):
+                    kept.append((last, entry))
+        if self.max_bytes > 0:
+            removed += self._evict_over_cap(kept)
         return removed
+
+    def _evict_over_cap(self, published: list[tuple[float, Path]]) -> int:
+        total = tree_size(self.root)
+        removed = 0
+        for _last, entry in sorted(published, key=lambda item: item[0]):
+            if total <= self.max_bytes:
+                break
+            size = tree_size(entry)
+            if _remove_idle(entry):
+                total -= size
+                removed += 1
+        return removed
+
+
+def _remove_idle(entry: Path) -> bool:
+    """Remove an environment or staging directory unless it is in use (leased)."""
+    fd = _lock(entry, exclusive=True, wait=False)
+    if fd is None:
+        return False
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            (entry / _COMPLETE).unlink()  # no lookup takes it from here on
+        shutil.rmtree(entry, ignore_errors=True)
+    finally:
+        os.close(fd)
+    return True

@@ -64,7 +64,10 @@ def _update(args: argparse.Namespace, api: ApiClient) -> int:
 
 
 def register(rsub: Any, add: Adder) -> None:
-    """Adds `update` under `builder repos`."""
+    """Adds `update` and `secrets` under `builder repos`."""
+    from builder.cli import secrets
+
+    secrets.register(rsub, add)
     p = add(rsub, "update", _update, "change a repository's branch, name, state or properties")
     p.add_argument("ref", metavar="ID|NAME", help="repository id or name")
     p.add_argument("--default-branch", help="the branch features start from")

@@ -18,6 +18,7 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.pipeline import FeaturePipeline
+from activities.sandbox.environments import EnvironmentStore
 from domain.contracts import ExecutionRef, VerifyRequest
 from persistence.uow import UnitOfWork
 from tests.fixtures.executions import Harness
@@ -148,5 +149,41 @@ async def test_setup_builds_the_environment_once_and_tests_use_the_worktree_s_co
         events = await _events(harness.sessions, third.ref)
         assert not [t for t, _ in events if t == "setup.skipped"]
         assert (tmp_path / "state" / "environments" / str(other)).is_dir()
+    finally:
+        await pipeline.close()
+
+
+async def test_the_tests_build_the_environment_again_when_it_is_gone_after_the_build(
+    harness: Harness,
+    pipeline_factory: Callable[..., FeaturePipeline],
+    stand_in_interpreter: Path,
+    tmp_path: Path,
+) -> None:
+    """Evicted (or removed) between build and test: the test activity sets up again, within
+    its timeout (PhaseTimeouts.verify_limit counts setup for the tests), and the run goes on."""
+    require_executable("bwrap", "install bubblewrap (apt-get install bubblewrap)")
+    tree = src_layout_project(tmp_path / "greetlib")
+    remote = git_remote(FetchedSource("local", "greetlib", "0.1.0", tree), tmp_path / "r.git")
+    pipeline = pipeline_factory(environment_python=str(stand_in_interpreter))
+    try:
+        tenant = uuid.uuid4()
+        repo = await harness.repository(tenant, str(remote), {})
+        run = await _execution(harness, pipeline, tenant, repo)
+        built = await run("verify", VerifyRequest(ref=run.ref, phase="build"))
+        assert built.passed, built
+        tenant_dir = tmp_path / "state" / "environments" / str(tenant)
+        [published] = [p for p in tenant_dir.iterdir() if not p.name.startswith(".")]
+        shutil.rmtree(published)
+
+        tested = await run("verify", VerifyRequest(ref=run.ref, phase="test"))
+
+        assert tested.passed and tested.summary == "1/1 tests passed", tested
+        events = await _events(harness.sessions, run.ref)
+        setups = [p for t, p in events if t == "build.completed" and p["phase"] == "setup"]
+        assert [s["passed"] for s in setups] == [True, True]  # the build's, then the tests'
+        assert (published / "python" / "bin" / "pytest").is_file()  # published again
+        # the activities released their leases: a purge over a tiny cap may now remove it
+        capped = EnvironmentStore(tmp_path / "state" / "environments", max_bytes=1)
+        assert capped.purge(7 * 24 * 3600, 12 * 3600) == 1 and not published.exists()
     finally:
         await pipeline.close()

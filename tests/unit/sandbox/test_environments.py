@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from activities.sandbox.environments import EnvironmentStore, environment_key
+from activities.sandbox.environments import EnvironmentStore, environment_key, tree_size
 from activities.sandbox.python_env import (
     dependency_group_requirements,
     python_environment,
@@ -95,3 +95,57 @@ def test_purge_removes_unused_environments_and_stale_stagings_only(tmp_path: Pat
 
     assert store.lookup("t", "a" * 64) == used and running.is_dir()
     assert not old.path.exists() and not crashed.exists()
+
+
+def _published(store: EnvironmentStore, key: str, size: int, used_at: float) -> Path:
+    staging = store.staging("t", key)
+    (staging / "blob").write_bytes(os.urandom(size))
+    published = store.publish("t", key, staging)
+    published.lease.release()
+    os.utime(published.path / ".complete", (used_at, used_at))
+    return published.path
+
+
+def test_purge_keeps_the_store_under_its_size_cap_least_recently_used_first(
+    tmp_path: Path,
+) -> None:
+    mib = 1024 * 1024
+    store = EnvironmentStore(tmp_path, max_bytes=int(2.5 * mib))
+    now = time.time()
+    oldest = _published(store, "a" * 64, mib, now - 400)
+    older = _published(store, "b" * 64, mib, now - 300)
+    recent = _published(store, "c" * 64, mib, now - 200)
+    newest = _published(store, "d" * 64, mib, now - 100)
+    assert tree_size(tmp_path) > 4 * mib
+
+    # a build is using the least recently used one: it stays, the next ones go instead
+    in_use = store.lookup("t", "a" * 64)
+    assert in_use is not None and in_use.lease.held
+    os.utime(oldest / ".complete", (now - 400, now - 400))  # lookup marked it used now
+
+    assert store.purge(7 * 24 * 3600, 12 * 3600) == 2
+
+    assert oldest.is_dir() and not older.exists() and not recent.exists() and newest.is_dir()
+    assert tree_size(tmp_path) <= 2.5 * mib
+    # once released, it is the least recently used and over the cap with a new one
+    in_use.lease.release()
+    _published(store, "e" * 64, mib, now)
+    assert store.purge(7 * 24 * 3600, 12 * 3600) == 1
+    assert not oldest.exists() and newest.is_dir()
+    assert store.lookup("t", "a" * 64) is None
+
+
+def test_a_setup_s_lease_holds_the_published_environment_and_no_cap_removes_nothing(
+    tmp_path: Path,
+) -> None:
+    capped = EnvironmentStore(tmp_path, max_bytes=1)
+    staging = capped.staging("t", "a" * 64)
+    lease = capped.hold(staging)
+    (staging / "blob").write_bytes(b"x" * 10_000)
+    published = capped.publish("t", "a" * 64, staging, lease)
+    assert published.lease is lease and lease.held
+    assert capped.purge(7 * 24 * 3600, 12 * 3600) == 0  # in use: over the cap, kept
+    lease.release()
+    assert EnvironmentStore(tmp_path).purge(7 * 24 * 3600, 12 * 3600) == 0  # no cap
+    assert capped.purge(7 * 24 * 3600, 12 * 3600) == 1
+    assert not published.path.exists()
