@@ -13,7 +13,11 @@ import openai
 
 from activities.codegen.agent.protocol import Exchange, ModelTurn, ToolCall
 from activities.codegen.llm.config import LLMConfig
-from activities.codegen.llm.providers import ModelCallFailed, _run_cancellable, _status_error
+from activities.codegen.llm.providers import (
+    anthropic_errors,
+    openai_errors,
+    run_cancellable,
+)
 from domain.errors import GenerationFailed
 
 NUDGE = "No tool was called. Call a tool to continue, or `finish` with a summary when done."
@@ -146,7 +150,7 @@ class OpenAIToolModel:
         turn = len(history)
 
         def call() -> ModelTurn:
-            try:
+            with openai_errors():
                 response = self._client.chat.completions.create(
                     model=self.model,
                     messages=payload,
@@ -154,12 +158,6 @@ class OpenAIToolModel:
                     temperature=self.config.temperature,
                     **options,
                 )
-            except openai.APIStatusError as exc:
-                raise _status_error("openai", exc) from None
-            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-                raise ModelCallFailed(
-                    f"openai model endpoint unreachable: {type(exc).__name__}"
-                ) from None
             if not response.choices:
                 raise GenerationFailed("openai model returned no choices")
             choice = response.choices[0]
@@ -177,7 +175,7 @@ class OpenAIToolModel:
                 stop_reason=choice.finish_reason,
             )
 
-        return _run_cancellable(call, self._client.close, cancel, "model call")
+        return run_cancellable(call, self._client.close, cancel, "model call")
 
 
 class AnthropicToolModel:
@@ -207,7 +205,7 @@ class AnthropicToolModel:
         ]
 
         def call() -> ModelTurn:
-            try:
+            with anthropic_errors():
                 response = self._client.messages.create(
                     model=self.model,
                     system=system,
@@ -215,12 +213,6 @@ class AnthropicToolModel:
                     tools=specs,
                     max_tokens=max_tokens,
                 )
-            except anthropic.APIStatusError as exc:
-                raise _status_error("anthropic", exc) from None
-            except (anthropic.APIConnectionError, anthropic.APITimeoutError) as exc:
-                raise ModelCallFailed(
-                    f"anthropic model endpoint unreachable: {type(exc).__name__}"
-                ) from None
             text = "".join(getattr(b, "text", "") for b in response.content if b.type == "text")
             calls = [
                 ToolCall(id=b.id, name=b.name, arguments=dict(b.input or {}))
@@ -237,7 +229,7 @@ class AnthropicToolModel:
                 stop_reason=response.stop_reason,
             )
 
-        return _run_cancellable(call, self._client.close, cancel, "model call")
+        return run_cancellable(call, self._client.close, cancel, "model call")
 
 
 def build_tool_model(config: LLMConfig) -> ToolModel:

@@ -6,9 +6,10 @@ helper thread so a set cancellation event aborts it promptly by closing the HTTP
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -72,7 +73,7 @@ class ChatModel(Protocol):
     ) -> Completion: ...
 
 
-def _run_cancellable(
+def run_cancellable(
     call: Callable[[], T], abort: Callable[[], None], cancel: threading.Event | None, what: str
 ) -> T:
     if cancel is None:
@@ -116,6 +117,31 @@ def _status_error(provider: str, exc: Exception) -> GenerationFailed:
 _MAX_RETRY_AFTER_S = 600.0
 
 
+@contextlib.contextmanager
+def openai_errors() -> Iterator[None]:
+    """The OpenAI SDK's failures as builder's: an HTTP status through `_status_error`
+    (retryable when transient), no answer at all as a retryable ModelCallFailed."""
+    try:
+        yield
+    except openai.APIStatusError as exc:
+        raise _status_error("openai", exc) from None
+    except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+        raise ModelCallFailed(f"openai model endpoint unreachable: {type(exc).__name__}") from None
+
+
+@contextlib.contextmanager
+def anthropic_errors() -> Iterator[None]:
+    """The Anthropic SDK's failures as builder's, the same way as `openai_errors`."""
+    try:
+        yield
+    except anthropic.APIStatusError as exc:
+        raise _status_error("anthropic", exc) from None
+    except (anthropic.APIConnectionError, anthropic.APITimeoutError) as exc:
+        raise ModelCallFailed(
+            f"anthropic model endpoint unreachable: {type(exc).__name__}"
+        ) from None
+
+
 class OpenAIChatModel:
     """Chat completions on any OpenAI-compatible endpoint."""
 
@@ -154,19 +180,13 @@ class OpenAIChatModel:
             }
 
         def call() -> Completion:
-            try:
+            with openai_errors():
                 response = self._client.chat.completions.create(
                     model=self.model,
                     messages=payload,
                     temperature=self.config.temperature,
                     **options,
                 )
-            except openai.APIStatusError as exc:
-                raise _status_error("openai", exc) from None
-            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-                raise ModelCallFailed(
-                    f"openai model endpoint unreachable: {type(exc).__name__}"
-                ) from None
             if not response.choices:
                 raise GenerationFailed("openai model returned no choices")
             text = response.choices[0].message.content or ""
@@ -177,7 +197,7 @@ class OpenAIChatModel:
                 output_tokens=usage.completion_tokens if usage else 0,
             )
 
-        return _run_cancellable(call, self._client.close, cancel, "model call")
+        return run_cancellable(call, self._client.close, cancel, "model call")
 
 
 class AnthropicChatModel:
@@ -218,7 +238,7 @@ class AnthropicChatModel:
             options["tool_choice"] = {"type": "tool", "name": output.name}
 
         def call() -> Completion:
-            try:
+            with anthropic_errors():
                 response = self._client.messages.create(
                     model=self.model,
                     system=system,
@@ -226,12 +246,6 @@ class AnthropicChatModel:
                     max_tokens=max_tokens,
                     **options,
                 )
-            except anthropic.APIStatusError as exc:
-                raise _status_error("anthropic", exc) from None
-            except (anthropic.APIConnectionError, anthropic.APITimeoutError) as exc:
-                raise ModelCallFailed(
-                    f"anthropic model endpoint unreachable: {type(exc).__name__}"
-                ) from None
             text = "".join(
                 getattr(block, "text", "") for block in response.content if block.type == "text"
             )
@@ -245,7 +259,7 @@ class AnthropicChatModel:
                 output_tokens=response.usage.output_tokens,
             )
 
-        return _run_cancellable(call, self._client.close, cancel, "model call")
+        return run_cancellable(call, self._client.close, cancel, "model call")
 
 
 def build_chat_model(config: LLMConfig) -> ChatModel:
