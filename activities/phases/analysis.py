@@ -72,16 +72,18 @@ class Analysis(Phase, AnalysisActivities):
                 uow, ctx, GRAPH_ARTIFACT, ArtifactType.DEPENDENCY_GRAPH, "application/json",
                 report.dependency_graph.model_dump_json().encode(),
             )  # fmt: skip
-            row = await uow.executions.get(ctx.tenant, ctx.id)
-            row.properties = {
-                **(row.properties or {}),
-                COMMANDS_KEY: commands,
-                CONFIGURATION_KEY: configuration.model_dump(mode="json") if configuration else None,
-                SETUP_PLAN_KEY: report.setup_plan.model_dump(mode="json"),
-            }
+            resolved = configuration.model_dump(mode="json") if configuration else None
+            # the keys merged in one statement: no second read of the execution's row
+            await uow.executions.merge_properties(
+                ctx.tenant, ctx.id, {
+                    COMMANDS_KEY: commands,
+                    CONFIGURATION_KEY: resolved,
+                    SETUP_PLAN_KEY: report.setup_plan.model_dump(mode="json"),
+                },
+            )  # fmt: skip
             self.emit(
                 uow,
-                row.id,
+                ctx.id,
                 EventType.ANALYSIS_COMPLETED,
                 {
                     "languages": languages,
@@ -91,7 +93,7 @@ class Analysis(Phase, AnalysisActivities):
                     # the same commit and properties were analysed before on this worker
                     "reused": reused,
                 },
-                event_id=event_id(row.id, "analysis.completed"),
+                event_id=event_id(ctx.id, "analysis.completed"),
             )
             await uow.commit()
         return AnalysisResult(

@@ -29,8 +29,8 @@ class Bookkeeping(Phase, BookkeepingActivities):
         """Move the execution to a state and append its event, in one transaction."""
         eid = uuid.UUID(inp.ref.execution_id)
         async with self.unit() as uow:
-            row = await uow.executions.get(inp.ref.tenant_id, eid)
-            previous = FeatureState(row.state)
+            # the state alone: the row itself is not needed here
+            previous = await uow.executions.current_state(inp.ref.tenant_id, eid)
             if previous != inp.state:
                 fields: dict[str, Any] = {}
                 if inp.progress is not None:

@@ -119,11 +119,14 @@ class Phase:
         return UnitOfWork(self.deps.sessions)
 
     async def context(self, ref: ExecutionRef) -> ExecutionContext:
-        """The execution, its repository and its steps, read in one unit of work."""
+        """The execution, its repository and its steps, read in one unit of work: two
+        statements (execution joined with its repository, both scoped to the tenant; then
+        the steps of that execution)."""
         async with self.unit() as uow:
-            execution = await uow.executions.get(ref.tenant_id, ref.execution_id)
-            repository = await uow.repositories.get(ref.tenant_id, execution.repository_id)
-            steps = await uow.steps.get_by_feature_id(ref.tenant_id, execution.id)
+            execution, repository = await uow.executions.with_repository(
+                ref.tenant_id, ref.execution_id
+            )
+            steps = await uow.steps.of_found_execution(execution.id)
         return ExecutionContext(execution=execution, repository=repository, steps=steps)
 
     def emit(

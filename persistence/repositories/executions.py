@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, null, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, func, literal, null, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import text
 
@@ -228,6 +228,62 @@ class FeatureExecutionRepository(TenantRepository[FeatureExecutionRow]):
             return Page([], 0)
         total = await self.session.scalar(select(func.count()).where(*where))
         return Page([], int(total or 0))
+
+    async def with_repository(
+        self, tenant_id: uuid.UUID | str, execution_id: uuid.UUID | str
+    ) -> tuple[FeatureExecutionRow, RepositoryRow]:
+        """The live execution and its live repository, both the tenant's, in one statement;
+        NotFound for either."""
+        tid = as_uuid(tenant_id, "tenant")
+        eid = as_uuid(execution_id, self.noun)
+        repository_live = (
+            (RepositoryRow.id == FeatureExecutionRow.repository_id)
+            & (RepositoryRow.tenant_id == tid)
+            & RepositoryRow.deleted_at.is_(None)
+        )
+        stmt = (
+            select(FeatureExecutionRow, RepositoryRow)
+            .outerjoin(RepositoryRow, repository_live)
+            .where(FeatureExecutionRow.id == eid, *self._live(tid))
+        )
+        found = (await self.session.execute(stmt)).one_or_none()
+        if found is None:
+            raise self.not_found(execution_id)
+        execution, repository = found
+        if repository is None:
+            raise NotFound(f"repository {execution.repository_id} not found")
+        return execution, repository
+
+    async def current_state(
+        self, tenant_id: uuid.UUID | str, execution_id: uuid.UUID | str
+    ) -> FeatureState:
+        """The execution's state alone (one column, no ORM row); NotFound otherwise."""
+        tid = as_uuid(tenant_id, "tenant")
+        eid = as_uuid(execution_id, self.noun)
+        state = await self.session.scalar(
+            select(FeatureExecutionRow.state).where(FeatureExecutionRow.id == eid, *self._live(tid))
+        )
+        if state is None:
+            raise self.not_found(execution_id)
+        return FeatureState(state)
+
+    async def merge_properties(
+        self, tenant_id: uuid.UUID | str, execution_id: uuid.UUID | str, properties: dict[str, Any]
+    ) -> None:
+        """Set these keys of the execution's properties, keeping the others, in one statement
+        (no read first). NotFound when the execution is missing or another tenant's."""
+        tid = as_uuid(tenant_id, "tenant")
+        eid = as_uuid(execution_id, self.noun)
+        current = func.coalesce(FeatureExecutionRow.properties, literal({}, JSONB))
+        stmt = (
+            update(FeatureExecutionRow)
+            .where(FeatureExecutionRow.id == eid, *self._live(tid))
+            .values(properties=current.op("||", return_type=JSONB)(literal(properties, JSONB)))
+            .returning(FeatureExecutionRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        if (await self.session.execute(stmt)).first() is None:
+            raise self.not_found(execution_id)
 
     async def update_state(
         self,

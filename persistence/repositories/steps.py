@@ -157,6 +157,16 @@ class ExecutionStepRepository:
             await self._ensure_execution(tid, eid)
         return rows
 
+    async def of_found_execution(self, execution_id: uuid.UUID) -> list[ExecutionStepRow]:
+        """Every live step, ordered by index, of an execution this unit of work has already
+        found for its tenant (so the tenant check is not repeated)."""
+        stmt = (
+            select(ExecutionStepRow)
+            .where(ExecutionStepRow.feature_execution_id == execution_id, _LIVE)
+            .order_by(ExecutionStepRow.step_index)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
     async def _update(
         self, tenant_id: uuid.UUID | str, step_id: uuid.UUID | str, values: dict[str, Any]
     ) -> ExecutionStepRow:
