@@ -87,6 +87,13 @@ def _bounded(seconds: float, action: Callable[[], Any]) -> Any:
     return box[0] if box else "blocked"
 
 
+def _stdlib_python() -> str:
+    """An interpreter for the probe (stdlib only) that a non-root worker can run too: the
+    system's when there is one, since a version manager's under /root is out of its reach
+    on hosts where /root is private."""
+    return shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+
+
 def probe(base: str, **facts: Any) -> dict[str, Any]:
     """Run probe.py as a repository's test command in a real workspace."""
     world = World(Path(base))
@@ -110,7 +117,7 @@ def probe(base: str, **facts: Any) -> dict[str, Any]:
         "branch": BRANCH,
         "pack": "/workspace/" + os.path.relpath(pack, worktree),
     }
-    outcome = world.run([sys.executable, ".probe.py", json.dumps(args)], worktree)
+    outcome = world.run([_stdlib_python(), ".probe.py", json.dumps(args)], worktree)
     return {**outcome, "worktree": str(worktree), "pack": pack, "vault_key": str(world.vault_key)}
 
 
