@@ -8,13 +8,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import anthropic
-import openai
-
 from activities.codegen.agent.protocol import Exchange, ModelTurn, ToolCall
 from activities.codegen.llm.config import LLMConfig
 from activities.codegen.llm.providers import (
+    anthropic_client,
     anthropic_errors,
+    openai_client,
     openai_errors,
     run_cancellable,
 )
@@ -120,10 +119,7 @@ class OpenAIToolModel:
     def __init__(self, config: LLMConfig) -> None:
         self.model = config.model
         self.config = config
-        key = config.api_key.get_secret_value() if config.api_key else "unused"
-        self._client = openai.OpenAI(
-            api_key=key, base_url=config.base_url, max_retries=0, timeout=config.timeout_seconds
-        )
+        self._client = openai_client(config)
 
     def respond(
         self,
@@ -184,10 +180,7 @@ class AnthropicToolModel:
     def __init__(self, config: LLMConfig) -> None:
         self.model = config.model
         self.config = config
-        key = config.api_key.get_secret_value() if config.api_key else "unused"
-        self._client = anthropic.Anthropic(
-            api_key=key, base_url=config.base_url, max_retries=0, timeout=config.timeout_seconds
-        )
+        self._client = anthropic_client(config)
 
     def respond(
         self,

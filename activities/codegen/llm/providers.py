@@ -117,6 +117,27 @@ def _status_error(provider: str, exc: Exception) -> GenerationFailed:
 _MAX_RETRY_AFTER_S = 600.0
 
 
+def _client_options(config: LLMConfig) -> dict[str, Any]:
+    # retries are Temporal's (with the server's Retry-After), never the SDK's
+    key = config.api_key.get_secret_value() if config.api_key else "unused"
+    return {
+        "api_key": key,
+        "base_url": config.base_url,
+        "max_retries": 0,
+        "timeout": config.timeout_seconds,
+    }
+
+
+def openai_client(config: LLMConfig) -> openai.OpenAI:
+    """The SDK client every OpenAI-compatible model of builder uses."""
+    return openai.OpenAI(**_client_options(config))
+
+
+def anthropic_client(config: LLMConfig) -> anthropic.Anthropic:
+    """The SDK client every Anthropic model of builder uses."""
+    return anthropic.Anthropic(**_client_options(config))
+
+
 @contextlib.contextmanager
 def openai_errors() -> Iterator[None]:
     """The OpenAI SDK's failures as builder's: an HTTP status through `_status_error`
@@ -150,13 +171,7 @@ class OpenAIChatModel:
     def __init__(self, config: LLMConfig) -> None:
         self.model = config.model
         self.config = config
-        key = config.api_key.get_secret_value() if config.api_key else "unused"
-        self._client = openai.OpenAI(
-            api_key=key,
-            base_url=config.base_url,
-            max_retries=0,
-            timeout=config.timeout_seconds,
-        )
+        self._client = openai_client(config)
 
     def complete(
         self,
@@ -208,13 +223,7 @@ class AnthropicChatModel:
     def __init__(self, config: LLMConfig) -> None:
         self.model = config.model
         self.config = config
-        key = config.api_key.get_secret_value() if config.api_key else "unused"
-        self._client = anthropic.Anthropic(
-            api_key=key,
-            base_url=config.base_url,
-            max_retries=0,
-            timeout=config.timeout_seconds,
-        )
+        self._client = anthropic_client(config)
 
     def complete(
         self,
