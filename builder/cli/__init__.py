@@ -31,8 +31,27 @@ class Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"builder: {message} (see `{self.prog} --help`)\n")
+        sys.stderr.write(f"builder: {_unechoed(message)} (see `{self.prog} --help`)\n")
         sys.exit(ExitCode.USAGE)
+
+
+UNRECOGNIZED = "unrecognized arguments: "
+
+
+def _unechoed(message: str) -> str:
+    """argparse's `unrecognized arguments: --value=hunter2 hunter2` without the values: an
+    argument someone typed by mistake may be a secret (`repos secrets set ... --value=...`),
+    and an error line lands in terminals, CI logs and shell scrollback. Option names stay (they
+    say what was wrong); values and stray words become a count."""
+    if not message.startswith(UNRECOGNIZED):
+        return message
+    words = message[len(UNRECOGNIZED) :].split()
+    options = [w.split("=", 1)[0] for w in words if w.startswith("-") and len(w) > 1]
+    others = len(words) - len(options) + sum("=" in w for w in words if w.startswith("-"))
+    said = ", ".join(options)
+    if others:
+        said += (", " if said else "") + f"{others} value(s), not repeated"
+    return UNRECOGNIZED + said
 
 
 def version() -> str:

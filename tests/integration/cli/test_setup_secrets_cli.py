@@ -188,6 +188,7 @@ async def test_each_exit_code_and_no_value_in_any_error(
         (("set", "demo", "EMPTY"), "\n", ExitCode.USAGE, "no value for EMPTY"),
         (("set", "demo", "HUGE"), VALUE * 1000, ExitCode.USAGE, "longer than 8192 bytes"),
         (("set", "demo", "TOKEN", VALUE), VALUE, ExitCode.USAGE, "never an argument"),
+        (("set", "demo", "TOKEN", f"--value={VALUE}"), VALUE, ExitCode.USAGE, "not repeated"),
         # 2: the API refuses a name the sandbox sets itself, naming the field
         (("set", "demo", "PATH"), VALUE, ExitCode.USAGE, "name: this variable is set by"),
         # 4: no such repository (by name, and another tenant's by id), no such secret

@@ -132,6 +132,24 @@ def test_bad_arguments_are_one_line_and_exit_with_the_usage_code(
     assert err.startswith("builder: ") and "--help" in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["repos", "secrets", "set", "r", "TOKEN", "--value=hunter2"], "--value, 1 value(s)"),
+        (["repos", "list", "--token", "hunter2"], "--token, 1 value(s)"),
+        (["repos", "list", "--bogus"], "--bogus ("),
+    ],
+)
+def test_an_unrecognized_argument_is_named_but_its_value_never_repeated(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and f"unrecognized arguments: {said}" in err, err
+
+
 def test_http_statuses_map_to_documented_exit_codes() -> None:
     expected = {
         400: ExitCode.USAGE,
