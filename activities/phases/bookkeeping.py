@@ -70,6 +70,12 @@ class Bookkeeping(Phase, BookkeepingActivities):
                 )
                 # the ending frees the execution's slot (tenant concurrency limit)
                 await AdmissionRepository(uow.session).release(eid)
+            cause = inp.event_id
+            for staged in inp.events:
+                self.emit(
+                    uow, eid, staged.event_type, dict(staged.payload),
+                    event_id=staged.event_id, causation_id=cause,
+                )  # fmt: skip
             await uow.commit()
 
     @activity.defn
