@@ -123,6 +123,14 @@ class AdmissionResult(_Contract):
     limit: int | None = None
 
 
+class StagedEvent(_Contract):
+    """An event the workflow appends together with a state change."""
+
+    event_id: str
+    event_type: str
+    payload: dict[str, object] = Field(default_factory=dict)
+
+
 class RecordStateInput(_Contract):
     """Move the execution to `state` and append its event (id chosen by the workflow)."""
 
@@ -134,6 +142,8 @@ class RecordStateInput(_Contract):
     progress: ExecutionProgress | None = None
     error: ExecutionError | None = None
     result: DeliveryResult | None = None
+    # events appended after the state change, in the same transaction
+    events: list[StagedEvent] = Field(default_factory=list)
 
 
 class RecordEventInput(_Contract):
@@ -193,6 +203,10 @@ class AnalysisResult(_Contract):
     test_command: str | None = None
     file_count: int = 0
     phase_timeouts: PhaseTimeouts = Field(default_factory=PhaseTimeouts)
+    # False when no setup, build or test command, no environment to prepare and no phase
+    # required: verification would only record two skipped phases (absent in older
+    # histories, hence True)
+    verify_needed: bool = True
 
 
 class PlanResult(_Contract):

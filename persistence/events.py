@@ -535,7 +535,7 @@ class EventLog:
                     p.done.set_exception(RuntimeError("event log flusher stopped"))
 
     async def _drain(self, execution_id: uuid.UUID, queue: list[_Pending]) -> None:
-        # one connection for the whole burst: checkout and pre-ping are paid once, not per batch
+        # one connection for the whole burst: the checkout is paid once, not per batch
         conn: AsyncConnection | None = None
         try:
             while queue:
@@ -546,7 +546,7 @@ class EventLog:
                     results = await self._write(conn, execution_id, batch)
                 except Exception as exc:  # every waiter of the failed batch learns why
                     if conn is not None:
-                        # back to the pool, whose pre-ping weeds it out if it is broken
+                        # back to the pool; a broken one is invalidated (disconnect errors)
                         await conn.close()
                         conn = None
                     for p in batch:

@@ -51,7 +51,7 @@ from workflows.agent import agent_conversation, resumed_at
 from workflows.approval import ApprovalGate
 from workflows.calls import Worktree
 from workflows.failures import Stop, cancelled, error_of, failed
-from workflows.journal import CARRIED_STATE, Journal
+from workflows.journal import CARRIED_STATE, Journal, verify_or_skip
 from workflows.lease import Lease
 from workflows.pull_requests import PULL_REQUEST_PATCH, deliver_pull_request
 
@@ -85,6 +85,7 @@ class FeatureExecutionWorkflow:
         state = CARRIED_STATE[carry.stage] if carry else FeatureState.PENDING
         self._journal = Journal(self._ref, timings, state, carry.last_event_id if carry else None)
         self._plan: ExecutionPlan | None = None
+        self._verify_needed = True  # a continued run did not keep the analysis: verify
         self._approval = ApprovalGate(
             timings, open_now=carry is not None and carry.stage == "approval"
         )
@@ -236,6 +237,7 @@ class FeatureExecutionWorkflow:
                     "analyze the repository",
                 )  # fmt: skip
                 self._timeouts = analysis.phase_timeouts
+                self._verify_needed = analysis.verify_needed
                 await self._journal.transition(FeatureState.PLANNING)
                 plan = await self._planned()
                 if self._inp.constraints.require_plan_approval:
@@ -246,8 +248,9 @@ class FeatureExecutionWorkflow:
             for step in plan.steps[resumed_at(carry)[0] :]:
                 await self._run_step(plan, step.index, step.description)
 
-            await self._journal.transition(FeatureState.VERIFYING)
-            verified = await self._verify_with_repairs(plan)
+            verified = await verify_or_skip(
+                self._journal, self._verify_needed, lambda: self._verify_with_repairs(plan)
+            )
 
             pushed = await self._worktree.call(
                 DeliveryActivities.push,

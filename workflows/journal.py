@@ -3,18 +3,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 
-from domain.contracts import ExecutionRef, RecordEventInput, RecordStateInput, WorkflowTimings
+from domain.contracts import (
+    ExecutionRef,
+    RecordEventInput,
+    RecordStateInput,
+    StagedEvent,
+    WorkflowTimings,
+)
 from domain.enums import FeatureState
 from domain.events import EventType
 from domain.values import ExecutionProgress
 from workflows import search_attributes as sa
 from workflows.activities import BookkeepingActivities
 from workflows.calls import bookkeeping
+
+# with nothing to run, verification is the verifying state and two skipped-phase events,
+# recorded in one local activity instead of two verify activities
+SKIP_VERIFY_WITHOUT_COMMAND = "skip-verify-without-command"
 
 # where a continued run starts: a continued lock wait starts over at analyzing
 CARRIED_STATE = {
@@ -94,3 +105,33 @@ class Journal:
         if note:
             lines.append(note)
         workflow.set_current_details("  \n".join(lines))
+
+
+async def verify_or_skip(
+    journal: Journal, needed: bool, verify: Callable[[], Awaitable[str | None]]
+) -> str | None:
+    """Enter verifying and verify; when the analysis found nothing to run, record the two
+    phases as the verify activity would have (skipped, passed) with the state change.
+    Returns the verified commit (None when nothing ran)."""
+    if not needed and workflow.patched(SKIP_VERIFY_WITHOUT_COMMAND):
+        skipped = [
+            StagedEvent(
+                event_id=str(workflow.uuid4()),
+                event_type=event.value,
+                payload={
+                    "phase": phase,
+                    "passed": True,
+                    "skipped": True,
+                    "exit_code": None,
+                    "duration_s": 0.0,
+                },
+            )
+            for phase, event in (
+                ("build", EventType.BUILD_COMPLETED),
+                ("test", EventType.TEST_COMPLETED),
+            )
+        ]
+        await journal.transition(FeatureState.VERIFYING, events=skipped)
+        return None
+    await journal.transition(FeatureState.VERIFYING)
+    return await verify()

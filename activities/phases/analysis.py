@@ -103,7 +103,20 @@ class Analysis(Phase, AnalysisActivities):
             test_command=report.test_command,
             file_count=report.total_files,
             phase_timeouts=phase_timeouts(self.deps, configuration),
+            verify_needed=verify_needed(ctx, configuration, report.setup_plan),
         )
+
+
+def verify_needed(
+    ctx: ExecutionContext, configuration: ResolvedConfiguration | None, plan: SetupPlan
+) -> bool:
+    """Whether the verify activities would do more than record two skipped phases."""
+    constraints = ctx.constraints
+    if configuration is None or constraints.require_build or constraints.require_tests:
+        return True
+    if plan.environments:
+        return True
+    return any(configuration.phase(kind).command for kind in ("setup", "build", "test"))
 
 
 def phase_timeouts(deps: PhaseDeps, configuration: ResolvedConfiguration | None) -> PhaseTimeouts:

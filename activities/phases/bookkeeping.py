@@ -28,18 +28,16 @@ class Bookkeeping(Phase, BookkeepingActivities):
     async def record_state(self, inp: RecordStateInput) -> None:
         """Move the execution to a state and append its event, in one transaction."""
         eid = uuid.UUID(inp.ref.execution_id)
+        fields: dict[str, Any] = {}
+        if inp.progress is not None:
+            fields["progress"] = inp.progress
+        if inp.error is not None:
+            fields["error"] = inp.error
+        if inp.result is not None:
+            fields["result"] = inp.result
         async with self.unit() as uow:
-            # the state alone: the row itself is not needed here
-            previous = await uow.executions.current_state(inp.ref.tenant_id, eid)
-            if previous != inp.state:
-                fields: dict[str, Any] = {}
-                if inp.progress is not None:
-                    fields["progress"] = inp.progress
-                if inp.error is not None:
-                    fields["error"] = inp.error
-                if inp.result is not None:
-                    fields["result"] = inp.result
-                await uow.executions.update_state(inp.ref.tenant_id, eid, inp.state, **fields)
+            # one statement: the update returns the state it left (a retry finds it done)
+            previous = await uow.executions.move_state(inp.ref.tenant_id, eid, inp.state, **fields)
             payload: dict[str, Any] = {"from": previous.label, "to": inp.state.label}
             if inp.reason:
                 payload["reason"] = inp.reason
@@ -70,6 +68,12 @@ class Bookkeeping(Phase, BookkeepingActivities):
                 )
                 # the ending frees the execution's slot (tenant concurrency limit)
                 await AdmissionRepository(uow.session).release(eid)
+            cause = inp.event_id
+            for staged in inp.events:
+                self.emit(
+                    uow, eid, staged.event_type, dict(staged.payload),
+                    event_id=staged.event_id, causation_id=cause,
+                )  # fmt: skip
             await uow.commit()
 
     @activity.defn

@@ -341,6 +341,50 @@ class FeatureExecutionRepository(TenantRepository[FeatureExecutionRow]):
         ensure_transition(FeatureState(current.state), state)
         raise AssertionError("unreachable: the transition is allowed but the update missed")
 
+    async def move_state(
+        self,
+        tenant_id: uuid.UUID | str,
+        execution_id: uuid.UUID | str,
+        state: FeatureState,
+        *,
+        progress: ExecutionProgress | Unset = UNSET,
+        error: ExecutionError | Unset | None = UNSET,
+        result: DeliveryResult | Unset | None = UNSET,
+    ) -> FeatureState:
+        """Move the execution to `state` with these fields and return the state it left, in
+        one statement that neither reads the row first nor loads it back (the workflow's
+        bookkeeping). Already in `state`: nothing is written and `state` is returned.
+        InvalidTransition and NotFound as `update_state`."""
+        values = self._values(progress=progress, error=error, result=result)
+        values["state"] = int(state)
+        if state.is_terminal:
+            values["completed_at"] = func.coalesce(FeatureExecutionRow.completed_at, func.now())
+        sources = [int(s) for s in FeatureState if s != state and can_transition(s, state)]
+        tid = as_uuid(tenant_id, "tenant")
+        eid = as_uuid(execution_id, self.noun)
+        # the row's state before the update, locked so the returned state is the one left
+        before = (
+            select(FeatureExecutionRow.id, FeatureExecutionRow.state)
+            .where(FeatureExecutionRow.id == eid, *self._live(tid))
+            .with_for_update()
+            .subquery("before")
+        )
+        stmt = (
+            update(FeatureExecutionRow)
+            .where(FeatureExecutionRow.id == before.c.id, before.c.state.in_(sources))
+            .values(values)
+            .returning(before.c.state)
+            .execution_options(synchronize_session=False)
+        )
+        left = (await self.session.execute(stmt)).scalar_one_or_none()
+        if left is not None:
+            return FeatureState(left)
+        current = await self.current_state(tid, eid)  # NotFound when missing
+        if current == state:
+            return state
+        ensure_transition(current, state)
+        raise AssertionError("unreachable: the transition is allowed but the update missed")
+
     async def update(
         self,
         tenant_id: uuid.UUID | str,

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = sorted((ROOT / "tests" / "histories").glob("*.json"))
 PATHS = {
     "spec", "llm-repair", "agent", "agent-continue", "approval", "lock-wait", "timeout",
-    "cancel", "worker-move", "tenant-limit-wait", "pull-request",
+    "cancel", "worker-move", "tenant-limit-wait", "pull-request", "skip-verify",
 }  # fmt: skip
 
 

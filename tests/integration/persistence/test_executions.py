@@ -149,6 +149,55 @@ async def test_state_changes_follow_the_state_machine_and_record_their_data(
     assert stored.progress == ExecutionProgress.of(1, 0, 0, "add").model_dump(mode="json")
 
 
+async def test_move_state_returns_the_state_it_left_in_one_statement(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    row = await committed_execution(sessions)
+    t, e = row.tenant_id, row.id
+    progress = ExecutionProgress.of(2, 1, 1, "edit")
+    result = DeliveryResult(
+        branch_name="feature/y", commit_sha="c" * 40, commit_count=1, files_changed=1,
+        lines_added=1, lines_removed=0,
+    )  # fmt: skip
+    async with UnitOfWork(sessions) as uow:
+        assert await uow.executions.move_state(t, e, F.ANALYZING) == F.PENDING
+        # a retried transition finds it done: nothing written, the state itself returned
+        assert await uow.executions.move_state(t, e, F.ANALYZING) == F.ANALYZING
+        with pytest.raises(InvalidTransition, match="from analyzing to verifying"):
+            await uow.executions.move_state(t, e, F.VERIFYING)
+        assert await uow.executions.move_state(t, e, F.PLANNING) == F.ANALYZING
+        left = await uow.executions.move_state(t, e, F.EXECUTING, progress=progress)
+        assert left == F.PLANNING
+        await uow.executions.move_state(t, e, F.VERIFYING)
+        assert await uow.executions.move_state(t, e, F.COMPLETED, result=result) == F.VERIFYING
+        with pytest.raises(NotFound):
+            await uow.executions.move_state(new_tenant(), e, F.FAILED)
+        await uow.commit()
+    async with UnitOfWork(sessions) as uow:
+        stored = await uow.executions.get(t, e)
+    assert stored.state == F.COMPLETED and stored.completed_at is not None
+    assert stored.progress == progress.model_dump(mode="json")
+    assert DeliveryResult.model_validate(stored.result) == result
+
+
+async def test_racing_moves_let_exactly_one_writer_win(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    row = await committed_execution(sessions)
+
+    async def move(state: FeatureState) -> FeatureState | None:
+        async with UnitOfWork(sessions) as uow:
+            try:
+                left = await uow.executions.move_state(row.tenant_id, row.id, state)
+            except InvalidTransition:
+                return None
+            await uow.commit()
+            return state if left != state else None
+
+    outcomes = await asyncio.gather(move(F.CANCELLED), move(F.FAILED), move(F.CANCELLED))
+    assert len([o for o in outcomes if o is not None]) == 1
+
+
 async def test_racing_terminal_transitions_let_exactly_one_writer_win(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:

@@ -70,3 +70,21 @@ async def test_spec_execution_pushes_one_commit_per_step_and_tells_the_whole_sto
         assert expected in types, expected
     states = [e.payload["to"] for e in events if e.event_type == "execution.state_changed"]
     assert states == ["analyzing", "planning", "executing", "verifying", "completed"]
+    # the repository has no build or test command: both phases are recorded skipped with
+    # the verifying state change, and no verify activity ran
+    (at,) = [
+        i for i, e in enumerate(events)
+        if e.event_type == "execution.state_changed" and e.payload["to"] == "verifying"
+    ]  # fmt: skip
+    after = events[at + 1 : at + 3]
+    assert [(e.event_type, e.payload["phase"], e.payload["skipped"]) for e in after] == [
+        ("build.completed", "build", True),
+        ("test.completed", "test", True),
+    ]
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert "push" in scheduled and "verify" not in scheduled

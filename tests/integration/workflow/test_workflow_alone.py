@@ -94,6 +94,38 @@ async def test_spec_run_goes_through_every_state_and_pushes_the_commit_it_verifi
     assert {c.name for c in stubs.calls} >= {"cleanup", "release_lock"}
 
 
+async def test_with_nothing_to_verify_the_phases_are_recorded_skipped_without_verify(
+    temporal_client: Client, stubs: Stubs, queue: str
+) -> None:
+    stubs.on("analyze", lambda ref, attempt: _nothing_to_verify())
+    async with stubbed_workers(temporal_client, stubs, shared_queue=queue):
+        handle = await start(temporal_client, queue)
+        state, _, _ = await ending(handle)
+        await record(temporal_client, "skip-verify", handle)
+
+    assert state == "completed"
+    assert stubs.named("verify") == []
+    assert stubs.states() == ["analyzing", "planning", "executing", "verifying", "completed"]
+    verifying = next(c.arg for c in stubs.named("record_state") if c.arg.state.label == "verifying")
+    assert [(e.event_type, e.payload["phase"]) for e in verifying.events] == [
+        ("build.completed", "build"),
+        ("test.completed", "test"),
+    ]
+    assert all(e.payload["skipped"] and e.payload["passed"] for e in verifying.events)
+    assert len({e.event_id for e in verifying.events} | {verifying.event_id}) == 3
+    (push,) = stubs.named("push")
+    assert push.arg.verified_commit is None  # nothing ran, so no commit was verified
+    # no other state change carries events
+    assert all(not c.arg.events for c in stubs.named("record_state") if c.arg is not verifying)
+
+
+async def _nothing_to_verify() -> Any:
+    from domain.contracts import AnalysisResult, PhaseTimeouts
+
+    timeouts = PhaseTimeouts(setup_s=5, build_s=5, test_s=5)
+    return AnalysisResult(phase_timeouts=timeouts, verify_needed=False)
+
+
 async def test_failed_tests_with_the_llm_engine_become_a_repair_step_and_another_round(
     temporal_client: Client, stubs: Stubs, queue: str
 ) -> None:

@@ -1,0 +1,59 @@
+"""The pool checks a connection before use only when it sat idle (persistence/db.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from persistence import db
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = db.create_engine(database_url, pool_size=1, max_overflow=0)
+    yield engine
+    await engine.dispose()
+
+
+async def _backend(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def _terminate(engine: AsyncEngine, pid: int) -> None:
+    async with engine.connect() as conn:
+        # the pool's single connection is back in the pool: this one is a new one
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+async def _kill_pooled_connection(database_url: str, pid: int) -> None:
+    other = db.create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        await _terminate(other, pid)
+    finally:
+        await other.dispose()
+
+
+async def test_a_connection_killed_while_idle_is_replaced_before_use(
+    engine: AsyncEngine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)
+    pid = await _backend(engine)
+    await _kill_pooled_connection(database_url, pid)
+    # the checkout's ping finds it dead; the pool hands out a new connection
+    assert await _backend(engine) != pid
+
+
+async def test_a_connection_back_in_the_pool_a_moment_ago_is_used_without_a_check(
+    engine: AsyncEngine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 3600.0)
+    pid = await _backend(engine)
+    await _kill_pooled_connection(database_url, pid)
+    # no check: the dead connection fails its statement, and the pool is invalidated
+    with pytest.raises(Exception, match=r"(?i)connection|terminat"):
+        await _backend(engine)
+    assert await _backend(engine) != pid
