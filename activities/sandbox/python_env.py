@@ -44,11 +44,7 @@ def python_bin() -> str:
 
 
 def python_environment(plan: SetupPlan) -> PythonEnvironment | None:
-    """The plan's Python environment, when builder can own the whole environment: a plan
-    that also installs into the worktree (node_modules) is left to its setup command."""
-    kinds = {env.kind for env in plan.environments}
-    if "node" in kinds:
-        return None
+    """The plan's Python environment, if it has one."""
     return next((e for e in plan.environments if isinstance(e, PythonEnvironment)), None)
 
 

@@ -5,6 +5,7 @@ with the test count its own runner reports when run directly."""
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from domain.contracts import ExecutionRef, VerifyRequest
 from persistence.uow import UnitOfWork
 from tests.fixtures.executions import Harness
 from tests.fixtures.real_projects import (
+    fastify_error_source,
+    itoa_source,
     more_itertools_source,
     packaging_source,
     packaging_test_python,
@@ -27,7 +30,13 @@ from tests.fixtures.registry import FetchedSource, git_remote
 from tests.fixtures.services import require_executable
 from tests.integration.activities.conftest import Run
 
-__all__ = ["more_itertools_source", "packaging_source", "packaging_test_python"]
+__all__ = [
+    "fastify_error_source",
+    "itoa_source",
+    "more_itertools_source",
+    "packaging_source",
+    "packaging_test_python",
+]
 
 
 def _count(pattern: str, text: str, default: int | None = None) -> int:
@@ -36,6 +45,15 @@ def _count(pattern: str, text: str, default: int | None = None) -> int:
         assert default is not None, f"no match for {pattern!r} in:\n{text[-2000:]}"
         return default
     return int(match.group(1))
+
+
+def _untracked(worktree: Path) -> list[str]:
+    """What `git add -A` would stage in the worktree (ignored files and empty folders not)."""
+    done = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=worktree,
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [line for line in done.stdout.splitlines() if "BUILDER_NOTES.md" not in line]
 
 
 async def _verified(
@@ -54,6 +72,8 @@ async def _verified(
     await run.prepare()
     await run("apply_step", run.step(0))
     built = await run("verify", VerifyRequest(ref=run.ref, phase="build"))
+    # what the tests write (coverage, say) is theirs; setup's environment is never there
+    assert _untracked(run.worktree()) == [], "nothing setup made may be committable"
     tested = await run("verify", VerifyRequest(ref=run.ref, phase="test"))
     assert built.passed and tested.passed
     async with UnitOfWork(harness.sessions) as uow:
@@ -105,3 +125,47 @@ async def test_a_pytest_src_layout_project_completes_with_the_count_pytest_repor
     tests = payload["tests"]
     assert (tests["passed"], tests["skipped"]) == (passed, skipped)
     assert tests["failed"] == tests["errors"] == 0 and passed > 1000
+
+
+async def test_a_node_test_project_completes_with_the_count_node_reports(
+    harness: Harness,
+    pipeline_factory: Callable[..., FeaturePipeline],
+    fastify_error_source: FetchedSource,
+    tmp_path: Path,
+) -> None:
+    require_executable("node", "install Node.js 20+ (apt-get install nodejs)")
+    tree = fastify_error_source.copy_tree(tmp_path / "direct")
+    plain = run_plain(["node", "--test"], tree)  # TAP when stdout is not a terminal
+    tests, passed = _count(r"^# tests (\d+)", plain), _count(r"^# pass (\d+)", plain)
+    pipeline = pipeline_factory()
+    try:
+        payload, events = await _verified(harness, pipeline, fastify_error_source, tmp_path)
+    finally:
+        await pipeline.close()
+    assert "build.completed:setup" in events  # npm installed its dev dependencies
+    counted = payload["tests"]
+    assert (counted["total"], counted["passed"]) == (tests, passed)
+    assert counted["failed"] == counted["errors"] == 0 and tests > 30
+
+
+async def test_a_rust_crate_completes_with_the_count_cargo_lists_including_doc_tests(
+    harness: Harness,
+    pipeline_factory: Callable[..., FeaturePipeline],
+    itoa_source: FetchedSource,
+    tmp_path: Path,
+) -> None:
+    require_executable("cargo", "install Rust (rustup or apt-get install cargo)")
+    tree = itoa_source.copy_tree(tmp_path / "direct")
+    env = {"CARGO_TARGET_DIR": str(tmp_path / "target"), "RUST_BACKTRACE": "0"}
+    listed = run_plain(["cargo", "test", "--offline", "--quiet", "--", "--list"], tree, env)
+    names = [line for line in listed.splitlines() if line.endswith(": test")]
+    assert len(names) > 5 and [n for n in names if n.startswith("src/lib.rs - ")]
+    pipeline = pipeline_factory()
+    try:
+        payload, events = await _verified(harness, pipeline, itoa_source, tmp_path)
+    finally:
+        await pipeline.close()
+    assert "build.completed:setup" in events and "build.completed:build" in events
+    counted = payload["tests"]
+    assert counted["total"] == counted["passed"] == len(names)
+    assert counted["failed"] == counted["errors"] == 0

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from activities.sandbox.environments import EnvironmentStore, environment_key, tree_size
+from activities.sandbox.node_env import node_binds, node_environment, node_setup_variables
 from activities.sandbox.python_env import (
     dependency_group_requirements,
     python_environment,
@@ -75,10 +76,32 @@ def test_the_setup_script_installs_the_worktree_editable_with_its_test_needs(
     )
 
 
-def test_a_plan_that_installs_into_the_worktree_is_left_to_its_setup_command() -> None:
+def test_a_plan_with_python_and_node_has_both_environments(tmp_path: Path) -> None:
     node = NodeEnvironment(manager="npm", frozen=True)
-    assert python_environment(SetupPlan(environments=[PLAN.environments[0], node])) is None
+    both = SetupPlan(environments=[PLAN.environments[0], node])
+    assert python_environment(both) == PLAN.environments[0]
+    assert node_environment(both) == node
     assert python_environment(PLAN) == PLAN.environments[0]
+
+
+def test_node_modules_is_bound_over_the_worktree_unless_it_is_not_a_directory(
+    tmp_path: Path,
+) -> None:
+    assert node_binds(tmp_path) == (("node/node_modules", "node_modules"),)
+    (tmp_path / "node_modules").mkdir()
+    assert node_binds(tmp_path) == (("node/node_modules", "node_modules"),)
+    (tmp_path / "node_modules").rmdir()
+    (tmp_path / "node_modules").symlink_to("/etc")
+    assert node_binds(tmp_path) == ()
+
+
+def test_without_a_lock_file_npm_and_pnpm_write_none() -> None:
+    assert node_setup_variables(NodeEnvironment(manager="npm", frozen=False)) == {
+        "npm_config_package_lock": "false",
+        "npm_config_lockfile": "false",
+    }
+    locked = NodeEnvironment(manager="npm", lock_file="package-lock.json", frozen=True)
+    assert node_setup_variables(locked) == {}
 
 
 def test_purge_removes_unused_environments_and_stale_stagings_only(tmp_path: Path) -> None:
