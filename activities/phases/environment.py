@@ -1,11 +1,12 @@
 """The repository's environment around verification: set up once per dependency state,
 then mounted read-only for every build and test.
 
-For a repository whose setup plan builder can own (Python, Node), setup creates the
+For a repository whose setup plan builder can own (Python, Node, Rust), setup creates the
 environment at /env (a virtual environment from the worker's interpreter, the project
 installed from the worktree with its test dependencies; node_modules, installed by the
-repository's own setup command and shown at /workspace/node_modules) and runs the
-repository's setup command with it;
+repository's own setup command and shown at /workspace/node_modules; the CARGO_HOME
+/env/cargo `cargo fetch` fills, read-only and offline later) and runs the repository's
+setup command with it;
 the result is cached per tenant and key (activities/sandbox/environments.py), so a later
 execution on the same dependency state skips setup entirely. Other repositories keep the
 plain setup command, run before every build.
@@ -36,6 +37,7 @@ from activities.sandbox.python_env import (
     python_variables,
     setup_script,
 )
+from activities.sandbox.rust_env import rust_environment, rust_variables
 from domain.repository_configuration import ResolvedConfiguration
 from domain.setup_plan import SetupPlan
 
@@ -96,7 +98,9 @@ def prepare_environment(
     egress = _egress(settings, configuration) if setup.allow_network else None
     python = python_environment(plan)
     node = node_environment(plan)
-    if settings is None or (python is None and node is None) or not runner.sandboxed():
+    rust = rust_environment(plan)
+    owned = python is not None or node is not None or rust is not None
+    if settings is None or not owned or not runner.sandboxed():
         result = None
         if run_plain_setup and setup.command:
             result = run_phase(
@@ -118,6 +122,10 @@ def prepare_environment(
         path = env.get("PATH") or os.environ.get("PATH") or _DEFAULT_PATH
         env.update(python_variables())
         env["PATH"] = f"{python_bin()}:{path}"
+    setup_env = {**env, **(node_setup_variables(node) if node else {})}
+    if rust:  # the repository's own variables win
+        env = {**rust_variables(setup=False), **env}
+        setup_env = {**rust_variables(setup=True), **setup_env}
     store = settings.store
     cached = store.lookup(tenant, key)
     if cached is not None:
@@ -129,7 +137,6 @@ def prepare_environment(
     lease = store.hold(staging)
     prepare_staging(staging, binds)
     command = "\n".join(line for line in ("set -e", script, setup.command) if line)
-    setup_env = {**env, **(node_setup_variables(node) if node else {})}
     try:
         result = run_phase(
             "setup", command, worktree, required=True, timeout_s=setup_timeout_s, runner=runner,

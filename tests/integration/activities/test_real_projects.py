@@ -48,12 +48,17 @@ def _count(pattern: str, text: str, default: int | None = None) -> int:
 
 
 def _untracked(worktree: Path) -> list[str]:
-    """What `git add -A` would stage in the worktree (ignored files and empty folders not)."""
+    """What `git add -A` would stage in the worktree (ignored files and empty folders not),
+    but for the bytecode a Python build compiles (`python -m compileall`): the build's
+    output, not an environment setup installed."""
     done = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"], cwd=worktree,
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return [line for line in done.stdout.splitlines() if "BUILDER_NOTES.md" not in line]
+    return [
+        line for line in done.stdout.splitlines()
+        if "BUILDER_NOTES.md" not in line and "__pycache__/" not in line
+    ]  # fmt: skip
 
 
 async def _verified(
@@ -168,4 +173,8 @@ async def test_a_rust_crate_completes_with_the_count_cargo_lists_including_doc_t
     assert "build.completed:setup" in events and "build.completed:build" in events
     counted = payload["tests"]
     assert counted["total"] == counted["passed"] == len(names)
+    # setup's `cargo fetch` wrote the CARGO_HOME of the cached environment, not a run's HOME
+    [tenant_dir] = list((tmp_path / "state" / "environments").iterdir())
+    [published] = [p for p in tenant_dir.iterdir() if not p.name.startswith(".")]
+    assert (published / "cargo" / ".package-cache").exists()
     assert counted["failed"] == counted["errors"] == 0
