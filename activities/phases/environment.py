@@ -36,6 +36,7 @@ from activities.sandbox.python_env import (
     python_environment,
     python_variables,
     setup_script,
+    uv_executable,
 )
 from activities.sandbox.rust_env import rust_environment, rust_variables
 from domain.repository_configuration import ResolvedConfiguration
@@ -109,7 +110,7 @@ def prepare_environment(
                 secrets=secrets,
             )  # fmt: skip
         return PreparedEnvironment(env=env, setup=result)
-    script = setup_script(python, worktree, settings.interpreter) if python else ""
+    script = setup_script(python, worktree, settings.interpreter, uv_executable()) if python else ""
     binds = node_binds(worktree) if node else ()
     # a new secret name can change what setup installs; a new value of one cannot
     names = ",".join(sorted(secrets or {}))

@@ -172,3 +172,23 @@ def test_a_setup_s_lease_holds_the_published_environment_and_no_cap_removes_noth
     assert EnvironmentStore(tmp_path).purge(7 * 24 * 3600, 12 * 3600) == 0  # no cap
     assert capped.purge(7 * 24 * 3600, 12 * 3600) == 1
     assert not published.path.exists()
+
+
+def test_a_uv_lock_is_installed_frozen_when_uv_is_there_else_pip_installs(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    env = PythonEnvironment(
+        manifest="pyproject.toml", install_project=True, extras=["test"],
+        lock_file="uv.lock", lock_tool="uv", test_packages=["pytest"],
+    )  # fmt: skip
+    lines = setup_script(env, tmp_path, "/usr/bin/python3", "/opt/uv").splitlines()
+    assert lines[0] == "/usr/bin/python3 -m venv /env/python"
+    assert lines[1] == (
+        "UV_PROJECT_ENVIRONMENT=/env/python UV_LINK_MODE=copy UV_NO_PROGRESS=1 /opt/uv sync "
+        "--frozen --project /workspace --python /env/python/bin/python --no-python-downloads "
+        "--extra test"
+    )
+    assert lines[2].endswith(" pytest") and "pip install" in lines[2]
+    # no uv on the worker: pip from the manifest, as without a lock
+    assert "uv" not in setup_script(env, tmp_path, "/usr/bin/python3", None)
