@@ -99,8 +99,10 @@ def prepare_environment(
     egress = _egress(settings, configuration) if setup.allow_network else None
     python = python_environment(plan)
     node = node_environment(plan)
+    binds = node_binds(worktree) if node else ()
     rust = rust_environment(plan)
-    owned = python is not None or node is not None or rust is not None
+    # a committed node_modules that is not a directory is never mounted over: plain setup
+    owned = any(e is not None for e in (python, node, rust)) and (node is None or bool(binds))
     if settings is None or not owned or not runner.sandboxed():
         result = None
         if run_plain_setup and setup.command:
@@ -111,7 +113,6 @@ def prepare_environment(
             )  # fmt: skip
         return PreparedEnvironment(env=env, setup=result)
     script = setup_script(python, worktree, settings.interpreter, uv_executable()) if python else ""
-    binds = node_binds(worktree) if node else ()
     # a new secret name can change what setup installs; a new value of one cannot
     names = ",".join(sorted(secrets or {}))
     identity = f"{node_identity()}:{binds}" if node else ""
