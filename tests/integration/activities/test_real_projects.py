@@ -62,13 +62,22 @@ def _untracked(worktree: Path) -> list[str]:
 
 
 async def _verified(
-    harness: Harness, pipeline: FeaturePipeline, source: FetchedSource, tmp_path: Path
-) -> tuple[dict[str, Any], list[str]]:
-    """The project through setup, build and test; its test.completed payload and events."""
+    harness: Harness,
+    pipeline: FeaturePipeline,
+    source: FetchedSource,
+    tmp_path: Path,
+    again: tuple[uuid.UUID, uuid.UUID] | None = None,
+) -> tuple[dict[str, Any], list[str], tuple[uuid.UUID, uuid.UUID]]:
+    """The project through setup, build and test; its test.completed payload, events and
+    (tenant, repository).
+    `again`: a further execution of that (tenant, repository) instead of a new one."""
     require_executable("bwrap", "install bubblewrap (apt-get install bubblewrap)")
-    remote = git_remote(source, tmp_path / f"{source.name}.git")
-    tenant = uuid.uuid4()
-    repo = await harness.repository(tenant, str(remote), {})
+    if again is None:
+        remote = git_remote(source, tmp_path / f"{source.name}.git")
+        tenant = uuid.uuid4()
+        repo = await harness.repository(tenant, str(remote), {})
+    else:
+        tenant, repo = again
     row = await harness.execution(
         tenant, repo, [{"op": "write_file", "path": "BUILDER_NOTES.md", "content": "notes\n"}]
     )
@@ -84,7 +93,9 @@ async def _verified(
     async with UnitOfWork(harness.sessions) as uow:
         events = await uow.events.read_after(row.id, 0, 1000)
     [payload] = [e.payload for e in events if e.event_type == "test.completed"]
-    return payload, [e.event_type + ":" + str(e.payload.get("phase")) for e in events]
+    return payload, [e.event_type + ":" + str(e.payload.get("phase")) for e in events], (
+        tenant, repo
+    )  # fmt: skip
 
 
 async def test_a_unittest_project_completes_with_the_count_unittest_reports(
@@ -98,7 +109,7 @@ async def test_a_unittest_project_completes_with_the_count_unittest_reports(
     skipped = _count(r"skipped=(\d+)", plain, default=0)
     pipeline = pipeline_factory()
     try:
-        payload, events = await _verified(harness, pipeline, more_itertools_source, tmp_path)
+        payload, events, _ = await _verified(harness, pipeline, more_itertools_source, tmp_path)
     finally:
         await pipeline.close()
     assert "build.completed:setup" in events  # builder's setup ran (a cold environment)
@@ -123,7 +134,7 @@ async def test_a_pytest_src_layout_project_completes_with_the_count_pytest_repor
     skipped = _count(r"(\d+) skipped", plain, default=0)
     pipeline = pipeline_factory()
     try:
-        payload, events = await _verified(harness, pipeline, packaging_source, tmp_path)
+        payload, events, _ = await _verified(harness, pipeline, packaging_source, tmp_path)
     finally:
         await pipeline.close()
     assert "build.completed:setup" in events
@@ -144,7 +155,7 @@ async def test_a_node_test_project_completes_with_the_count_node_reports(
     tests, passed = _count(r"^# tests (\d+)", plain), _count(r"^# pass (\d+)", plain)
     pipeline = pipeline_factory()
     try:
-        payload, events = await _verified(harness, pipeline, fastify_error_source, tmp_path)
+        payload, events, _ = await _verified(harness, pipeline, fastify_error_source, tmp_path)
     finally:
         await pipeline.close()
     assert "build.completed:setup" in events  # npm installed its dev dependencies
@@ -167,14 +178,18 @@ async def test_a_rust_crate_completes_with_the_count_cargo_lists_including_doc_t
     assert len(names) > 5 and [n for n in names if n.startswith("src/lib.rs - ")]
     pipeline = pipeline_factory()
     try:
-        payload, events = await _verified(harness, pipeline, itoa_source, tmp_path)
+        payload, events, where = await _verified(harness, pipeline, itoa_source, tmp_path)
+        assert "build.completed:setup" in events and "build.completed:build" in events
+        counted = payload["tests"]
+        assert counted["total"] == counted["passed"] == len(names)
+        # `cargo fetch` wrote the CARGO_HOME of the cached environment, not a run's HOME
+        [tenant_dir] = list((tmp_path / "state" / "environments").iterdir())
+        [published] = [p for p in tenant_dir.iterdir() if not p.name.startswith(".")]
+        assert (published / "cargo" / ".package-cache").exists()
+        # the same dependency state again: setup skipped, the same tests counted
+        payload, events, _ = await _verified(harness, pipeline, itoa_source, tmp_path, where)
+        assert "setup.skipped:setup" in events and "build.completed:setup" not in events
+        assert payload["tests"] == counted
     finally:
         await pipeline.close()
-    assert "build.completed:setup" in events and "build.completed:build" in events
-    counted = payload["tests"]
-    assert counted["total"] == counted["passed"] == len(names)
-    # setup's `cargo fetch` wrote the CARGO_HOME of the cached environment, not a run's HOME
-    [tenant_dir] = list((tmp_path / "state" / "environments").iterdir())
-    [published] = [p for p in tenant_dir.iterdir() if not p.name.startswith(".")]
-    assert (published / "cargo" / ".package-cache").exists()
     assert counted["failed"] == counted["errors"] == 0
