@@ -1,9 +1,12 @@
 """The repository's environment around verification: set up once per dependency state,
 then mounted read-only for every build and test.
 
-For a repository whose setup plan builder can own (Python), setup creates the environment
-at /env (a virtual environment from the worker's interpreter, the project installed from
-the worktree with its test dependencies) and runs the repository's own setup command in it;
+For a repository whose setup plan builder can own (Python, Node, Rust), setup creates the
+environment at /env (a virtual environment from the worker's interpreter, the project
+installed from the worktree with its test dependencies; node_modules, installed by the
+repository's own setup command and shown at /workspace/node_modules; the CARGO_HOME
+/env/cargo `cargo fetch` fills, read-only and offline later) and runs the repository's
+setup command with it;
 the result is cached per tenant and key (activities/sandbox/environments.py), so a later
 execution on the same dependency state skips setup entirely. Other repositories keep the
 plain setup command, run before every build.
@@ -21,12 +24,21 @@ from pathlib import Path
 from activities.sandbox import EnvironmentMount, PhaseResult, SandboxRunner, run_phase
 from activities.sandbox.egress import EgressPolicy
 from activities.sandbox.environments import EnvironmentStore, Lease, environment_key
+from activities.sandbox.node_env import (
+    node_binds,
+    node_environment,
+    node_identity,
+    node_setup_variables,
+    prepare_staging,
+)
 from activities.sandbox.python_env import (
     python_bin,
     python_environment,
     python_variables,
     setup_script,
+    uv_executable,
 )
+from activities.sandbox.rust_env import rust_environment, rust_variables
 from domain.repository_configuration import ResolvedConfiguration
 from domain.setup_plan import SetupPlan
 
@@ -86,7 +98,12 @@ def prepare_environment(
     # setup's network is the egress proxy, never the worker's network
     egress = _egress(settings, configuration) if setup.allow_network else None
     python = python_environment(plan)
-    if settings is None or python is None or not runner.sandboxed():
+    node = node_environment(plan)
+    binds = node_binds(worktree) if node else ()
+    rust = rust_environment(plan)
+    # a committed node_modules that is not a directory is never mounted over: plain setup
+    owned = any(e is not None for e in (python, node, rust)) and (node is None or bool(binds))
+    if settings is None or not owned or not runner.sandboxed():
         result = None
         if run_plain_setup and setup.command:
             result = run_phase(
@@ -95,30 +112,38 @@ def prepare_environment(
                 secrets=secrets,
             )  # fmt: skip
         return PreparedEnvironment(env=env, setup=result)
-    script = setup_script(python, worktree, settings.interpreter)
+    script = setup_script(python, worktree, settings.interpreter, uv_executable()) if python else ""
     # a new secret name can change what setup installs; a new value of one cannot
     names = ",".join(sorted(secrets or {}))
+    identity = f"{node_identity()}:{binds}" if node else ""
     key = environment_key(
         tenant, repository, worktree, plan, setup.command, settings.interpreter,
-        f"{script}\nsecrets:{names}",
+        f"{script}\n{identity}\nsecrets:{names}",
     )  # fmt: skip
-    path = env.get("PATH") or os.environ.get("PATH") or _DEFAULT_PATH
-    env.update(python_variables())
-    env["PATH"] = f"{python_bin()}:{path}"
+    if python:
+        path = env.get("PATH") or os.environ.get("PATH") or _DEFAULT_PATH
+        env.update(python_variables())
+        env["PATH"] = f"{python_bin()}:{path}"
+    setup_env = {**env, **(node_setup_variables(node) if node else {})}
+    if rust:  # the repository's own variables win
+        env = {**rust_variables(setup=False), **env}
+        setup_env = {**rust_variables(setup=True), **setup_env}
     store = settings.store
     cached = store.lookup(tenant, key)
     if cached is not None:
         return PreparedEnvironment(
-            EnvironmentMount(cached.path), env, key, cache_hit=True, lease=cached.lease
-        )
+            EnvironmentMount(cached.path, worktree_binds=binds), env, key, cache_hit=True,
+            lease=cached.lease,
+        )  # fmt: skip
     staging = store.staging(tenant, key)
     lease = store.hold(staging)
-    command = "set -e\n" + script + (f"\n{setup.command}" if setup.command else "")
+    prepare_staging(staging, binds)
+    command = "\n".join(line for line in ("set -e", script, setup.command) if line)
     try:
         result = run_phase(
             "setup", command, worktree, required=True, timeout_s=setup_timeout_s, runner=runner,
-            on_line=on_line, cancel=cancel, env=env, egress=egress, secrets=secrets,
-            environment=EnvironmentMount(staging, writable=True),
+            on_line=on_line, cancel=cancel, env=setup_env, egress=egress, secrets=secrets,
+            environment=EnvironmentMount(staging, writable=True, worktree_binds=binds),
         )  # fmt: skip
     except BaseException:
         lease.release()
@@ -130,8 +155,9 @@ def prepare_environment(
         return PreparedEnvironment(env=env, key=key, setup=result)
     published = store.publish(tenant, key, staging, lease)
     return PreparedEnvironment(
-        EnvironmentMount(published.path), env, key, setup=result, lease=published.lease
-    )
+        EnvironmentMount(published.path, worktree_binds=binds), env, key, setup=result,
+        lease=published.lease,
+    )  # fmt: skip
 
 
 def _egress(

@@ -31,10 +31,17 @@ _PROBE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 @dataclass(frozen=True)
 class EnvironmentMount:
-    """A per-repository environment (toolchain, dependencies) shown at /env."""
+    """A per-repository environment (toolchain, dependencies) shown at /env.
+
+    `worktree_binds` are (directory under `path`, path under the worktree) pairs shown at
+    the second, read-only like /env unless `writable`: node_modules lives in the
+    environment, yet Node finds it where it looks, next to package.json. The worktree only
+    ever holds the empty mount point (git ignores an empty directory).
+    """
 
     path: Path
     writable: bool = False
+    worktree_binds: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,10 @@ def plan_mounts(
     if layout.environment is not None:
         kind: fs.MountKind = "bind" if layout.environment.writable else "ro-bind"
         mounts.append(Mount(kind, fs.ENVIRONMENT, str(layout.environment.path)))
+        for source, target in layout.environment.worktree_binds:
+            mounts.append(
+                Mount(kind, f"{fs.WORKSPACE}/{target}", str(layout.environment.path / source))
+            )
     if layout.egress is not None:
         mounts.append(Mount("ro-bind", fs.EGRESS, str(layout.egress)))
     return SandboxPlan(mounts, variables)

@@ -10,8 +10,11 @@ sandbox has none of it), so it installs from the package index through setup's e
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -44,17 +47,32 @@ def python_bin() -> str:
 
 
 def python_environment(plan: SetupPlan) -> PythonEnvironment | None:
-    """The plan's Python environment, when builder can own the whole environment: a plan
-    that also installs into the worktree (node_modules) is left to its setup command."""
-    kinds = {env.kind for env in plan.environments}
-    if "node" in kinds:
-        return None
+    """The plan's Python environment, if it has one."""
     return next((e for e in plan.environments if isinstance(e, PythonEnvironment)), None)
 
 
-def setup_script(env: PythonEnvironment, worktree: Path, interpreter: str) -> str:
-    """Shell lines that create the environment and install what `env` names."""
+def uv_executable() -> str | None:
+    """The worker's uv (installed next to its interpreter, else on PATH), which installs a
+    `uv.lock` exactly; None when there is none."""
+    beside = Path(sys.executable).parent / "uv"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("uv")
+
+
+def setup_script(
+    env: PythonEnvironment, worktree: Path, interpreter: str, uv: str | None = None
+) -> str:
+    """Shell lines that create the environment and install what `env` names: with a
+    `uv.lock` and `uv`, exactly the lock (frozen); else pip from the manifests."""
     lines = [f"{shlex.quote(interpreter)} -m venv {VENV}"]
+    locked = env.lock_tool == "uv" and env.lock_file and uv and env.install_project
+    if locked and (worktree / str(env.lock_file)).is_file():
+        assert uv is not None
+        lines.append(_uv_sync(env, uv))
+        if env.test_packages:
+            lines.append(f"{_PIP} {shlex.join(env.test_packages)}")
+        return "\n".join(lines)
     args: list[str] = []
     if env.install_project:
         extras = [e for e in env.extras if _EXTRA.match(e)]
@@ -68,6 +86,22 @@ def setup_script(env: PythonEnvironment, worktree: Path, interpreter: str) -> st
     if args:
         lines.append(f"{_PIP} {shlex.join(args)}")
     return "\n".join(lines)
+
+
+def _uv_sync(env: PythonEnvironment, uv: str) -> str:
+    """`uv sync --frozen` into the environment's virtual environment: the versions the lock
+    names, no resolution; the project editable from the worktree, with its default groups
+    (dev), the plan's test extras and dependency groups."""
+    args = [uv, "sync", "--frozen", "--project", fs.WORKSPACE, "--python", f"{VENV}/bin/python",
+            "--no-python-downloads"]  # fmt: skip
+    for extra in env.extras:
+        if _EXTRA.match(extra):
+            args += ["--extra", extra]
+    for group in env.dependency_groups:
+        if _EXTRA.match(group):
+            args += ["--group", group]
+    variables = f"UV_PROJECT_ENVIRONMENT={VENV} UV_LINK_MODE=copy UV_NO_PROGRESS=1"
+    return f"{variables} {shlex.join(args)}"
 
 
 def dependency_group_requirements(worktree: Path, groups: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ with the test count its own runner reports when run directly."""
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from domain.contracts import ExecutionRef, VerifyRequest
 from persistence.uow import UnitOfWork
 from tests.fixtures.executions import Harness
 from tests.fixtures.real_projects import (
+    fastify_error_source,
+    itoa_source,
     more_itertools_source,
     packaging_source,
     packaging_test_python,
@@ -27,7 +30,13 @@ from tests.fixtures.registry import FetchedSource, git_remote
 from tests.fixtures.services import require_executable
 from tests.integration.activities.conftest import Run
 
-__all__ = ["more_itertools_source", "packaging_source", "packaging_test_python"]
+__all__ = [
+    "fastify_error_source",
+    "itoa_source",
+    "more_itertools_source",
+    "packaging_source",
+    "packaging_test_python",
+]
 
 
 def _count(pattern: str, text: str, default: int | None = None) -> int:
@@ -38,14 +47,37 @@ def _count(pattern: str, text: str, default: int | None = None) -> int:
     return int(match.group(1))
 
 
+def _untracked(worktree: Path) -> list[str]:
+    """What `git add -A` would stage in the worktree (ignored files and empty folders not),
+    but for the bytecode a Python build compiles (`python -m compileall`): the build's
+    output, not an environment setup installed."""
+    done = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=worktree,
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [
+        line for line in done.stdout.splitlines()
+        if "BUILDER_NOTES.md" not in line and "__pycache__/" not in line
+    ]  # fmt: skip
+
+
 async def _verified(
-    harness: Harness, pipeline: FeaturePipeline, source: FetchedSource, tmp_path: Path
-) -> tuple[dict[str, Any], list[str]]:
-    """The project through setup, build and test; its test.completed payload and events."""
+    harness: Harness,
+    pipeline: FeaturePipeline,
+    source: FetchedSource,
+    tmp_path: Path,
+    again: tuple[uuid.UUID, uuid.UUID] | None = None,
+) -> tuple[dict[str, Any], list[str], tuple[uuid.UUID, uuid.UUID]]:
+    """The project through setup, build and test; its test.completed payload, events and
+    (tenant, repository).
+    `again`: a further execution of that (tenant, repository) instead of a new one."""
     require_executable("bwrap", "install bubblewrap (apt-get install bubblewrap)")
-    remote = git_remote(source, tmp_path / f"{source.name}.git")
-    tenant = uuid.uuid4()
-    repo = await harness.repository(tenant, str(remote), {})
+    if again is None:
+        remote = git_remote(source, tmp_path / f"{source.name}.git")
+        tenant = uuid.uuid4()
+        repo = await harness.repository(tenant, str(remote), {})
+    else:
+        tenant, repo = again
     row = await harness.execution(
         tenant, repo, [{"op": "write_file", "path": "BUILDER_NOTES.md", "content": "notes\n"}]
     )
@@ -54,12 +86,16 @@ async def _verified(
     await run.prepare()
     await run("apply_step", run.step(0))
     built = await run("verify", VerifyRequest(ref=run.ref, phase="build"))
+    # what the tests write (coverage, say) is theirs; setup's environment is never there
+    assert _untracked(run.worktree()) == [], "nothing setup made may be committable"
     tested = await run("verify", VerifyRequest(ref=run.ref, phase="test"))
     assert built.passed and tested.passed
     async with UnitOfWork(harness.sessions) as uow:
         events = await uow.events.read_after(row.id, 0, 1000)
     [payload] = [e.payload for e in events if e.event_type == "test.completed"]
-    return payload, [e.event_type + ":" + str(e.payload.get("phase")) for e in events]
+    return payload, [e.event_type + ":" + str(e.payload.get("phase")) for e in events], (
+        tenant, repo
+    )  # fmt: skip
 
 
 async def test_a_unittest_project_completes_with_the_count_unittest_reports(
@@ -73,7 +109,7 @@ async def test_a_unittest_project_completes_with_the_count_unittest_reports(
     skipped = _count(r"skipped=(\d+)", plain, default=0)
     pipeline = pipeline_factory()
     try:
-        payload, events = await _verified(harness, pipeline, more_itertools_source, tmp_path)
+        payload, events, _ = await _verified(harness, pipeline, more_itertools_source, tmp_path)
     finally:
         await pipeline.close()
     assert "build.completed:setup" in events  # builder's setup ran (a cold environment)
@@ -98,10 +134,62 @@ async def test_a_pytest_src_layout_project_completes_with_the_count_pytest_repor
     skipped = _count(r"(\d+) skipped", plain, default=0)
     pipeline = pipeline_factory()
     try:
-        payload, events = await _verified(harness, pipeline, packaging_source, tmp_path)
+        payload, events, _ = await _verified(harness, pipeline, packaging_source, tmp_path)
     finally:
         await pipeline.close()
     assert "build.completed:setup" in events
     tests = payload["tests"]
     assert (tests["passed"], tests["skipped"]) == (passed, skipped)
     assert tests["failed"] == tests["errors"] == 0 and passed > 1000
+
+
+async def test_a_node_test_project_completes_with_the_count_node_reports(
+    harness: Harness,
+    pipeline_factory: Callable[..., FeaturePipeline],
+    fastify_error_source: FetchedSource,
+    tmp_path: Path,
+) -> None:
+    require_executable("node", "install Node.js 20+ (apt-get install nodejs)")
+    tree = fastify_error_source.copy_tree(tmp_path / "direct")
+    plain = run_plain(["node", "--test"], tree)  # TAP when stdout is not a terminal
+    tests, passed = _count(r"^# tests (\d+)", plain), _count(r"^# pass (\d+)", plain)
+    pipeline = pipeline_factory()
+    try:
+        payload, events, _ = await _verified(harness, pipeline, fastify_error_source, tmp_path)
+    finally:
+        await pipeline.close()
+    assert "build.completed:setup" in events  # npm installed its dev dependencies
+    counted = payload["tests"]
+    assert (counted["total"], counted["passed"]) == (tests, passed)
+    assert counted["failed"] == counted["errors"] == 0 and tests > 30
+
+
+async def test_a_rust_crate_completes_with_the_count_cargo_lists_including_doc_tests(
+    harness: Harness,
+    pipeline_factory: Callable[..., FeaturePipeline],
+    itoa_source: FetchedSource,
+    tmp_path: Path,
+) -> None:
+    require_executable("cargo", "install Rust (rustup or apt-get install cargo)")
+    tree = itoa_source.copy_tree(tmp_path / "direct")
+    env = {"CARGO_TARGET_DIR": str(tmp_path / "target"), "RUST_BACKTRACE": "0"}
+    listed = run_plain(["cargo", "test", "--offline", "--quiet", "--", "--list"], tree, env)
+    names = [line for line in listed.splitlines() if line.endswith(": test")]
+    assert len(names) > 5 and [n for n in names if n.startswith("src/lib.rs - ")]
+    pipeline = pipeline_factory()
+    try:
+        payload, events, where = await _verified(harness, pipeline, itoa_source, tmp_path)
+        assert "build.completed:setup" in events and "build.completed:build" in events
+        counted = payload["tests"]
+        assert counted["total"] == counted["passed"] == len(names)
+        # `cargo fetch` wrote the CARGO_HOME of the cached environment, not a run's HOME
+        [tenant_dir] = list((tmp_path / "state" / "environments").iterdir())
+        [published] = [p for p in tenant_dir.iterdir() if not p.name.startswith(".")]
+        assert (published / "cargo" / ".package-cache").exists()
+        # the same dependency state again: setup skipped, the same tests counted
+        payload, events, _ = await _verified(harness, pipeline, itoa_source, tmp_path, where)
+        assert "setup.skipped:setup" in events and "build.completed:setup" not in events
+        assert payload["tests"] == counted
+    finally:
+        await pipeline.close()
+    assert counted["failed"] == counted["errors"] == 0

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from activities.sandbox.environments import EnvironmentStore, environment_key, tree_size
+from activities.sandbox.node_env import node_binds, node_environment, node_setup_variables
 from activities.sandbox.python_env import (
     dependency_group_requirements,
     python_environment,
@@ -75,10 +76,32 @@ def test_the_setup_script_installs_the_worktree_editable_with_its_test_needs(
     )
 
 
-def test_a_plan_that_installs_into_the_worktree_is_left_to_its_setup_command() -> None:
+def test_a_plan_with_python_and_node_has_both_environments(tmp_path: Path) -> None:
     node = NodeEnvironment(manager="npm", frozen=True)
-    assert python_environment(SetupPlan(environments=[PLAN.environments[0], node])) is None
+    both = SetupPlan(environments=[PLAN.environments[0], node])
+    assert python_environment(both) == PLAN.environments[0]
+    assert node_environment(both) == node
     assert python_environment(PLAN) == PLAN.environments[0]
+
+
+def test_node_modules_is_bound_over_the_worktree_unless_it_is_not_a_directory(
+    tmp_path: Path,
+) -> None:
+    assert node_binds(tmp_path) == (("node/node_modules", "node_modules"),)
+    (tmp_path / "node_modules").mkdir()
+    assert node_binds(tmp_path) == (("node/node_modules", "node_modules"),)
+    (tmp_path / "node_modules").rmdir()
+    (tmp_path / "node_modules").symlink_to("/etc")
+    assert node_binds(tmp_path) == ()
+
+
+def test_without_a_lock_file_npm_and_pnpm_write_none() -> None:
+    assert node_setup_variables(NodeEnvironment(manager="npm", frozen=False)) == {
+        "npm_config_package_lock": "false",
+        "npm_config_lockfile": "false",
+    }
+    locked = NodeEnvironment(manager="npm", lock_file="package-lock.json", frozen=True)
+    assert node_setup_variables(locked) == {}
 
 
 def test_purge_removes_unused_environments_and_stale_stagings_only(tmp_path: Path) -> None:
@@ -149,3 +172,23 @@ def test_a_setup_s_lease_holds_the_published_environment_and_no_cap_removes_noth
     assert EnvironmentStore(tmp_path).purge(7 * 24 * 3600, 12 * 3600) == 0  # no cap
     assert capped.purge(7 * 24 * 3600, 12 * 3600) == 1
     assert not published.path.exists()
+
+
+def test_a_uv_lock_is_installed_frozen_when_uv_is_there_else_pip_installs(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    env = PythonEnvironment(
+        manifest="pyproject.toml", install_project=True, extras=["test"],
+        lock_file="uv.lock", lock_tool="uv", test_packages=["pytest"],
+    )  # fmt: skip
+    lines = setup_script(env, tmp_path, "/usr/bin/python3", "/opt/uv").splitlines()
+    assert lines[0] == "/usr/bin/python3 -m venv /env/python"
+    assert lines[1] == (
+        "UV_PROJECT_ENVIRONMENT=/env/python UV_LINK_MODE=copy UV_NO_PROGRESS=1 /opt/uv sync "
+        "--frozen --project /workspace --python /env/python/bin/python --no-python-downloads "
+        "--extra test"
+    )
+    assert lines[2].endswith(" pytest") and "pip install" in lines[2]
+    # no uv on the worker: pip from the manifest, as without a lock
+    assert "uv" not in setup_script(env, tmp_path, "/usr/bin/python3", None)
