@@ -47,7 +47,7 @@ from workflows.activities import (
     VerifyActivities,
 )
 from workflows.admission import TENANT_CONCURRENCY_LIMIT, AdmissionWait
-from workflows.agent import agent_conversation, resumed_at
+from workflows.agent import AGENT_TASKS, agent_conversation, declare_tasks, resumed_at
 from workflows.approval import ApprovalGate
 from workflows.calls import Worktree
 from workflows.failures import Stop, cancelled, error_of, failed
@@ -225,9 +225,10 @@ class FeatureExecutionWorkflow:
             )
         refresher = asyncio.create_task(self._lease.keep(self._on_lease_lost))
         try:
-            if carry is not None and carry.stage in ("approval", "agent"):
-                plan = await self._planned()
-                if carry.stage == "approval":
+            approval = self._inp.constraints.require_plan_approval
+            if carry is not None and carry.stage in ("approval", "agent", "agent_tasks"):
+                plan = await self._planned(declare=carry.stage == "agent_tasks")
+                if carry.stage == "approval" or (carry.stage == "agent_tasks" and approval):
                     await self._await_approval(already_requested=carry.approval_requested)
             else:
                 await self._worktree.open()
@@ -237,13 +238,14 @@ class FeatureExecutionWorkflow:
                 )  # fmt: skip
                 self._timeouts = analysis.phase_timeouts
                 await self._journal.transition(FeatureState.PLANNING)
-                plan = await self._planned()
-                if self._inp.constraints.require_plan_approval:
+                agent = self._inp.engine == "agent" and workflow.patched(AGENT_TASKS)
+                plan = await self._planned(declare=agent)
+                if approval:
                     await self._await_approval(already_requested=False)
 
             if carry is None or carry.stage != "agent":
                 await self._journal.transition(FeatureState.EXECUTING)
-            for step in plan.steps[resumed_at(carry)[0] :]:
+            for step in plan.steps[max(resumed_at(carry)[0], 0) :]:
                 await self._run_step(plan, step.index, step.description)
 
             await self._journal.transition(FeatureState.VERIFYING)
@@ -273,8 +275,11 @@ class FeatureExecutionWorkflow:
 
     # ---- stages -----------------------------------------------------------------------------
 
-    async def _planned(self) -> ExecutionPlan:
-        """The plan (made once; a stored plan is returned as it is)."""
+    async def _planned(self, *, declare: bool = False) -> ExecutionPlan:
+        """The plan, made once (after the agent's declaring turns when `declare`)."""
+        if declare:
+            await declare_tasks(self._worktree, self._ref, int(self._started_at.timestamp()),
+                                self._carry, self._inp.timings, self._continue_as_new)  # fmt: skip
         planned = await self._worktree.call(
             PlanningActivities.plan, self._ref, policies.STEP_TIMEOUT, "plan the change"
         )
@@ -332,12 +337,9 @@ class FeatureExecutionWorkflow:
         total = len(plan.steps)
         done = self._journal.progress.completed_steps
         self._journal.set_progress(total, done, index, description)
-        request = StepRequest(
-            ref=self._ref,
-            step_index=index,
-            # same timestamp on every attempt and replay: the commit SHA is repeatable
-            commit_timestamp=int(self._started_at.timestamp()) + index,
-        )
+        # same timestamp on every attempt and replay: the commit SHA is repeatable
+        stamp = int(self._started_at.timestamp()) + index
+        request = StepRequest(ref=self._ref, step_index=index, commit_timestamp=stamp)
         if self._inp.engine == "agent" and workflow.patched("agent-engine"):
             await agent_conversation(
                 self._worktree, self._ref, request, description, self._carry, self._inp.timings,
