@@ -75,7 +75,7 @@ async def tool_running(
     """Wait until `turn`'s response is stored and its tools have not finished."""
     for _ in range(1200):
         async with UnitOfWork(sessions) as uow:
-            rows = await uow.agent_turns.of_step(tenant, execution_id, 0)
+            rows = await uow.agent_turns.of_execution(tenant, execution_id)
         if len(rows) > turn:
             assert rows[turn].outcomes is None, "the slow tool finished before the kill"
             return
@@ -134,8 +134,11 @@ async def test_agent_survives_kills_between_turns_and_mid_tool_with_the_same_res
     assert model_server.turn_requests == {n: 2 if n in BOUNDARY_TURNS else 1 for n in turns}
     assert await started_attempts(handle, "agent_turn") >= 2
     async with UnitOfWork(sessions) as uow:
-        rows = await uow.agent_turns.of_step(tenant, execution_id, 0)
-    assert [r.turn_index for r in rows] == list(turns)
+        rows = await uow.agent_turns.of_execution(tenant, execution_id)
+    # the exploring turns declare (step -1: no task list, so the plan is one step), then step 0
+    assert [(r.step_index, r.turn_index) for r in rows] == [(-1, n) for n in range(4)] + [
+        (0, n) for n in range(len(turns) - 4)
+    ]
     runs = [
         o["content"].split("\n")[0] for r in rows for o in r.outcomes or [] if o["name"] == "run"
     ]
