@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from builder.worker import run_worker
+from domain.contracts import PlanDecision
 from persistence.uow import UnitOfWork
 from tests.fixtures.real_projects import more_itertools_source  # noqa: F401
 from tests.fixtures.registry import FetchedSource
-from tests.integration.codegen.model_server import ScriptedModelServer
+from tests.integration.codegen.model_server import Reply, ScriptedModelServer
 from tests.integration.workflow.agent_support import (
     MORE,
     TASKS,
@@ -27,6 +28,7 @@ from tests.integration.workflow.agent_support import (
     trajectory,
 )
 from tests.integration.workflow.conftest import worker_settings
+from tests.integration.workflow.test_agent_stops import branches
 
 API_KEY = "sk-agent-planted-5151"
 
@@ -147,3 +149,51 @@ async def test_the_declared_task_list_is_the_plan_and_each_task_is_one_pushed_co
         *((1, n) for n in range(5)),
     ]  # fmt: skip
 
+
+@pytest.mark.parametrize("approved", [True, False])
+async def test_with_approval_the_agent_declares_first_and_changes_nothing_before_the_decision(
+    harness, agent_worker, model_server, provider, sessions, tmp_path, approved: bool,
+    more_itertools_source: FetchedSource,  # noqa: F811
+) -> None:  # fmt: skip
+    remote = git_remote(more_itertools_source, tmp_path)
+    early = Reply(tool_calls=[("write_file", {"path": "NOTES.md", "content": "x"})])
+    script = declared_trajectory()
+    script.insert(1, early)  # an edit before declaring: refused, the model goes on
+    model_server.turns = script
+    declaring = 5  # list, the refused write, search, read, declare
+    tenant = uuid.uuid4()
+    repo_id = await harness.repository(tenant, str(remote), {"test_command": "python -m unittest"})
+    execution_id, handle = await harness.start(
+        tenant, repo_id, [], title="Add clamped()", engine="agent",
+        constraints={"require_plan_approval": True},
+    )  # fmt: skip
+    for _ in range(1200):
+        async with UnitOfWork(sessions) as uow:
+            events = await uow.events.read_after(execution_id, 0, 2000)
+        if any(e.event_type == "plan.approval_requested" for e in events):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the approval was never requested")
+    await asyncio.sleep(1)  # nothing more is asked while waiting
+    assert model_server.turn_requests == {n: 1 for n in range(declaring)}
+    async with UnitOfWork(sessions) as uow:
+        execution = await uow.executions.get(tenant, execution_id)
+        turns = await uow.agent_turns.of_execution(tenant, execution_id)
+    assert [s["description"] for s in execution.plan["steps"]] == TASKS
+    refused = turns[1].outcomes[0]
+    assert refused["is_error"] and "declare your task list" in refused["content"]
+    assert branches(remote) == ["refs/heads/main"]
+
+    decision = PlanDecision(approved=approved, by="ops", reason=None if approved else "no")
+    await handle.execute_update("approve_plan", decision)
+    outcome = await asyncio.wait_for(handle.result(), 240)
+    if not approved:
+        assert outcome.state == "cancelled", outcome
+        assert model_server.turn_requests == {n: 1 for n in range(declaring)}
+        assert branches(remote) == ["refs/heads/main"]  # nothing pushed
+        return
+    assert outcome.state == "completed", outcome
+    assert model_server.turn_requests == {n: 1 for n in range(len(script))}
+    delivered = commits(remote, outcome.result.commit_sha)
+    assert [paths for _, paths in delivered] == [[MORE], [MORE, "tests/test_clamped.py"]]
