@@ -103,8 +103,7 @@ async def test_agent_explores_edits_sees_a_failing_test_fixes_it_and_pushes(
     assert len([e for e in events if e.event_type == "llm.usage"]) == len(trajectory())
     history = (await handle.fetch_history()).to_json()
     assert API_KEY not in history and "class ClampedTests" not in history
-    if provider == "openai" and os.environ.get("BUILDER_RECORD_HISTORIES") == "1":
-        (Path(__file__).parents[2] / "histories" / "agent.json").write_text(history)
+    record(provider, "agent", history)
 
 
 async def test_the_declared_task_list_is_the_plan_and_each_task_is_one_pushed_commit(
@@ -148,6 +147,7 @@ async def test_the_declared_task_list_is_the_plan_and_each_task_is_one_pushed_co
         (-1, 0), (-1, 1), (-1, 2), (-1, 3), (0, 0), (0, 1),
         *((1, n) for n in range(5)),
     ]  # fmt: skip
+    record(provider, "agent-tasks", (await handle.fetch_history()).to_json())
 
 
 @pytest.mark.parametrize("approved", [True, False])
@@ -197,3 +197,9 @@ async def test_with_approval_the_agent_declares_first_and_changes_nothing_before
     assert model_server.turn_requests == {n: 1 for n in range(len(script))}
     delivered = commits(remote, outcome.result.commit_sha)
     assert [paths for _, paths in delivered] == [[MORE], [MORE, "tests/test_clamped.py"]]
+    record(provider, "agent-tasks-approval", (await handle.fetch_history()).to_json())
+
+
+def record(provider: str, name: str, history: str) -> None:
+    if provider == "openai" and os.environ.get("BUILDER_RECORD_HISTORIES") == "1":
+        (Path(__file__).parents[2] / "histories" / f"{name}.json").write_text(history)
