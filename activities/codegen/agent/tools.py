@@ -226,6 +226,9 @@ class ToolBox:
             declared = _tasks.validated(tasks)
         except ValueError as exc:
             raise ToolFailure(str(exc)) from None
+        limit = self.constraints.max_steps
+        if limit and len(declared) > limit:
+            raise ToolFailure(f"at most {limit} tasks (the request's max_steps)")
         listed = "; ".join(f"{n + 1}. {t}" for n, t in enumerate(declared))
         return f"declared {len(declared)} tasks: {listed}. Start with task 1.", "declare"
 

@@ -55,6 +55,10 @@ def test_a_declaration_is_validated_and_the_last_accepted_one_counts(
     for bad in ([], ["ok", ""], "one task", [1], ["t"] * 21):
         outcome = tools.run(call("declare_tasks", tasks=bad))
         assert outcome.is_error and outcome.kind == "invalid", bad
+    capped = box(repo, step_index=tasks.DECLARING, strict=True)
+    capped.constraints = capped.constraints.model_copy(update={"max_steps": 1})
+    over = capped.run(call("declare_tasks", tasks=["a", "b"]))
+    assert over.is_error and "max_steps" in over.content
     first = ToolCall(id="a", name="declare_tasks", arguments={"tasks": ["one"]})
     second = ToolCall(id="b", name="declare_tasks", arguments={"tasks": ["two", "three"]})
     history = [
