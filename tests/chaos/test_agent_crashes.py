@@ -144,7 +144,7 @@ async def test_agent_survives_kills_between_turns_and_mid_tool_with_the_same_res
     # disturbed: killed while asking for BOUNDARY_TURN, then inside SLOW_TOOL_TURN's command
     model_server.hold = set(BOUNDARY_TURNS)
     execution_id, handle = await run_once(chaos, remote, tenant)
-    shift = await started(handle) - await started(calm)
+    first_run = handle
 
     async def kill_at_held_turn() -> WorkerProcess:
         assert await asyncio.to_thread(model_server.held.wait, 120)
@@ -167,6 +167,7 @@ async def test_agent_survives_kills_between_turns_and_mid_tool_with_the_same_res
     )
     outcome = await asyncio.wait_for(handle.result(), 300)
     assert outcome.state == "completed", outcome
+    shift = await started(first_run) - await started(calm)
     ids = (str(calm_id), str(execution_id))
     expected = as_if_run_by(calm_remote, calm_out.result.commit_sha, base, ids, shift)
     assert outcome.result.commit_sha == expected
