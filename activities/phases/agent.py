@@ -331,7 +331,7 @@ def fitted(
     def seen(turns: list[Exchange], budget: int | None) -> tuple[list[Exchange], int]:
         visible = loop.visible_history(turns, limits)
         if budget is not None:
-            visible = context.fit_to_window(visible, fixed, budget, limits.trimmed_chars)
+            visible = context.fit_to_window(visible, fixed, budget, limits.trimmed_chars, turns)
         chars = fixed + sum(context.exchange_chars(e) for e in visible)
         return visible, context.estimate_tokens(chars)
 
