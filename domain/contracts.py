@@ -33,7 +33,10 @@ class _Contract(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-CarryStage = Literal["lock_wait", "approval", "admission", "agent"]
+CarryStage = Literal["lock_wait", "approval", "admission", "agent", "agent_tasks"]
+
+# the step index an agent's declaring turns (before its task list is the plan) are stored under
+DECLARING_STEP = -1
 
 
 class Carryover(_Contract):
@@ -42,7 +45,8 @@ class Carryover(_Contract):
     Three waits can outgrow a history: waiting for a tenant's execution slot and for the
     branch lock (nothing acquired yet), and waiting for plan approval (lock, worktree and
     plan are held and carried over); so can a long agent conversation (`agent`: resumed at
-    step `agent_step`, turn `agent_turn`; every earlier turn is stored)."""
+    step `agent_step`, turn `agent_turn`; every earlier turn is stored; `agent_tasks`: the
+    same while the agent is still declaring its task list, before the plan)."""
 
     stage: CarryStage
     owner_id: str

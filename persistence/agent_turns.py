@@ -77,3 +77,18 @@ class AgentTurnRepository:
             )
             .values(outcomes=outcomes, changes=changes, completed_at=func.now())
         )
+
+    async def of_execution(
+        self, tenant_id: uuid.UUID, execution_id: uuid.UUID
+    ) -> Sequence[AgentTurnRow]:
+        """The whole conversation in order: the declaring turns (step -1), then each step's."""
+        return (
+            await self.session.scalars(
+                select(AgentTurnRow)
+                .where(
+                    AgentTurnRow.tenant_id == tenant_id,
+                    AgentTurnRow.feature_execution_id == execution_id,
+                )
+                .order_by(AgentTurnRow.step_index, AgentTurnRow.turn_index)
+            )
+        ).all()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from domain.contracts import (
+    DECLARING_STEP,
     AgentTurnRequest,
     Carryover,
     CarryStage,
@@ -17,6 +18,9 @@ from workflows import policies
 from workflows.activities import AgentActivities
 from workflows.calls import Worktree
 from workflows.lease import history_too_long
+
+# the agent declares its task list (the plan) before it changes anything
+AGENT_TASKS = "agent-tasks"
 
 
 async def agent_conversation(
@@ -36,7 +40,8 @@ async def agent_conversation(
     start = turn = turn if step == request.step_index else 0
     while True:
         if turn > start and history_too_long(timings):
-            hand_over("agent", (request.step_index, turn))
+            stage: CarryStage = "agent_tasks" if request.step_index < 0 else "agent"
+            hand_over(stage, (request.step_index, turn))
         result = await worktree.call(
             AgentActivities.agent_turn,
             AgentTurnRequest(
@@ -51,8 +56,28 @@ async def agent_conversation(
         turn += 1
 
 
+async def declare_tasks(
+    worktree: Worktree,
+    ref: ExecutionRef,
+    started_at: int,
+    carry: Carryover | None,
+    timings: WorkflowTimings,
+    hand_over: Callable[[CarryStage, tuple[int, int]], NoReturn],
+) -> None:
+    """The declaring turns (step -1) before the plan: the model explores and declares its
+    task list, which the plan activity then makes the plan's steps (and the approval gate
+    waits on)."""
+    # (as every step's: the run's start plus the step index)
+    stamp = started_at + DECLARING_STEP
+    request = StepRequest(ref=ref, step_index=DECLARING_STEP, commit_timestamp=stamp)
+    await agent_conversation(
+        worktree, ref, request, "declare the task list", carry, timings, hand_over
+    )
+
+
 def resumed_at(carry: Carryover | None) -> tuple[int, int]:
-    """(step, turn) a continued agent conversation resumes at; (0, 0) for a fresh run."""
-    if carry is None or carry.stage != "agent":
+    """(step, turn) a continued agent conversation resumes at (step -1 while declaring);
+    (0, 0) for a fresh run."""
+    if carry is None or carry.stage not in ("agent", "agent_tasks"):
         return 0, 0
     return carry.agent_step or 0, carry.agent_turn or 0

@@ -47,7 +47,7 @@ from workflows.activities import (
     VerifyActivities,
 )
 from workflows.admission import TENANT_CONCURRENCY_LIMIT, AdmissionWait
-from workflows.agent import agent_conversation, resumed_at
+from workflows.agent import AGENT_TASKS, agent_conversation, declare_tasks, resumed_at
 from workflows.approval import ApprovalGate
 from workflows.calls import Worktree
 from workflows.failures import Stop, cancelled, error_of, failed
@@ -226,9 +226,10 @@ class FeatureExecutionWorkflow:
             )
         refresher = asyncio.create_task(self._lease.keep(self._on_lease_lost))
         try:
-            if carry is not None and carry.stage in ("approval", "agent"):
-                plan = await self._planned()
-                if carry.stage == "approval":
+            approval = self._inp.constraints.require_plan_approval
+            if carry is not None and carry.stage in ("approval", "agent", "agent_tasks"):
+                plan = await self._planned(declare=carry.stage == "agent_tasks")
+                if carry.stage == "approval" or (carry.stage == "agent_tasks" and approval):
                     await self._await_approval(already_requested=carry.approval_requested)
             else:
                 await self._worktree.open()
@@ -239,30 +240,27 @@ class FeatureExecutionWorkflow:
                 self._timeouts = analysis.phase_timeouts
                 self._verify_needed = analysis.verify_needed
                 await self._journal.transition(FeatureState.PLANNING)
-                plan = await self._planned()
-                if self._inp.constraints.require_plan_approval:
+                agent = self._inp.engine == "agent" and workflow.patched(AGENT_TASKS)
+                plan = await self._planned(declare=agent)
+                if approval:
                     await self._await_approval(already_requested=False)
 
             if carry is None or carry.stage != "agent":
                 await self._journal.transition(FeatureState.EXECUTING)
-            for step in plan.steps[resumed_at(carry)[0] :]:
+            for step in plan.steps[max(resumed_at(carry)[0], 0) :]:
                 await self._run_step(plan, step.index, step.description)
 
             verified = await verify_or_skip(
                 self._journal, self._verify_needed, lambda: self._verify_with_repairs(plan)
             )
 
+            held = self._lease.held
             pushed = await self._worktree.call(
                 DeliveryActivities.push,
-                PushRequest(
-                    ref=self._ref,
-                    fencing_token=self._lease.held.fencing_token if self._lease.held else None,
-                    owner_id=self._lease.owner_id,
-                    verified_commit=verified,
-                ),
-                policies.PUSH_TIMEOUT,
-                "push the feature branch",
-            )
+                PushRequest(ref=self._ref, fencing_token=held.fencing_token if held else None,
+                            owner_id=self._lease.owner_id, verified_commit=verified),
+                policies.PUSH_TIMEOUT, "push the feature branch",
+            )  # fmt: skip
             if pushed.pull_request_wanted and workflow.patched(PULL_REQUEST_PATCH):
                 return await deliver_pull_request(self._ref, pushed.result, stopping=self._stopping)
             return FeatureExecutionOutput(state=FeatureState.COMPLETED.label, result=pushed.result)
@@ -276,8 +274,11 @@ class FeatureExecutionWorkflow:
 
     # ---- stages -----------------------------------------------------------------------------
 
-    async def _planned(self) -> ExecutionPlan:
-        """The plan (made once; a stored plan is returned as it is)."""
+    async def _planned(self, *, declare: bool = False) -> ExecutionPlan:
+        """The plan, made once (after the agent's declaring turns when `declare`)."""
+        if declare:
+            await declare_tasks(self._worktree, self._ref, int(self._started_at.timestamp()),
+                                self._carry, self._inp.timings, self._continue_as_new)  # fmt: skip
         planned = await self._worktree.call(
             PlanningActivities.plan, self._ref, policies.STEP_TIMEOUT, "plan the change"
         )
@@ -335,12 +336,9 @@ class FeatureExecutionWorkflow:
         total = len(plan.steps)
         done = self._journal.progress.completed_steps
         self._journal.set_progress(total, done, index, description)
-        request = StepRequest(
-            ref=self._ref,
-            step_index=index,
-            # same timestamp on every attempt and replay: the commit SHA is repeatable
-            commit_timestamp=int(self._started_at.timestamp()) + index,
-        )
+        # same timestamp on every attempt and replay: the commit SHA is repeatable
+        stamp = int(self._started_at.timestamp()) + index
+        request = StepRequest(ref=self._ref, step_index=index, commit_timestamp=stamp)
         if self._inp.engine == "agent" and workflow.patched("agent-engine"):
             await agent_conversation(
                 self._worktree, self._ref, request, description, self._carry, self._inp.timings,

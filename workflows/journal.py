@@ -32,6 +32,7 @@ CARRIED_STATE = {
     "lock_wait": FeatureState.ANALYZING,
     "approval": FeatureState.PLANNING,
     "agent": FeatureState.EXECUTING,
+    "agent_tasks": FeatureState.PLANNING,  # the agent is declaring its task list
     "admission": FeatureState.PENDING,  # still waiting for an execution slot
 }
 

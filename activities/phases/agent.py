@@ -12,13 +12,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio import activity
 
-from activities.codegen.agent import context, loop, snapshot
-from activities.codegen.agent.models import ToolModel, build_tool_model
+from activities.codegen.agent import context, loop, snapshot, tasks
+from activities.codegen.agent.models import ToolModel, ToolSpec, build_tool_model
 from activities.codegen.agent.protocol import Exchange, ModelTurn, ToolOutcome
 from activities.codegen.agent.tools import TOOLS, ToolBox
 from activities.codegen.budget import Usage
@@ -47,6 +48,20 @@ PARTIAL_ARTIFACT = "agent-partial.patch"
 ModelFactory = Callable[[LLMConfig], ToolModel]
 
 
+@dataclass(frozen=True)
+class Where:
+    """A turn's place in the conversation: declaring (step -1, `strict` when approval is
+    required) or working on declared task `step_index`."""
+
+    step_index: int
+    strict: bool
+    declared: list[str]
+
+    @property
+    def tools(self) -> list[ToolSpec]:
+        return tasks.offered(TOOLS, self.step_index, self.strict)
+
+
 def exchange_of(row: AgentTurnRow) -> Exchange:
     return Exchange(
         turn=ModelTurn.model_validate(row.response),
@@ -69,48 +84,65 @@ class AgentTurns(Phase, AgentActivities):
     @activity.defn
     @maps_domain_errors
     async def agent_turn(self, inp: AgentTurnRequest) -> AgentTurnResult:
+        """Step -1: a declaring turn (tasks.py); step k >= 0: a turn of declared task k.
+        The model sees the whole conversation, declaring turns and earlier tasks included."""
         ctx = await self.context(inp.ref)
-        step = ctx.step(inp.step_index)
+        declaring = inp.step_index == tasks.DECLARING
+        step = None if declaring else ctx.step(inp.step_index)
+        strict = ctx.constraints.require_plan_approval
         n = inp.turn_index
-        if step.generated_edits is not None:
+        if step is not None and step.generated_edits is not None:
             return AgentTurnResult(turn_index=n, finished=True, reused=True)
         async with self.unit() as uow:
-            rows = list(await uow.agent_turns.of_step(ctx.tenant, ctx.id, inp.step_index))
+            every = list(await uow.agent_turns.of_execution(ctx.tenant, ctx.id))
+        rows = [r for r in every if r.step_index == inp.step_index]
         done = [r for r in rows if r.outcomes is not None]
         if n < len(done):
             stored = exchange_of(done[n])
+            ends = (
+                tasks.ends_declaring(stored, strict)
+                if declaring
+                else bool(loop.finished(stored) is not None)
+            )
             return AgentTurnResult(
-                turn_index=n, finished=loop.finished(stored) is not None, reused=True,
-                tool_calls=len(stored.turn.tool_calls),
-            )  # fmt: skip
+                turn_index=n, finished=ends, reused=True, tool_calls=len(stored.turn.tool_calls)
+            )
         if n > len(done) or len(rows) > len(done) + 1:
             raise InvalidTransition(f"agent turn {n} asked for, but {len(done)} turns are stored")
         config = self.deps.llm
         if config is None:
             raise GenerationFailed("the agent engine needs a model; none is configured")
-        history = [exchange_of(r) for r in done]
+        before = [r for r in every if r.step_index < inp.step_index]
+        history = [exchange_of(r) for r in before + done]
+        declared = tasks.declared(history) or []
         path = await self.worktrees.prepare(ctx, Use.EDIT, upto_step=inp.step_index)
         self.worktrees.forget(ctx)  # the turn's tools leave it dirty
-        earlier = [stored_changes(r) for r in done]
+        # the worktree as the previous turn left it: the last committed step plus this
+        # task's turns (and, for the first task, what the declaring turns changed)
+        since = inp.step_index if inp.step_index > 0 else tasks.DECLARING
+        earlier = [stored_changes(r) for r in before + done if r.step_index >= since]
 
         def restore(cancel: threading.Event, progress: Progress) -> None:
-            for edits in earlier:  # the worktree as the previous turn left it
+            for edits in earlier:
                 snapshot.apply_changes(path, edits)
 
         await run_blocking(restore, what="restoring the agent's worktree")
+        where = Where(inp.step_index, strict, declared)
         try:
             if len(rows) == n + 1:  # the response is stored: never ask the model again
                 turn, model_s = ModelTurn.model_validate(rows[n].response), rows[n].model_seconds
             else:
-                if n == 0:
+                if n == 0 and step is not None:
                     await self._start_step(ctx, step)
-                elapsed = (datetime.now(UTC) - rows[0].created_at).total_seconds() if rows else 0.0
-                loop.check_before_call(n, elapsed, self.limits)
-                turn, model_s = await self._ask(ctx, config, inp, history)
-            exchange, changes, tools_s = await self._run_tools(ctx, path, turn)
+                first = every[0].created_at if every else None
+                elapsed = (datetime.now(UTC) - first).total_seconds() if first else 0.0
+                loop.check_before_call(len(history), elapsed, self.limits)
+                turn, model_s = await self._ask(ctx, config, inp, history, where)
+            exchange, changes, tools_s = await self._run_tools(ctx, path, turn, where)
             history.append(exchange)
             summary = loop.finished(exchange)
-            if summary is None:
+            ends = tasks.ends_declaring(exchange, strict) if declaring else summary is not None
+            if not ends:
                 loop.check_after_turn(history, self.limits)
         except DomainError as err:
             # a transient failure (the endpoint, a 429) is retried by Temporal; a cancel is
@@ -118,28 +150,27 @@ class AgentTurns(Phase, AgentActivities):
             if not err.retryable and not isinstance(err, OperationCancelled):
                 await self._stop(ctx, step, path, history, err)
             raise
-        await self._store_turn(ctx, step, inp, exchange, changes, path, summary is not None)
+        await self._store_turn(ctx, step, inp, exchange, changes, path, ends)
         async with self.unit() as uow:
             self.emit(
                 uow, ctx.id, EventType.AGENT_TURN,
-                loop.turn_event(n, exchange, model_s or 0.0, tools_s),
+                loop.turn_event(len(history) - 1, exchange, model_s or 0.0, tools_s)
+                | {"step_index": inp.step_index},
                 event_id=event_id(ctx.id, "agent.turn", inp.step_index, n),
             )  # fmt: skip
             await uow.commit()
-        return AgentTurnResult(
-            turn_index=n, finished=summary is not None, tool_calls=len(turn.tool_calls)
-        )
+        return AgentTurnResult(turn_index=n, finished=ends, tool_calls=len(turn.tool_calls))
 
     # ---- the model call ----------------------------------------------------------------
 
     async def _ask(
         self, ctx: ExecutionContext, config: LLMConfig, inp: AgentTurnRequest,
-        history: list[Exchange],
+        history: list[Exchange], where: Where,
     ) -> tuple[ModelTurn, float]:  # fmt: skip
         """One model call, its response stored (with its usage) before anything else."""
         budget = await remaining_budget(self, ctx)
         task = loop.task_prompt(ctx.request())
-        visible, estimate, wanted = fitted(self.limits, config, task, history)
+        visible, estimate, wanted = fitted(self.limits, config, task, history, where.tools)
         max_tokens = budget.output_allowance(
             estimate + 200, wanted, config.price_input_per_1k, config.price_output_per_1k
         )
@@ -147,7 +178,7 @@ class AgentTurns(Phase, AgentActivities):
         started = time.monotonic()
         turn = await run_blocking(
             lambda cancel, progress: model.respond(
-                loop.SYSTEM, task, visible, TOOLS, max_tokens, cancel
+                loop.SYSTEM, task, visible, where.tools, max_tokens, cancel
             ),
             what=f"agent turn {inp.turn_index}: model call",
         )
@@ -169,7 +200,7 @@ class AgentTurns(Phase, AgentActivities):
     # ---- the tools ---------------------------------------------------------------------
 
     async def _run_tools(
-        self, ctx: ExecutionContext, path: Path, turn: ModelTurn
+        self, ctx: ExecutionContext, path: Path, turn: ModelTurn, where: Where
     ) -> tuple[Exchange, list[FileEdit], float]:
         """Run the turn's tools; what they change is the turn's stored changes."""
         configuration = stored_configuration(ctx)
@@ -180,7 +211,8 @@ class AgentTurns(Phase, AgentActivities):
             box = ToolBox(
                 root=path, constraints=ctx.constraints, runner=self.deps.sandbox, env=env,
                 command_timeout_s=limits.command_timeout_s, output_chars=limits.output_chars,
-                cancel=cancel,
+                cancel=cancel, step_index=where.step_index, strict=where.strict,
+                declared=where.declared,
             )  # fmt: skip
             before = snapshot.changed_files(path)
             outcomes: list[ToolOutcome] = []
@@ -199,11 +231,12 @@ class AgentTurns(Phase, AgentActivities):
     # ---- storing -----------------------------------------------------------------------
 
     async def _store_turn(
-        self, ctx: ExecutionContext, step: ExecutionStepRow, inp: AgentTurnRequest,
-        exchange: Exchange, changes: list[FileEdit], path: Path, finished: bool,
+        self, ctx: ExecutionContext, step: ExecutionStepRow | None, inp: AgentTurnRequest,
+        exchange: Exchange, changes: list[FileEdit], path: Path, ends: bool,
     ) -> None:  # fmt: skip
         """The turn's outcomes and changes; when it finished, the step's edits too (one
         transaction, so a finished turn always has its edits)."""
+        finished = ends and step is not None
         final: list[FileEdit] = []
         if finished:
             rules = ctx.constraints
@@ -219,19 +252,26 @@ class AgentTurns(Phase, AgentActivities):
                 [o.model_dump(mode="json") for o in exchange.outcomes],
                 [e.model_dump(mode="json") for e in changes],
             )  # fmt: skip
-            if finished:
+            if finished and step is not None:
                 await uow.steps.record_edits(
                     ctx.tenant, step.id, final, commit_message=commit_message(ctx, step),
                     commit_timestamp=inp.commit_timestamp,
                 )  # fmt: skip
             await uow.commit()
         if finished:
-            await self._transcript(ctx, inp.step_index)
+            await self._transcript(ctx)
 
-    async def _transcript(self, ctx: ExecutionContext, step_index: int) -> None:
+    async def _transcript(self, ctx: ExecutionContext) -> None:
         async with self.unit() as uow:
-            rows = await uow.agent_turns.of_step(ctx.tenant, ctx.id, step_index)
-            turns = [{"turn": r.turn_index, **exchange_of(r).model_dump(mode="json")} for r in rows]
+            rows = await uow.agent_turns.of_execution(ctx.tenant, ctx.id)
+            turns = [
+                {
+                    "step": r.step_index,
+                    "turn": r.turn_index,
+                    **exchange_of(r).model_dump(mode="json"),
+                }
+                for r in rows
+            ]
             data = json.dumps(redact_value({"turns": turns}), indent=1).encode()
             await self.put_artifact(
                 uow, ctx, TRANSCRIPT_ARTIFACT, ArtifactType.TRANSCRIPT, "application/json", data
@@ -239,7 +279,7 @@ class AgentTurns(Phase, AgentActivities):
             await uow.commit()
 
     async def _stop(
-        self, ctx: ExecutionContext, step: ExecutionStepRow, path: Path,
+        self, ctx: ExecutionContext, step: ExecutionStepRow | None, path: Path,
         history: list[Exchange], err: DomainError,
     ) -> None:  # fmt: skip
         """A stop: the partial patch and the transcript kept, the step failed, nothing
@@ -257,14 +297,16 @@ class AgentTurns(Phase, AgentActivities):
                 code=err.code.value, message=err.message, phase="agent",
                 details=err.details or None, retryable=err.retryable,
             )  # fmt: skip
-            await uow.steps.update_state(ctx.tenant, step.id, StepState.FAILED, error=error)
+            index = tasks.DECLARING if step is None else step.step_index
+            if step is not None:
+                await uow.steps.update_state(ctx.tenant, step.id, StepState.FAILED, error=error)
             self.emit(
                 uow, ctx.id, EventType.STEP_FAILED,
-                {"step_index": step.step_index, "error": error.model_dump(mode="json")},
-                event_id=event_id(ctx.id, "step.failed", step.step_index, "agent"),
+                {"step_index": index, "error": error.model_dump(mode="json")},
+                event_id=event_id(ctx.id, "step.failed", index, "agent"),
             )  # fmt: skip
             await uow.commit()
-        await self._transcript(ctx, step.step_index)
+        await self._transcript(ctx)
 
     async def _start_step(self, ctx: ExecutionContext, step: ExecutionStepRow) -> None:
         async with self.unit() as uow:
@@ -278,17 +320,18 @@ class AgentTurns(Phase, AgentActivities):
 
 
 def fitted(
-    limits: loop.AgentLimits, config: LLMConfig, task: str, history: list[Exchange]
-) -> tuple[list[Exchange], int, int]:
+    limits: loop.AgentLimits, config: LLMConfig, task: str, history: list[Exchange],
+    tools: list[ToolSpec] = TOOLS,
+) -> tuple[list[Exchange], int, int]:  # fmt: skip
     """The turns the model sees (old output trimmed, the whole fitted to the context
     window), the request's estimated input tokens and the output tokens to ask for."""
-    fixed = context.fixed_chars(loop.SYSTEM, task, TOOLS)
+    fixed = context.fixed_chars(loop.SYSTEM, task, tools)
     wanted = config.max_output_tokens
 
     def seen(turns: list[Exchange], budget: int | None) -> tuple[list[Exchange], int]:
         visible = loop.visible_history(turns, limits)
         if budget is not None:
-            visible = context.fit_to_window(visible, fixed, budget, limits.trimmed_chars)
+            visible = context.fit_to_window(visible, fixed, budget, limits.trimmed_chars, turns)
         chars = fixed + sum(context.exchange_chars(e) for e in visible)
         return visible, context.estimate_tokens(chars)
 

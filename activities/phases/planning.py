@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.codegen.agent import tasks
+from activities.codegen.engine import PlanResult as EnginePlan
 from activities.codegen.engine import validate_plan
 from activities.codegen.factory import build_engine
 from activities.codegen.workspace import FilesystemWorkspace
+from activities.phases.agent import exchange_of
 from activities.phases.analysis import stored_analysis
-from activities.phases.context import Phase, PhaseDeps, event_id
+from activities.phases.context import ExecutionContext, Phase, PhaseDeps, event_id
 from activities.phases.review import ensure_review_threads, feature_request
 from activities.phases.usage import record_usage, remaining_budget
 from activities.phases.worktree import Use, WorktreeCache
@@ -40,13 +43,17 @@ class Planning(Phase, PlanningActivities):
         request = await feature_request(self, ctx)
         analysis = await stored_analysis(self, ctx) if ctx.execution.engine != "spec" else None
         budget = await remaining_budget(self, ctx)
-        planned = await run_blocking(
-            lambda cancel, progress: engine.plan(
-                request, analysis, view=FilesystemWorkspace(path), budget=budget,
-                progress=progress, cancel=cancel,
-            ),
-            what="planning",
-        )  # fmt: skip
+        declared = await self._declared(ctx) if ctx.execution.engine == "agent" else None
+        if declared:  # the agent's own task list (its declaring turns ran before)
+            planned = EnginePlan(plan=tasks.plan_of(declared))
+        else:
+            planned = await run_blocking(
+                lambda cancel, progress: engine.plan(
+                    request, analysis, view=FilesystemWorkspace(path), budget=budget,
+                    progress=progress, cancel=cancel,
+                ),
+                what="planning",
+            )  # fmt: skip
         validate_plan(planned.plan, ctx.constraints)
         plan = planned.plan
         async with self.unit() as uow:
@@ -72,3 +79,8 @@ class Planning(Phase, PlanningActivities):
             )
             await uow.commit()
         return PlanResult(plan=plan)
+
+    async def _declared(self, ctx: ExecutionContext) -> list[str] | None:
+        async with self.unit() as uow:
+            rows = await uow.agent_turns.of_step(ctx.tenant, ctx.id, tasks.DECLARING)
+        return tasks.declared([exchange_of(r) for r in rows if r.outcomes is not None])

@@ -2,7 +2,8 @@
 
 tests/histories/ holds one history per path through the workflow (re-record them with
 BUILDER_RECORD_HISTORIES=1 and the workflow tests); `v0-*` are histories of the version
-before the phase split, kept to prove that runs started by it still replay (see
+before the phase split, and `*-pre-tasks` agent runs from before the agent declared its
+task list (`agent-tasks` patch), kept to prove that runs started by them still replay (see
 docs/operations.md, "Changing the workflow").
 """
 
@@ -28,6 +29,7 @@ HISTORIES = sorted((ROOT / "tests" / "histories").glob("*.json"))
 PATHS = {
     "spec", "llm-repair", "agent", "agent-continue", "approval", "lock-wait", "timeout",
     "cancel", "worker-move", "tenant-limit-wait", "pull-request", "skip-verify",
+    "agent-tasks", "agent-tasks-approval",
 }  # fmt: skip
 
 
@@ -35,6 +37,7 @@ def test_every_path_through_the_workflow_has_a_recorded_history() -> None:
     names = {p.stem for p in HISTORIES}
     assert names >= PATHS
     assert {"v0-completed", "v0-failed", "v0-cancelled"} <= names
+    assert {"agent-pre-tasks", "agent-continue-pre-tasks", "agent-continued-pre-tasks"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -4,8 +4,9 @@ Tokens are estimated as characters / 4 of what the request carries (system promp
 tool specs, every turn as JSON), scaled up when the provider counted the previous request as
 more than that estimate (a tokenizer denser than 4 characters a token). When the estimate
 passes the window (less the room kept for the answer), the oldest turns shrink first: their
-tool output, tool-call arguments and text are cut short, then reduced to a one-line summary
-(the output's first line: `exit code 1`, `calc.py (40 lines)`, ...). The task and the
+tool output, tool-call arguments and text are cut short, then reduced to a bounded summary
+(`summarise`: the tool and its short arguments, an error mark, the output's first and last
+lines, e.g. `exit code 1` ... `FAILED (failures=1)`, and the size dropped). The task and the
 latest turn stay whole; every tool call keeps its result, so the provider's pairing rules
 still hold."""
 
@@ -15,10 +16,10 @@ import json
 from typing import Any
 
 from activities.codegen.agent.models import ToolSpec
-from activities.codegen.agent.protocol import Exchange, ToolOutcome
+from activities.codegen.agent.protocol import Exchange, ToolCall, ToolOutcome
 
 CHARS_PER_TOKEN = 4
-DROPPED = " [dropped to fit the context window]"
+DROPPED = " dropped to fit the context window"
 
 
 def estimate_tokens(chars: int) -> int:
@@ -48,20 +49,48 @@ def _cut(text: str, limit: int) -> str:
 
 def _summary(text: str) -> str:
     first = text.strip().splitlines()[0][:120] if text.strip() else ""
-    return first + DROPPED
+    return f"{first} [{len(text):,} characters{DROPPED}]"
+
+
+SUMMARY_LINE = 100  # characters of a first or last line in a summary
+SUMMARY_ARG = 60  # characters of an argument in a summary; longer ones are given as a size
+
+
+def _argument(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    if len(text) > SUMMARY_ARG:
+        return f"<{len(text)} characters>"
+    return json.dumps(value)
+
+
+def summarise(call: ToolCall | None, outcome: ToolOutcome) -> str:
+    """A tool result as an old turn's stand-in: at most about 500 characters whatever the
+    output, e.g. `[run(command="make test")] error; exit code 1 ... FAILED (failures=1)
+    [38 lines, 2,345 characters dropped to fit the context window]`."""
+    args = ", ".join(f"{k}={_argument(v)}" for k, v in (call.arguments if call else {}).items())
+    head = f"[{outcome.name}({args[: 3 * SUMMARY_ARG]})]" + (" error;" if outcome.is_error else "")
+    lines = [ln.strip() for ln in outcome.content.splitlines() if ln.strip()]
+    shown = ""
+    if lines:
+        shown = " " + lines[0][:SUMMARY_LINE]
+        if len(lines) > 1:
+            shown += " ... " + lines[-1][:SUMMARY_LINE]
+    return f"{head}{shown} [{len(lines)} lines, {len(outcome.content):,} characters{DROPPED}]"
 
 
 def _cut_value(value: Any, limit: int) -> Any:
     return _cut(value, limit) if isinstance(value, str) else value
 
 
-def _shrink(ex: Exchange, limit: int | None) -> Exchange:
-    """The turn with long strings cut to `limit` characters, or (limit None) summarised."""
+def _shrink(ex: Exchange, limit: int | None, original: Exchange | None = None) -> Exchange:
+    """The turn with long strings cut to `limit` characters, or (limit None) summarised:
+    each result by `summarise` of the original turn's call and result, where that is
+    shorter than what the model would see otherwise."""
 
     def text(s: str) -> str:
         if limit is not None:
             return _cut(s, limit)
-        return s if len(s) <= len(DROPPED) + 120 else _summary(s)
+        return s if len(s) <= 200 else _summary(s)
 
     calls = [
         c.model_copy(
@@ -74,20 +103,31 @@ def _shrink(ex: Exchange, limit: int | None) -> Exchange:
         )
         for c in ex.turn.tool_calls
     ]
-    outcomes: list[ToolOutcome] = [
-        o.model_copy(update={"content": text(o.content)}) for o in ex.outcomes
-    ]
+    source = original or ex
+    by_id = {c.id: c for c in source.turn.tool_calls}
+    full = {o.call_id: o for o in source.outcomes}
+
+    def result(o: ToolOutcome) -> str:
+        if limit is not None:
+            return _cut(o.content, limit)
+        brief = summarise(by_id.get(o.call_id), full.get(o.call_id, o))
+        return brief if len(brief) < len(o.content) else o.content
+
+    outcomes: list[ToolOutcome] = [o.model_copy(update={"content": result(o)}) for o in ex.outcomes]
     turn = ex.turn.model_copy(update={"text": text(ex.turn.text), "tool_calls": calls})
     return Exchange(turn=turn, outcomes=outcomes)
 
 
 def fit_to_window(
-    history: list[Exchange], fixed_chars: int, budget_tokens: int, trimmed_chars: int = 300
-) -> list[Exchange]:
+    history: list[Exchange], fixed_chars: int, budget_tokens: int, trimmed_chars: int = 300,
+    full: list[Exchange] | None = None,
+) -> list[Exchange]:  # fmt: skip
     """The history as the model may see it: unchanged when it fits `budget_tokens` with
     `fixed_chars` (system, task, tools) beside it; else the oldest turns (never the latest)
     cut to `trimmed_chars`, then summarised, oldest first, until it fits. The latest turn's
-    tool output is cut last, and only if it alone is too much."""
+    tool output is cut last, and only if it alone is too much. A summary is made from `full`
+    (the same turns before any trimming, when the history passed in was trimmed already), so
+    its last line and the size dropped are the real output's."""
     out = list(history)
     sizes = [exchange_chars(ex) for ex in out]
     allowed = budget_tokens * CHARS_PER_TOKEN - fixed_chars
@@ -99,7 +139,7 @@ def fit_to_window(
         for n in range(len(out) - 1):
             if fits():
                 return out
-            out[n] = _shrink(out[n], limit)
+            out[n] = _shrink(out[n], limit, (full or history)[n])
             sizes[n] = exchange_chars(out[n])
     if out and not fits():
         last = out[-1]

@@ -16,7 +16,9 @@ SYSTEM = """You are a software engineer working in a git repository through tool
 Explore (list_files, search, read_file), change files (edit_file, write_file), run the
 tests with `run`, fix what fails, and call `finish` with a short summary when the change is
 complete and the tests pass. Commands run without network access. Paths are relative to the
-repository root; `.git` is out of reach."""
+repository root; `.git` is out of reach. When `declare_tasks` is offered, start by declaring
+your task list with it: each task is delivered as one commit, and `finish` ends the current
+task (after the last one, the work)."""
 
 
 @dataclass(frozen=True)

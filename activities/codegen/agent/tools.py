@@ -14,6 +14,7 @@ from typing import Any
 import pygit2
 
 from activities.codegen.agent import snapshot
+from activities.codegen.agent import tasks as _tasks
 from activities.codegen.agent.models import ToolSpec
 from activities.codegen.agent.protocol import ToolCall, ToolOutcome
 from activities.codegen.llm.matching import MatchProblem, apply_search_replace
@@ -73,12 +74,20 @@ class ToolBox:
     fuzzy_threshold: float = 0.85
     cancel: threading.Event | None = None
     on_line: Callable[[str], None] | None = None
+    # the conversation's place: step -1 declares tasks (only exploring when `strict`), a
+    # step >= 0 works on task `step_index` of `declared`
+    step_index: int = 0
+    strict: bool = False
+    declared: list[str] = field(default_factory=list)
 
     def run(self, call: ToolCall) -> ToolOutcome:
         started = time.monotonic()
         try:
             if call.invalid_arguments is not None:
                 raise ToolFailure("the arguments are not a JSON object")
+            why = _tasks.refusal(call.name, self.step_index, self.strict)
+            if why:
+                raise ToolFailure(why)
             handler = getattr(self, f"_tool_{call.name}", None)
             if handler is None:
                 raise ToolFailure(f"unknown tool {call.name!r}")
@@ -209,7 +218,19 @@ class ToolBox:
     def _tool_finish(self, summary: str) -> tuple[str, str]:
         if not snapshot.changed_files(self.root):
             raise ToolFailure("nothing was changed yet; make the change before finishing")
-        return f"finished: {summary[:500]}", "finish"
+        note = _tasks.next_task_note(self.declared, self.step_index)
+        return f"finished: {summary[:500]}{note}", "finish"
+
+    def _tool_declare_tasks(self, tasks: object) -> tuple[str, str]:
+        try:
+            declared = _tasks.validated(tasks)
+        except ValueError as exc:
+            raise ToolFailure(str(exc)) from None
+        limit = self.constraints.max_steps
+        if limit and len(declared) > limit:
+            raise ToolFailure(f"at most {limit} tasks (the request's max_steps)")
+        listed = "; ".join(f"{n + 1}. {t}" for n, t in enumerate(declared))
+        return f"declared {len(declared)} tasks: {listed}. Start with task 1.", "declare"
 
 
 def _capped(text: str, limit: int) -> str:

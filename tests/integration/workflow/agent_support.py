@@ -1,6 +1,7 @@
 """A realistic agent trajectory on more-itertools (a real project from PyPI), scripted as
 the model's tool calls: explore, read, edit with a bug, write a test, run it, see it fail,
-fix, run again, finish."""
+fix, run again, finish. `declared_trajectory` is the same work declared as two tasks (add
+the function; test it and fix what fails), each ended by `finish`."""
 
 from __future__ import annotations
 
@@ -69,6 +70,18 @@ def trajectory() -> list[Reply]:
     ]
 
 
+TASKS = ["Add clamped() to more_itertools", "Test clamped() and fix what the test finds"]
+
+
+def declared_trajectory() -> list[Reply]:
+    """Explore, declare two tasks, then the trajectory's edits (task 1) and its test, run,
+    fix, run (task 2), each task ended by `finish`."""
+    t = trajectory()
+    declare = Reply(text="Two tasks.", tool_calls=[("declare_tasks", {"tasks": TASKS})])
+    done = Reply(tool_calls=[("finish", {"summary": "clamped() added and exported."})])
+    return [*t[:3], declare, t[3], done, *t[4:]]
+
+
 def git_remote(source: FetchedSource, tmp: Path) -> Path:
     work, remote = tmp / "work", tmp / "more.git"
     source.copy_tree(work)
@@ -79,6 +92,22 @@ def git_remote(source: FetchedSource, tmp: Path) -> Path:
     subprocess.run(["git", *env, "-C", str(work), "commit", "-qm", "import"], check=True)
     subprocess.run(["git", "-C", str(work), "push", "-q", str(remote), "main"], check=True)
     return remote
+
+
+def commits(remote: Path, sha: str) -> list[tuple[str, list[str]]]:
+    """The branch's commits after the import, oldest first: (message, changed paths)."""
+    log = subprocess.run(
+        ["git", "--git-dir", str(remote), "log", "--reverse", "--format=%H", f"main..{sha}"],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    out = []
+    for c in log:
+        shown = subprocess.run(
+            ["git", "--git-dir", str(remote), "show", "--name-only", "--format=%s", c],
+            check=True, capture_output=True, text=True,
+        ).stdout.split("\n")  # fmt: skip
+        out.append((shown[0], sorted(p for p in shown[1:] if p.strip())))
+    return out
 
 
 def show(remote: Path, sha: str, path: str) -> str:

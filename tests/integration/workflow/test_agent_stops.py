@@ -271,7 +271,7 @@ async def test_cancel_stops_a_running_command_at_once(ctx, sessions) -> None:
         execution_id, handle = await harness.start(tenant, repo_id, [], title="Fix", engine="agent")
         for _ in range(600):  # until turn 1's response is stored: its command is running
             async with UnitOfWork(sessions) as uow:
-                rows = await uow.agent_turns.of_step(tenant, execution_id, 0)
+                rows = await uow.agent_turns.of_execution(tenant, execution_id)
             if len(rows) == 2:
                 break
             await asyncio.sleep(0.05)

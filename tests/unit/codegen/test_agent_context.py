@@ -9,6 +9,7 @@ from activities.codegen.agent.context import (
     exchange_chars,
     fit_to_window,
     input_budget,
+    summarise,
 )
 from activities.codegen.agent.protocol import Exchange, ModelTurn, ToolCall, ToolOutcome
 
@@ -45,14 +46,53 @@ def test_the_oldest_output_is_cut_first_and_the_latest_turn_stays_whole() -> Non
         assert [c.id for c in b.turn.tool_calls] == [c.id for c in a.turn.tool_calls]
 
 
-def test_when_cutting_is_not_enough_old_turns_become_one_line_summaries() -> None:
+def test_when_cutting_is_not_enough_old_turns_become_bounded_summaries() -> None:
     history = [turn(n) for n in range(30)]
-    budget = (exchange_chars(history[-1]) + 30 * 500) // CHARS_PER_TOKEN
+    budget = (exchange_chars(history[-1]) + 30 * 600) // CHARS_PER_TOKEN
     seen = fit_to_window(history, 0, budget)
     assert total(seen) <= budget * CHARS_PER_TOKEN
-    assert seen[0].outcomes[0].content == "exit code 0" + DROPPED
-    assert seen[1].outcomes[0].content == "exit code 1" + DROPPED
+    tail = "x" * 100  # the last line, cut
+    assert seen[0].outcomes[0].content == (
+        f'[run(command="make 0")] exit code 0 ... {tail} [2 lines, 4,012 characters{DROPPED}]'
+    )
+    assert seen[1].outcomes[0].content.startswith('[run(command="make 1")] exit code 1 ... x')
     assert seen[-1] == history[-1]
+
+
+def test_a_summary_names_the_tool_arguments_error_first_and_last_lines_and_size() -> None:
+    output = "exit code 1\n" + "".join(f"line {n}\n" for n in range(500)) + "FAILED (failures=1)\n"
+    call = ToolCall(id="r", name="run", arguments={"command": "python -m unittest", "n": 3})
+    failed = ToolOutcome(call_id="r", name="run", content=output, is_error=True)
+    brief = summarise(call, failed)
+    assert brief == (
+        '[run(command="python -m unittest", n=3)] error; exit code 1 ... FAILED (failures=1) '
+        f"[502 lines, {len(output):,} characters{DROPPED}]"
+    )
+    # bounded whatever the output and the arguments: long values are given as their size
+    huge = ToolCall(id="w", name="write_file", arguments={"path": "a.py", "content": "y" * 10**5})
+    wide = ToolOutcome(call_id="w", name="write_file", content=("z" * 10**5 + "\n") * 3)
+    brief = summarise(huge, wide)
+    assert 'path="a.py"' in brief and "content=<100000 characters>" in brief
+    assert len(brief) < 500
+
+
+def test_a_summary_is_made_from_the_untrimmed_turn() -> None:
+    full = [turn(n, 10_000) for n in range(12)]
+    for ex in full:  # a last line the trimmed copy does not have
+        ex.outcomes[0].content += "\nRan 12 tests: OK"
+    trimmed = [
+        ex.model_copy(update={"outcomes": [o.model_copy(update={"content": o.content[:300]})]})
+        for ex in full
+        for o in ex.outcomes
+    ]
+    budget = (total(trimmed) - 500) // CHARS_PER_TOKEN  # the trimmed copy is too much
+    seen = fit_to_window(trimmed, 0, budget, full=full)
+    size = len(full[0].outcomes[0].content)
+    assert (
+        seen[0]
+        .outcomes[0]
+        .content.endswith(f"... Ran 12 tests: OK [3 lines, {size:,} characters{DROPPED}]")
+    )
 
 
 def test_long_tool_arguments_of_old_turns_are_cut_too() -> None:
