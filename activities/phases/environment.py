@@ -1,12 +1,12 @@
 """The repository's environment around verification: set up once per dependency state,
 then mounted read-only for every build and test.
 
-For a repository whose setup plan builder can own (Python, Node, Rust), setup creates the
+For a repository whose setup plan builder can own (Python, Node, Rust, Go), setup creates the
 environment at /env (a virtual environment from the worker's interpreter, the project
 installed from the worktree with its test dependencies; node_modules, installed by the
 repository's own setup command and shown at /workspace/node_modules; the CARGO_HOME
-/env/cargo `cargo fetch` fills, read-only and offline later) and runs the repository's
-setup command with it;
+/env/cargo `cargo fetch` fills and the GOMODCACHE /env/go/mod `go mod download` fills, both
+read-only and offline later) and runs the repository's setup command with it;
 the result is cached per tenant and key (activities/sandbox/environments.py), so a later
 execution on the same dependency state skips setup entirely. Other repositories keep the
 plain setup command, run before every build.
@@ -24,6 +24,7 @@ from pathlib import Path
 from activities.sandbox import EnvironmentMount, PhaseResult, SandboxRunner, run_phase
 from activities.sandbox.egress import EgressPolicy
 from activities.sandbox.environments import EnvironmentStore, Lease, environment_key
+from activities.sandbox.go_env import go_environment, go_variables
 from activities.sandbox.node_env import (
     node_binds,
     node_environment,
@@ -101,8 +102,9 @@ def prepare_environment(
     node = node_environment(plan)
     binds = node_binds(worktree) if node else ()
     rust = rust_environment(plan)
+    go = go_environment(plan)
     # a committed node_modules that is not a directory is never mounted over: plain setup
-    owned = any(e is not None for e in (python, node, rust)) and (node is None or bool(binds))
+    owned = any(e is not None for e in (python, node, rust, go)) and (node is None or bool(binds))
     if settings is None or not owned or not runner.sandboxed():
         result = None
         if run_plain_setup and setup.command:
@@ -128,6 +130,9 @@ def prepare_environment(
     if rust:  # the repository's own variables win
         env = {**rust_variables(setup=False), **env}
         setup_env = {**rust_variables(setup=True), **setup_env}
+    if go:
+        env = {**go_variables(setup=False), **env}
+        setup_env = {**go_variables(setup=True), **setup_env}
     store = settings.store
     cached = store.lookup(tenant, key)
     if cached is not None:

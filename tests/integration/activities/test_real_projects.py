@@ -4,6 +4,7 @@ with the test count its own runner reports when run directly."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from persistence.uow import UnitOfWork
 from tests.fixtures.executions import Harness
 from tests.fixtures.real_projects import (
     fastify_error_source,
+    go_cmp_source,
     itoa_source,
     more_itertools_source,
     packaging_source,
@@ -32,6 +34,7 @@ from tests.integration.activities.conftest import Run
 
 __all__ = [
     "fastify_error_source",
+    "go_cmp_source",
     "itoa_source",
     "more_itertools_source",
     "packaging_source",
@@ -188,6 +191,46 @@ async def test_a_rust_crate_completes_with_the_count_cargo_lists_including_doc_t
         assert (published / "cargo" / ".package-cache").exists()
         # the same dependency state again: setup skipped, the same tests counted
         payload, events, _ = await _verified(harness, pipeline, itoa_source, tmp_path, where)
+        assert "setup.skipped:setup" in events and "build.completed:setup" not in events
+        assert payload["tests"] == counted
+    finally:
+        await pipeline.close()
+    assert counted["failed"] == counted["errors"] == 0
+
+
+def _go_test_counts(output: str) -> dict[str, int]:
+    """The tests (subtests included) `go test -json` reports, by terminal action."""
+    counts = {"pass": 0, "fail": 0, "skip": 0}
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        if event.get("Test") and event.get("Action") in counts:
+            counts[event["Action"]] += 1
+    return counts
+
+
+async def test_a_go_module_completes_with_the_count_go_test_json_reports(
+    harness: Harness,
+    pipeline_factory: Callable[..., FeaturePipeline],
+    go_cmp_source: FetchedSource,
+    tmp_path: Path,
+) -> None:
+    require_executable("go", "install Go (apt-get install golang-go)")
+    tree = go_cmp_source.copy_tree(tmp_path / "direct")
+    env = {"GOCACHE": str(tmp_path / "gocache"), "GOMODCACHE": str(tmp_path / "gomod"),
+           "GOPROXY": "off", "GOFLAGS": "-modcacherw"}  # fmt: skip
+    direct = _go_test_counts(run_plain(["go", "test", "-json", "./..."], tree, env))
+    assert direct["pass"] > 500 and direct["fail"] == 0
+    pipeline = pipeline_factory()
+    try:
+        payload, events, where = await _verified(harness, pipeline, go_cmp_source, tmp_path)
+        assert "build.completed:setup" in events and "build.completed:build" in events
+        counted = payload["tests"]
+        assert counted["total"] == sum(direct.values())
+        assert (counted["passed"], counted["skipped"]) == (direct["pass"], direct["skip"])
+        # the same dependency state again: setup skipped, build and test offline, same count
+        payload, events, _ = await _verified(harness, pipeline, go_cmp_source, tmp_path, where)
         assert "setup.skipped:setup" in events and "build.completed:setup" not in events
         assert payload["tests"] == counted
     finally:
