@@ -20,8 +20,10 @@ from domain.contracts import ExecutionRef, VerifyRequest
 from persistence.uow import UnitOfWork
 from tests.fixtures.executions import Harness
 from tests.fixtures.real_projects import (
+    GO_CMP,
     fastify_error_source,
     go_cmp_source,
+    go_consumer,
     itoa_source,
     more_itertools_source,
     packaging_source,
@@ -70,6 +72,7 @@ async def _verified(
     source: FetchedSource,
     tmp_path: Path,
     again: tuple[uuid.UUID, uuid.UUID] | None = None,
+    properties: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str], tuple[uuid.UUID, uuid.UUID]]:
     """The project through setup, build and test; its test.completed payload, events and
     (tenant, repository).
@@ -78,7 +81,7 @@ async def _verified(
     if again is None:
         remote = git_remote(source, tmp_path / f"{source.name}.git")
         tenant = uuid.uuid4()
-        repo = await harness.repository(tenant, str(remote), {})
+        repo = await harness.repository(tenant, str(remote), properties or {})
     else:
         tenant, repo = again
     row = await harness.execution(
@@ -236,3 +239,40 @@ async def test_a_go_module_completes_with_the_count_go_test_json_reports(
     finally:
         await pipeline.close()
     assert counted["failed"] == counted["errors"] == 0
+
+
+async def test_a_go_modules_dependencies_come_from_setups_cached_module_cache(
+    harness: Harness,
+    pipeline_factory: Callable[..., FeaturePipeline],
+    go_cmp_source: FetchedSource,
+    tmp_path: Path,
+) -> None:
+    """`go mod download` in setup (from a proxy committed in the repository: the real one is
+    unreachable here) fills the environment's GOMODCACHE; build and test, offline, compile
+    against it, and a second execution does so with setup skipped."""
+    require_executable("go", "install Go (apt-get install golang-go)")
+    source = go_consumer(go_cmp_source, GO_CMP[2], tmp_path / "consumer")
+    tree = source.copy_tree(tmp_path / "direct")
+    env = {"GOCACHE": str(tmp_path / "gocache"), "GOMODCACHE": str(tmp_path / "consumer-gomod"),
+           "GOPROXY": "off"}  # fmt: skip
+    direct = _go_test_counts(run_plain(["go", "test", "-json", "./..."], tree, env))
+    assert direct == {"pass": 4, "fail": 0, "skip": 0}
+    setup = "GOPROXY=file:///workspace/.goproxy GOSUMDB=off go mod download"
+    pipeline = pipeline_factory()
+    try:
+        payload, events, where = await _verified(
+            harness, pipeline, source, tmp_path, properties={"setup_command": setup}
+        )
+        assert "build.completed:setup" in events and "build.completed:build" in events
+        assert (payload["tests"]["total"], payload["tests"]["passed"]) == (4, 4)
+        [tenant_dir] = list((tmp_path / "state" / "environments").iterdir())
+        [published] = [p for p in tenant_dir.iterdir() if not p.name.startswith(".")]
+        version = "v" + GO_CMP[1].split("-")[0]
+        assert (published / "go" / "mod" / f"{GO_CMP[2]}@{version}" / "go.mod").is_file()
+        payload, events, _ = await _verified(
+            harness, pipeline, source, tmp_path, where, properties={"setup_command": setup}
+        )
+        assert "setup.skipped:setup" in events and "build.completed:setup" not in events
+        assert (payload["tests"]["total"], payload["tests"]["passed"]) == (4, 4)
+    finally:
+        await pipeline.close()
