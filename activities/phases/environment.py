@@ -24,7 +24,7 @@ from pathlib import Path
 from activities.sandbox import EnvironmentMount, PhaseResult, SandboxRunner, run_phase
 from activities.sandbox.egress import EgressPolicy
 from activities.sandbox.environments import EnvironmentStore, Lease, environment_key
-from activities.sandbox.go_env import go_environment, go_variables
+from activities.sandbox.go_env import go_environment, with_go_variables
 from activities.sandbox.node_env import (
     node_binds,
     node_environment,
@@ -131,8 +131,10 @@ def prepare_environment(
         env = {**rust_variables(setup=False), **env}
         setup_env = {**rust_variables(setup=True), **setup_env}
     if go:
-        env = {**go_variables(setup=False), **env}
-        setup_env = {**go_variables(setup=True), **setup_env}
+        env, setup_env = (
+            with_go_variables(env, setup=False),
+            with_go_variables(setup_env, setup=True),
+        )
     store = settings.store
     cached = store.lookup(tenant, key)
     if cached is not None:

@@ -15,6 +15,8 @@ names instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from activities.sandbox import filesystem as fs
 from domain.setup_plan import GoEnvironment, SetupPlan
 
@@ -32,3 +34,13 @@ def go_variables(*, setup: bool) -> dict[str, str]:
     if setup:
         return {**common, "GOFLAGS": "-modcacherw"}
     return {**common, "GOPROXY": "off", "GOSUMDB": "off"}
+
+
+def with_go_variables(env: Mapping[str, str], *, setup: bool) -> dict[str, str]:
+    """`env` over the Go environment's variables (the repository's own win), but setup's
+    GOFLAGS keep `-modcacherw` after whatever flags the repository sets: an environment
+    whose module cache is read-only could not be purged."""
+    merged = {**go_variables(setup=setup), **env}
+    if setup and env.get("GOFLAGS"):
+        merged["GOFLAGS"] = f"{env['GOFLAGS']} -modcacherw"
+    return merged
