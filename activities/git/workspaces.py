@@ -47,6 +47,7 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _REPOSITORY_MARKER = "builder-repository"
 _WARM = ".warm"
 _TRASH = ".trash"
+_REAPER_IDLE_S = 30.0  # the reaper thread exits after this long with nothing to delete
 
 
 def warm_key(tenant: str, url: str) -> str:
@@ -110,13 +111,12 @@ class _Reaper:
             remove_tree(path)  # cannot be renamed (gone, or another file system): delete here
             return
         self._wake.set()
-        if self._thread is None or not self._thread.is_alive():
-            with self._start:
-                if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(
-                        target=self._run, name="workspace-reaper", daemon=True
-                    )
-                    self._thread.start()
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="workspace-reaper", daemon=True
+                )
+                self._thread.start()
 
     def empty(self) -> int:
         """Delete everything in the trash; how many entries were removed."""
@@ -134,7 +134,11 @@ class _Reaper:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
+            if not self._wake.wait(_REAPER_IDLE_S):
+                with self._start:  # idle: exit, unless a discard came in just now
+                    if not self._wake.is_set():
+                        self._thread = None
+                        return
             self._wake.clear()
             with contextlib.suppress(OSError):  # the purge tries again
                 self.empty()

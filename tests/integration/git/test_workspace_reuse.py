@@ -120,3 +120,18 @@ def test_a_new_worktree_has_only_canonical_git_metadata(tmp_path: Path, bare_rem
     assert not (git / "objects" / "info").exists()
     assert (git / "config").read_text() == CANONICAL_CONFIG
     assert pygit2.Repository(str(path)).head.shorthand == "builder/exec-a"
+
+
+def test_an_idle_reaper_exits_and_the_next_discard_starts_another(
+    tmp_path: Path, bare_remote, monkeypatch
+) -> None:
+    monkeypatch.setattr("activities.git.workspaces._REAPER_IDLE_S", 0.05)
+    engine = engine_for(tmp_path)
+    remote = str(bare_remote(files=3))
+    trash = engine.config.workspace_root / ".trash"
+    reaper = engine.workspaces._reaper
+    for key in ("exec-a", "exec-b"):
+        _open(engine, remote, key, "t-a")
+        engine.release_workspace(key, keep_warm=False)
+        assert _wait_until(lambda: not any(trash.iterdir()))
+        assert _wait_until(lambda: reaper._thread is None)  # no thread left behind
