@@ -54,10 +54,13 @@ class Maintenance:
         )
 
     async def purge_orphaned_worktrees(self) -> int:
-        """Remove this worker's worktrees of executions that ended or do not exist."""
-        root = self.deps.git.config.workspace_root
+        """Remove this worker's worktrees of executions that ended or do not exist, and
+        empty the trash of discarded ones (normally the reaper's job; a crash leaves some)."""
+        git = self.deps.git
+        root = git.config.workspace_root
         if not root.is_dir():
             return 0
+        await run_blocking(lambda cancel, progress: git.empty_trash(), what="emptying the trash")
         keys: dict[uuid.UUID, str] = {}
         for entry in root.iterdir():
             if entry.name.startswith("."):
@@ -83,11 +86,11 @@ class Maintenance:
                 ).all()
             )
         doomed = [name for eid, name in keys.items() if eid not in live]
-        git = self.deps.git
 
         def remove(cancel: object, progress: object) -> None:
             for name in doomed:
                 git.remove_workspace(name)
+            git.empty_trash()  # delete them now, not in the reaper
 
         await run_blocking(remove, what="removing orphaned worktrees")
         return len(doomed)

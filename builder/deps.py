@@ -40,6 +40,7 @@ def git_config(settings: Settings) -> GitConfig:
         workspace_root=settings.resolved_workspace_dir(),
         mirror_root=state / "mirrors",
         mirror_cache_max_bytes=settings.mirror_cache_max_bytes,
+        warm_workspaces_per_repository=settings.warm_worktrees_per_repository,
         allow_local_remotes=settings.allow_local_remotes,
         author_name=settings.git_author_name,
         author_email=settings.git_author_email,

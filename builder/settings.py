@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     denied_hosts: list[str] = Field(default_factory=list)
     workspace_dir: Path | None = None
     mirror_cache_max_bytes: int = 20 * 1024**3
+    # released worktrees kept per (tenant, repository) for the next execution to take over
+    warm_worktrees_per_repository: int = Field(default=8, ge=0, le=256)
 
     # Sandbox
     sandbox_allow_unsandboxed: bool = False

@@ -26,5 +26,6 @@ class GitConfig:
     allow_plain_http: bool = False
     # Hosts whose SSH host key is accepted without a known_hosts entry (tests and dev).
     ssh_unverified_hosts: tuple[str, ...] = ()
-    # Released workspaces kept per repository for the next execution to reuse.
-    warm_workspaces_per_repository: int = 2
+    # Released workspaces kept per (tenant, repository) for the next execution to reuse;
+    # each one avoids a new repository, a full checkout and a deletion.
+    warm_workspaces_per_repository: int = 8

@@ -58,6 +58,10 @@ class GitEngine:
         """Delete the workspace of `key` (no-op when absent)."""
         self.workspaces.remove_workspace(key)
 
+    def empty_trash(self) -> int:
+        """Delete discarded workspaces now instead of in the background; how many."""
+        return self.workspaces.empty_trash()
+
     def workspace_path(self, key: str) -> Path:
         return self.workspaces.path_of(key)
 

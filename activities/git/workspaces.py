@@ -7,10 +7,15 @@ execution of the same tenant on the same repository takes it over and resets it 
 commit, which rewrites only the files that differ and removes every untracked and ignored
 file. Workspaces are never shared across tenants, and every claim puts the git metadata back
 into builder's canonical shape (activities.git.hygiene) instead of trusting it.
+
+A discarded workspace is renamed into the trash (one rename, atomic) and deleted by the
+store's reaper thread, off the activity's path; the purge and a worker's start empty
+whatever a crash left there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -27,7 +32,12 @@ from pygit2.enums import CheckoutStrategy
 from activities.git.config import GitConfig
 from activities.git.credentials import GitCredential
 from activities.git.errors import OperationCancelled
-from activities.git.hygiene import UntrustedGitDir, sanitize_git_dir, scrub_worktree
+from activities.git.hygiene import (
+    CANONICAL_CONFIG,
+    UntrustedGitDir,
+    sanitize_git_dir,
+    scrub_worktree,
+)
 from activities.git.mirror_cache import REMOTE, MirrorCache
 from activities.git.progress import ProgressCallback, ProgressReporter, check_cancelled
 from activities.git.remote_url import check_remote_url, redact_url
@@ -37,6 +47,7 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _REPOSITORY_MARKER = "builder-repository"
 _WARM = ".warm"
 _TRASH = ".trash"
+_REAPER_IDLE_S = 30.0  # the reaper thread exits after this long with nothing to delete
 
 
 def warm_key(tenant: str, url: str) -> str:
@@ -80,6 +91,59 @@ class _CheckoutProgress(pygit2.CheckoutCallbacks):
         self._reporter.report(f"checked out {completed_steps}/{total_steps} files")
 
 
+class _Reaper:
+    """Deletes what was renamed into a trash directory, in one daemon thread, off the
+    callers' path. `empty` deletes everything there now, in the caller's thread."""
+
+    def __init__(self, trash: Path) -> None:
+        self.trash = trash
+        self._wake = threading.Event()
+        self._lock = threading.Lock()  # one emptier at a time (reaper or purge)
+        self._start = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def discard(self, path: Path) -> None:
+        """Move `path` out of the way now; delete it soon."""
+        self.trash.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(path, self.trash / f"{path.name}-{uuid.uuid4().hex[:8]}")
+        except OSError:
+            remove_tree(path)  # cannot be renamed (gone, or another file system): delete here
+            return
+        self._wake.set()
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="workspace-reaper", daemon=True
+                )
+                self._thread.start()
+
+    def empty(self) -> int:
+        """Delete everything in the trash; how many entries were removed."""
+        with self._lock:
+            try:
+                doomed = list(self.trash.iterdir())
+            except FileNotFoundError:
+                return 0
+            for entry in doomed:
+                if entry.is_dir() and not entry.is_symlink():
+                    remove_tree(entry)
+                else:
+                    entry.unlink(missing_ok=True)
+            return len(doomed)
+
+    def _run(self) -> None:
+        while True:
+            if not self._wake.wait(_REAPER_IDLE_S):
+                with self._start:  # idle: exit, unless a discard came in just now
+                    if not self._wake.is_set():
+                        self._thread = None
+                        return
+            self._wake.clear()
+            with contextlib.suppress(OSError):  # the purge tries again
+                self.empty()
+
+
 class WorkspaceStore:
     """Workspaces under `config.workspace_root/<key>`, backed by the mirror cache."""
 
@@ -87,6 +151,7 @@ class WorkspaceStore:
         self._config = config
         self._root = Path(config.workspace_root)
         self._mirrors = mirrors or MirrorCache(config)
+        self._reaper = _Reaper(self._root / _TRASH)
 
     @property
     def mirrors(self) -> MirrorCache:
@@ -154,13 +219,17 @@ class WorkspaceStore:
         os.rename(path, warm / f"{repo_key}-{uuid.uuid4().hex[:12]}")
         kept = sorted(warm.glob(f"{repo_key}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
         for extra in kept[self._config.warm_workspaces_per_repository :]:
-            _discard(extra, self._root / _TRASH)
+            self._reaper.discard(extra)
 
     def remove_workspace(self, key: str) -> None:
         """Delete the workspace of `key`; a no-op when it does not exist."""
         path = self.path_of(key)
         if path.exists():
-            _discard(path, self._root / _TRASH)
+            self._reaper.discard(path)
+
+    def empty_trash(self) -> int:
+        """Delete the discarded workspaces still in the trash (the purge; a crash's leftovers)."""
+        return self._reaper.empty()
 
     # -- internals ---------------------------------------------------------------------
     def _mirror_has(self, url: str, sha: str) -> bool:
@@ -181,7 +250,7 @@ class WorkspaceStore:
         if path.exists():
             if _read_marker(path / ".git") == repo_key and _sanitized(path):
                 return
-            _discard(path, self._root / _TRASH)
+            self._reaper.discard(path)
         self._root.mkdir(parents=True, exist_ok=True)
         for warm in sorted((self._root / _WARM).glob(f"{repo_key}-*")):
             try:
@@ -190,10 +259,19 @@ class WorkspaceStore:
                 continue
             if _sanitized(path):
                 return
-            _discard(path, self._root / _TRASH)
-        pygit2.init_repository(str(path), bare=False)
-        (path / ".git" / _REPOSITORY_MARKER).write_text(repo_key + "\n")
-        sanitize_git_dir(path, _REPOSITORY_MARKER)
+            self._reaper.discard(path)
+        _init_workspace(path, repo_key)
+
+
+def _init_workspace(path: Path, repo_key: str) -> None:
+    """An empty repository in builder's canonical shape, written directly: libgit2's init
+    copies a template (description, hooks, info/exclude) that the claim would only delete."""
+    git = path / ".git"
+    (git / "objects" / "pack").mkdir(parents=True)
+    (git / "refs" / "heads").mkdir(parents=True)
+    (git / "HEAD").write_text("ref: refs/heads/main\n")  # set to the feature branch next
+    (git / "config").write_text(CANONICAL_CONFIG)
+    (git / _REPOSITORY_MARKER).write_text(repo_key + "\n")
 
 
 def _sanitized(path: Path) -> bool:
@@ -269,16 +347,6 @@ def _reset_to(
     repo.set_head(f"refs/heads/{feature_branch}")
     if callbacks is not None and callbacks.cancelled:
         raise OperationCancelled("cancelled while checking out the workspace")
-
-
-def _discard(path: Path, trash: Path) -> None:
-    trash.mkdir(parents=True, exist_ok=True)
-    doomed = trash / f"{path.name}-{uuid.uuid4().hex[:8]}"
-    try:
-        os.rename(path, doomed)
-    except OSError:
-        doomed = path
-    remove_tree(doomed)
 
 
 def remove_tree(path: Path) -> None:
