@@ -134,8 +134,10 @@ class AgentTurns(Phase, AgentActivities):
             else:
                 if n == 0 and step is not None:
                     await self._start_step(ctx, step)
-                first = every[0].created_at if every else None
-                elapsed = (datetime.now(UTC) - first).total_seconds() if first else 0.0
+                elapsed = loop.conversation_seconds(
+                    [(r.step_index, r.created_at) for r in every], inp.step_index,
+                    datetime.now(UTC),
+                )  # fmt: skip
                 loop.check_before_call(len(history), elapsed, self.limits)
                 turn, model_s = await self._ask(ctx, config, inp, history, where)
             exchange, changes, tools_s = await self._run_tools(ctx, path, turn, where)

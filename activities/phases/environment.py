@@ -144,9 +144,9 @@ def prepare_environment(
         )  # fmt: skip
     staging = store.staging(tenant, key)
     lease = store.hold(staging)
-    prepare_staging(staging, binds)
     command = "\n".join(line for line in ("set -e", script, setup.command) if line)
     try:
+        prepare_staging(staging, binds)  # inside: a failed mkdir must not keep the lease
         result = run_phase(
             "setup", command, worktree, required=True, timeout_s=setup_timeout_s, runner=runner,
             on_line=on_line, cancel=cancel, env=setup_env, egress=egress, secrets=secrets,

@@ -9,6 +9,7 @@ Every failure prints one line `builder: <message>` on stderr and exits with a co
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import NoReturn
 
@@ -36,18 +37,23 @@ class Parser(argparse.ArgumentParser):
 
 
 UNRECOGNIZED = "unrecognized arguments: "
+# the shape of every option builder has (`--dry-run`); a short `-x...` word may be a value
+OPTION_NAME = re.compile(r"--[a-z][a-z0-9-]{0,40}(=|$)")
 
 
 def _unechoed(message: str) -> str:
     """argparse's `unrecognized arguments: --value=hunter2 hunter2` without the values: an
     argument someone typed by mistake may be a secret (`repos secrets set ... --value=...`),
-    and an error line lands in terminals, CI logs and shell scrollback. Option names stay (they
-    say what was wrong); values and stray words become a count."""
+    and an error line lands in terminals, CI logs and shell scrollback. Long option names stay
+    (they say what was wrong); values, short options and stray words become a count."""
+    if "ignored explicit argument" in message:  # `-hsecret`: argparse quotes the `secret`
+        return message.split(": ignored explicit argument", 1)[0] + ": takes no value"
     if not message.startswith(UNRECOGNIZED):
         return message
     words = message[len(UNRECOGNIZED) :].split()
-    options = [w.split("=", 1)[0] for w in words if w.startswith("-") and len(w) > 1]
-    others = len(words) - len(options) + sum("=" in w for w in words if w.startswith("-"))
+    named = [w for w in words if OPTION_NAME.match(w)]
+    options = [w.split("=", 1)[0] for w in named]
+    others = len(words) - len(named) + sum("=" in w for w in named)
     said = ", ".join(options)
     if others:
         said += (", " if said else "") + f"{others} value(s), not repeated"

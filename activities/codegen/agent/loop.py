@@ -5,7 +5,9 @@ errors) and the per-turn event."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from activities.codegen.agent.protocol import Exchange, ToolOutcome, fingerprint
 from activities.codegen.engine import FeatureRequest
@@ -73,6 +75,24 @@ def visible_history(history: list[Exchange], limits: AgentLimits) -> list[Exchan
         ]
         out.append(ex.model_copy(update={"outcomes": trimmed}))
     return out
+
+
+def conversation_seconds(
+    turns: Sequence[tuple[int, datetime]], step_index: int, now: datetime
+) -> float:
+    """The wall time the conversation has used: from its first stored turn to now, less the
+    gap between the last declaring turn (step -1) and the first task turn, which is the plan
+    activity and a human's approval (hours, perhaps), not the agent's time. `turns` are the
+    stored (step index, created at) pairs in order; `step_index` is the turn about to run."""
+    if not turns:
+        return 0.0
+    used = (now - turns[0][1]).total_seconds()
+    declared = [at for step, at in turns if step < 0]
+    tasks = [at for step, at in turns if step >= 0]
+    resumed = tasks[0] if tasks else (now if step_index >= 0 else None)
+    if declared and resumed is not None:
+        used -= max(0.0, (resumed - declared[-1]).total_seconds())
+    return used
 
 
 def check_before_call(turn: int, elapsed_s: float, limits: AgentLimits) -> None:

@@ -138,6 +138,8 @@ def test_bad_arguments_are_one_line_and_exit_with_the_usage_code(
         (["repos", "secrets", "set", "r", "TOKEN", "--value=hunter2"], "--value, 1 value(s)"),
         (["repos", "list", "--token", "hunter2"], "--token, 1 value(s)"),
         (["repos", "list", "--bogus"], "--bogus ("),
+        (["repos", "list", "-Zhunter2"], "1 value(s), not repeated"),
+        (["repos", "list", "--Hunter2=x"], "1 value(s), not repeated"),
     ],
 )
 def test_an_unrecognized_argument_is_named_but_its_value_never_repeated(
@@ -148,6 +150,16 @@ def test_an_unrecognized_argument_is_named_but_its_value_never_repeated(
     assert exited.value.code == ExitCode.USAGE
     err = capsys.readouterr().err
     assert "hunter2" not in err and f"unrecognized arguments: {said}" in err, err
+
+
+def test_a_value_glued_to_a_flag_that_takes_none_is_not_repeated(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["repos", "list", "-hunter2"])
+    assert exited.value.code == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "unter2" not in err and "argument -h/--help: takes no value" in err, err
 
 
 def test_http_statuses_map_to_documented_exit_codes() -> None:
