@@ -33,7 +33,7 @@ from pydantic import (
 
 from activities.analysis.analyzer import AnalysisLimits, analyze_repository
 from activities.analysis.report import AnalysisReport
-from activities.sandbox.environment import is_secret_name
+from activities.sandbox.environment import is_secret_name, secret_name_schema_pattern
 from domain.errors import FieldError, ValidationFailed
 from domain.repository_configuration import (
     CommandSource,
@@ -79,6 +79,17 @@ EgressHost = Annotated[
     ),
 ]  # fmt: skip
 Toolchain = Literal["python", "node", "rust", "go", "java"]
+
+
+# check_env's rule declared in the JSON Schema (OpenAPI and .builder.yml), so a client that
+# follows the schema is never refused by the rule
+ENV_SCHEMA: dict[str, Any] = {
+    "maxProperties": MAX_ENV_VARS,
+    "propertyNames": {
+        "pattern": _ENV_NAME.pattern, "not": {"pattern": secret_name_schema_pattern()},
+    },
+    "additionalProperties": {"type": "string", "maxLength": MAX_ENV_VALUE},
+}  # fmt: skip
 
 
 def check_env(env: dict[str, str]) -> dict[str, str]:
@@ -140,7 +151,9 @@ class RepositoryConfigFile(_Strict):
     version: Literal[1] = Field(default=1, description="format version")
     commands: PhaseCommands = Field(default_factory=PhaseCommands)
     env: dict[str, str] = Field(
-        default_factory=dict, description="variables for every phase; never secrets"
+        default_factory=dict,
+        description="variables for every phase; never secrets",
+        json_schema_extra=ENV_SCHEMA,
     )
     network: PhaseNetwork = Field(default_factory=PhaseNetwork)
     timeouts: PhaseTimeouts = Field(default_factory=PhaseTimeouts)
@@ -197,7 +210,9 @@ class RepositoryProperties(_Strict):
         default=None, description="the tests' wall-clock limit in seconds (default: the worker's)"
     )
     env: dict[str, str] | None = Field(
-        default=None, description="variables for every phase, over the file's; never secrets"
+        default=None,
+        description="variables for every phase, over the file's; never secrets",
+        json_schema_extra=ENV_SCHEMA,
     )
     toolchain: dict[Toolchain, str] | None = Field(
         default=None, description="language -> version, over the file's"

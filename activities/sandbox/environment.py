@@ -20,6 +20,12 @@ _SECRET_NAME = re.compile(
 RUN_MARKER_VAR = "SANDBOX_RUN_MARKER"
 
 
+def secret_name_schema_pattern() -> str:
+    """The secret-name rule as an ECMA-262 regex for JSON Schema (no inline flags there, so
+    each letter becomes its two cases); the rule has no escapes or classes of its own."""
+    return re.sub(r"[A-Za-z]", lambda m: f"[{m[0].upper()}{m[0].lower()}]", _SECRET_NAME.pattern)
+
+
 def is_secret_name(name: str) -> bool:
     """Whether an environment variable name looks like a setting or a credential."""
     return bool(_SECRET_NAME.search(name))
