@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,17 +21,7 @@ class AgentTurnRepository:
         self, tenant_id: uuid.UUID, execution_id: uuid.UUID, step_index: int
     ) -> Sequence[AgentTurnRow]:
         """The step's turns in order."""
-        return (
-            await self.session.scalars(
-                select(AgentTurnRow)
-                .where(
-                    AgentTurnRow.tenant_id == tenant_id,
-                    AgentTurnRow.feature_execution_id == execution_id,
-                    AgentTurnRow.step_index == step_index,
-                )
-                .order_by(AgentTurnRow.turn_index)
-            )
-        ).all()
+        return await self._turns(tenant_id, execution_id, AgentTurnRow.step_index == step_index)
 
     async def store_response(
         self,
@@ -82,13 +72,15 @@ class AgentTurnRepository:
         self, tenant_id: uuid.UUID, execution_id: uuid.UUID
     ) -> Sequence[AgentTurnRow]:
         """The whole conversation in order: the declaring turns (step -1), then each step's."""
-        return (
-            await self.session.scalars(
-                select(AgentTurnRow)
-                .where(
-                    AgentTurnRow.tenant_id == tenant_id,
-                    AgentTurnRow.feature_execution_id == execution_id,
-                )
-                .order_by(AgentTurnRow.step_index, AgentTurnRow.turn_index)
-            )
-        ).all()
+        return await self._turns(tenant_id, execution_id)
+
+    async def _turns(
+        self, tenant_id: uuid.UUID, execution_id: uuid.UUID, *where: ColumnElement[bool]
+    ) -> Sequence[AgentTurnRow]:
+        query = select(AgentTurnRow).where(
+            AgentTurnRow.tenant_id == tenant_id,
+            AgentTurnRow.feature_execution_id == execution_id,
+            *where,
+        )
+        order = (AgentTurnRow.step_index, AgentTurnRow.turn_index)
+        return (await self.session.scalars(query.order_by(*order))).all()
