@@ -85,6 +85,26 @@ def harness(sessions: Any) -> Harness:
     return Harness(sessions, None, "unused")  # type: ignore[arg-type]
 
 
+NOTES_STEP = [{"op": "write_file", "path": "NOTES.md", "content": "notes\n"}]
+
+
+async def applied(
+    harness: Harness,
+    pipeline: FeaturePipeline,
+    tenant: uuid.UUID,
+    repo: Any,
+    changes: list[dict[str, Any]] = NOTES_STEP,
+) -> tuple[Run, Any]:
+    """A new execution of `repo` opened, analysed, planned, and its first step applied: where
+    the verify activity's tests start."""
+    row = await harness.execution(tenant, repo, changes)
+    run = Run(pipeline, ExecutionRef(execution_id=str(row.id), tenant_id=str(tenant)),
+              ActivityEnvironment())  # fmt: skip
+    await run.prepare()
+    await run("apply_step", run.step(0))
+    return run, row
+
+
 def files_of(worktree: Path, sha: str) -> set[str]:
     out = subprocess.run(
         ["git", "-C", str(worktree), "show", "--name-only", "--format=", sha],

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.testing import ActivityEnvironment
 
 from activities.pipeline import FeaturePipeline
 from activities.sandbox.environments import EnvironmentStore
@@ -24,7 +23,7 @@ from persistence.uow import UnitOfWork
 from tests.fixtures.executions import Harness
 from tests.fixtures.registry import FetchedSource, cache_root, git_remote
 from tests.fixtures.services import require_executable
-from tests.integration.activities.conftest import Run
+from tests.integration.activities.conftest import Run, applied
 
 PYPROJECT = """\
 [build-system]
@@ -84,13 +83,7 @@ async def _events(sessions: Any, ref: ExecutionRef) -> list[tuple[str, dict[str,
 async def _execution(
     harness: Harness, pipeline: FeaturePipeline, tenant: uuid.UUID, repo: uuid.UUID
 ) -> Run:
-    row = await harness.execution(
-        tenant, repo, [{"op": "write_file", "path": "NOTES.md", "content": "notes\n"}]
-    )
-    run = Run(pipeline, ExecutionRef(execution_id=str(row.id), tenant_id=str(tenant)),
-              ActivityEnvironment())  # fmt: skip
-    await run.prepare()
-    await run("apply_step", run.step(0))
+    run, _ = await applied(harness, pipeline, tenant, repo)
     return run
 
 

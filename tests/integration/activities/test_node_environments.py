@@ -14,8 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from temporalio.testing import ActivityEnvironment
-
 from activities.analysis.repo_config import analyze_configured_repository
 from activities.pipeline import FeaturePipeline
 from domain.contracts import ExecutionRef, VerifyRequest
@@ -24,7 +22,7 @@ from tests.fixtures.executions import Harness
 from tests.fixtures.real_projects import fastify_error_source, run_plain
 from tests.fixtures.registry import FetchedSource, git_remote
 from tests.fixtures.services import require_executable
-from tests.integration.activities.conftest import Run
+from tests.integration.activities.conftest import Run, applied
 
 __all__ = ["fastify_error_source"]
 
@@ -48,13 +46,7 @@ async def _events(sessions: Any, ref: ExecutionRef) -> list[tuple[str, dict[str,
 async def _verified(
     harness: Harness, pipeline: FeaturePipeline, tenant: uuid.UUID, repo: uuid.UUID
 ) -> tuple[Run, float, list[tuple[str, dict[str, Any]]]]:
-    row = await harness.execution(
-        tenant, repo, [{"op": "write_file", "path": "NOTES.md", "content": "notes\n"}]
-    )
-    run = Run(pipeline, ExecutionRef(execution_id=str(row.id), tenant_id=str(tenant)),
-              ActivityEnvironment())  # fmt: skip
-    await run.prepare()
-    await run("apply_step", run.step(0))
+    run, _ = await applied(harness, pipeline, tenant, repo)
     started = time.monotonic()
     built = await run("verify", VerifyRequest(ref=run.ref, phase="build"))
     elapsed = time.monotonic() - started

@@ -13,10 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from temporalio.testing import ActivityEnvironment
-
 from activities.pipeline import FeaturePipeline
-from domain.contracts import ExecutionRef, VerifyRequest
+from domain.contracts import VerifyRequest
 from persistence.uow import UnitOfWork
 from tests.fixtures.executions import Harness
 from tests.fixtures.real_projects import (
@@ -32,7 +30,7 @@ from tests.fixtures.real_projects import (
 )
 from tests.fixtures.registry import FetchedSource, git_remote
 from tests.fixtures.services import require_executable
-from tests.integration.activities.conftest import Run
+from tests.integration.activities.conftest import applied
 
 __all__ = [
     "fastify_error_source",
@@ -84,13 +82,13 @@ async def _verified(
         repo = await harness.repository(tenant, str(remote), properties or {})
     else:
         tenant, repo = again
-    row = await harness.execution(
-        tenant, repo, [{"op": "write_file", "path": "BUILDER_NOTES.md", "content": "notes\n"}]
+    run, row = await applied(
+        harness,
+        pipeline,
+        tenant,
+        repo,
+        [{"op": "write_file", "path": "BUILDER_NOTES.md", "content": "notes\n"}],
     )
-    run = Run(pipeline, ExecutionRef(execution_id=str(row.id), tenant_id=str(tenant)),
-              ActivityEnvironment())  # fmt: skip
-    await run.prepare()
-    await run("apply_step", run.step(0))
     built = await run("verify", VerifyRequest(ref=run.ref, phase="build"))
     # what the tests write (coverage, say) is theirs; setup's environment is never there
     assert _untracked(run.worktree()) == [], "nothing setup made may be committable"

@@ -7,16 +7,14 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from temporalio.testing import ActivityEnvironment
-
 from activities.phases.context import ExecutionContext
 from activities.pipeline import FeaturePipeline
-from domain.contracts import ExecutionRef, VerifyRequest
+from domain.contracts import VerifyRequest
 from persistence.setup_secrets import SetupSecrets
 from persistence.uow import UnitOfWork
 from tests.fixtures.executions import Harness
 from tests.fixtures.services import require_executable
-from tests.integration.activities.conftest import Run
+from tests.integration.activities.conftest import applied
 
 TOKEN = "s3tup-only-" + uuid.uuid4().hex
 SETUP = 'echo "token is $INDEX_TOKEN"; test -n "$INDEX_TOKEN" && echo setup-saw-it'
@@ -38,13 +36,9 @@ async def test_only_setup_receives_a_setup_secret_and_no_log_or_event_shows_it(
             tenant, repo, "INDEX_TOKEN", TOKEN
         )
         await uow.commit()
-    row = await harness.execution(
-        tenant, repo, [{"op": "write_file", "path": "a.txt", "content": "a\n"}]
+    run, row = await applied(
+        harness, pipeline, tenant, repo, [{"op": "write_file", "path": "a.txt", "content": "a\n"}]
     )
-    run = Run(pipeline, ExecutionRef(execution_id=str(row.id), tenant_id=str(tenant)),
-              ActivityEnvironment())  # fmt: skip
-    await run.prepare()
-    await run("apply_step", run.step(0))
 
     built = await run("verify", VerifyRequest(ref=run.ref, phase="build"))
     tested = await run("verify", VerifyRequest(ref=run.ref, phase="test"))

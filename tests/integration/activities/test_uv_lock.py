@@ -11,17 +11,15 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from temporalio.testing import ActivityEnvironment
-
 from activities.analysis.repo_config import analyze_configured_repository
 from activities.pipeline import FeaturePipeline
 from activities.sandbox.python_env import uv_executable
-from domain.contracts import ExecutionRef, VerifyRequest
+from domain.contracts import VerifyRequest
 from persistence.uow import UnitOfWork
 from tests.fixtures.executions import Harness
 from tests.fixtures.registry import FetchedSource, git_remote
 from tests.fixtures.services import require_executable
-from tests.integration.activities.conftest import Run
+from tests.integration.activities.conftest import applied
 
 LOCKED_SIX = "1.16.0"  # six's newest is 1.17.0: only the lock says 1.16.0
 PYPROJECT = """\
@@ -89,13 +87,7 @@ async def test_setup_installs_exactly_the_uv_lock_into_the_cached_environment(
     try:
         tenant = uuid.uuid4()
         repo = await harness.repository(tenant, str(remote), {})
-        row = await harness.execution(
-            tenant, repo, [{"op": "write_file", "path": "NOTES.md", "content": "notes\n"}]
-        )
-        run = Run(pipeline, ExecutionRef(execution_id=str(row.id), tenant_id=str(tenant)),
-                  ActivityEnvironment())  # fmt: skip
-        await run.prepare()
-        await run("apply_step", run.step(0))
+        run, row = await applied(harness, pipeline, tenant, repo)
         built = await run("verify", VerifyRequest(ref=run.ref, phase="build"))
         tested = await run("verify", VerifyRequest(ref=run.ref, phase="test"))
         assert built.passed and tested.passed, (built, tested)
