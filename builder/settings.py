@@ -28,8 +28,11 @@ class Settings(BaseSettings):
 
     # Postgres
     database_url: str | None = None
-    database_pool_size: int = 10
-    database_max_overflow: int = 20
+    # connections the pool keeps: an overflow connection is closed when it is returned,
+    # so under steady concurrency beyond the pool every checkout opened a new one (a
+    # connect, authentication and asyncpg's type setup); the whole peak is kept instead
+    database_pool_size: int = 30
+    database_max_overflow: int = 0
 
     # Temporal
     temporal_address: str = "127.0.0.1:7233"
