@@ -61,8 +61,7 @@ WITH existing AS (
            COALESCE(CAST(:timestamp AS timestamptz), clock_timestamp()),
            CAST(:causation_id AS uuid), CAST(:correlation_id AS uuid), :payload,
            :payload_schema, :producer_id, CAST(:tags AS jsonb)
-    FROM bump
-    ON CONFLICT (id) DO NOTHING
+    FROM bump{on_conflict}
     RETURNING {returning}
 ){outbox}
 SELECT (SELECT sequence_number FROM inserted) AS inserted_seq,
@@ -82,16 +81,26 @@ _APPEND_PARAMS = (
     bindparam("producer_id", type_=String),
     bindparam("tags", type_=JSONB),
 )
-# `existing` sees events committed before this statement and those of this transaction;
-# `bump` takes the stream's row lock and re-reads the cursor once a competing writer commits.
-_APPEND = text(_APPEND_SQL.format(returning="sequence_number", outbox="")).bindparams(
-    *_APPEND_PARAMS
-)
-# The same statement for the few event types webhooks can subscribe to: the matching
-# subscriptions get their outbox rows in the same statement, hence the same transaction.
-_APPEND_WITH_OUTBOX = text(
-    _APPEND_SQL.format(returning=OUTBOX_RETURNING, outbox=", " + outbox_cte(":execution_id"))
-).bindparams(*_APPEND_PARAMS)
+
+
+def _append_statement(*, outbox: bool, alone: bool) -> Any:
+    """The single-event append. In a transaction (`alone=False`) a same-id race is settled
+    by ON CONFLICT and undoing the bump; a statement that is its own transaction
+    (`alone=True`) has no ON CONFLICT, so losing the race fails it as a whole (bump included)
+    and the retry finds the stored id. With `outbox`, for the few event types webhooks can
+    subscribe to, the matching subscriptions get their outbox rows in the same statement."""
+    sql = _APPEND_SQL.format(
+        on_conflict="" if alone else "\n    ON CONFLICT (id) DO NOTHING",
+        returning=OUTBOX_RETURNING if outbox else "sequence_number",
+        outbox=", " + outbox_cte(":execution_id") if outbox else "",
+    )
+    return text(sql).bindparams(*_APPEND_PARAMS)
+
+
+_APPEND = _append_statement(outbox=False, alone=False)
+_APPEND_WITH_OUTBOX = _append_statement(outbox=True, alone=False)
+_APPEND_ALONE = _append_statement(outbox=False, alone=True)
+_APPEND_ALONE_WITH_OUTBOX = _append_statement(outbox=True, alone=True)
 
 # Only after losing a same-id race: this transaction still holds the stream's row lock,
 # so undoing its own bump leaves no gap.
@@ -164,7 +173,30 @@ async def append(
     """
     eid = event_id or new_event_id()
     conn = await session.connection()
-    params = {
+    params = _single_params(eid, execution_id, event_type, payload, producer_id,
+                            causation_id, correlation_id, tags, timestamp)  # fmt: skip
+    webhook = params["event_type"] in WEBHOOK_EVENT_TYPES
+    statement = _APPEND_WITH_OUTBOX if webhook else _APPEND
+    inserted, existing, stream, bumped = (await conn.execute(statement, params)).one()
+    if existing is None and bumped is not None and inserted is None:
+        # a concurrent writer committed the same id between our snapshot and our insert
+        await conn.execute(_UNDO_BUMP, {"execution_id": execution_id})
+        stream, existing = (await conn.execute(_FIND, {"id": eid})).one()
+    return _landed(eid, execution_id, inserted, existing, stream)
+
+
+def _single_params(
+    eid: uuid.UUID,
+    execution_id: uuid.UUID,
+    event_type: str,
+    payload: dict[str, Any],
+    producer_id: str,
+    causation_id: uuid.UUID | None,
+    correlation_id: uuid.UUID | None,
+    tags: dict[str, Any] | None,
+    timestamp: datetime | None,
+) -> dict[str, Any]:
+    return {
         "id": eid,
         "execution_id": execution_id,
         "event_type": str(event_type),
@@ -176,19 +208,44 @@ async def append(
         "producer_id": producer_id,
         "tags": tags or {},
     }
-    statement = _APPEND_WITH_OUTBOX if params["event_type"] in WEBHOOK_EVENT_TYPES else _APPEND
-    inserted, existing, stream, bumped = (await conn.execute(statement, params)).one()
+
+
+def _landed(
+    eid: uuid.UUID,
+    execution_id: uuid.UUID,
+    inserted: int | None,
+    existing: int | None,
+    stream: uuid.UUID | None,
+) -> AppendedEvent:
+    """Where the single append put `eid`, or why it could not."""
     if inserted is not None:
         return AppendedEvent(eid, int(inserted), True)
-    if existing is None and bumped is not None:
-        # a concurrent writer committed the same id between our snapshot and our insert
-        await conn.execute(_UNDO_BUMP, {"execution_id": execution_id})
-        stream, existing = (await conn.execute(_FIND, {"id": eid})).one()
     if existing is None:
         raise NotFound(f"feature execution {execution_id} not found")
     if stream != execution_id:
         raise Conflict(f"event id {eid} already belongs to feature execution {stream}")
     return AppendedEvent(eid, int(existing), False)
+
+
+async def _append_one_autocommitted(
+    conn: AsyncConnection, execution_id: uuid.UUID, item: dict[str, Any]
+) -> AppendedEvent:
+    """One event as a transaction of its own (`conn` in AUTOCOMMIT): one round trip."""
+    eid = item["event_id"]
+    params = _single_params(eid, execution_id, item["event_type"], item["payload"],
+                            item["producer_id"], item["causation_id"], item["correlation_id"],
+                            item["tags"], item["timestamp"])  # fmt: skip
+    webhook = params["event_type"] in WEBHOOK_EVENT_TYPES
+    statement = _APPEND_ALONE_WITH_OUTBOX if webhook else _APPEND_ALONE
+    for attempt in (1, 2):
+        try:
+            inserted, existing, stream, _bumped = (await conn.execute(statement, params)).one()
+            return _landed(eid, execution_id, inserted, existing, stream)
+        except IntegrityError as exc:
+            # another process committed this id after our snapshot: the retry finds it
+            if attempt == 2 or "execution_events_pkey" not in str(exc.orig):
+                raise
+    raise AssertionError("unreachable")
 
 
 async def read_after(
@@ -279,6 +336,29 @@ class EventStore:
     @property
     def staged(self) -> int:
         return sum(len(items) for items in self._staged.values())
+
+    @property
+    def streams(self) -> int:
+        """How many streams have staged events."""
+        return len(self._staged)
+
+    async def flush_autocommitted(self, conn: AsyncConnection) -> list[AppendedEvent]:
+        """Append the staged events of one stream as a transaction of their own, on a
+        connection in AUTOCOMMIT: the statement alone, without BEGIN and COMMIT round
+        trips. For a unit of work that did nothing else (a bookkeeping event)."""
+        if len(self._staged) != 1:
+            raise ValueError("an autocommitted flush appends to exactly one stream")
+        staged, self._staged = self._staged, {}
+        ((execution_id, items),) = staged.items()
+        if len(items) == 1:
+            return [await _append_one_autocommitted(conn, execution_id, items[0])]
+        batch = [_batch_item(**item) for item in items]
+        results = await _append_autocommitted(conn, execution_id, batch)
+        outcome = _settled(execution_id, batch, results)
+        for item in outcome:
+            if isinstance(item, Exception):
+                raise item
+        return [item for item in outcome if isinstance(item, AppendedEvent)]
 
     async def flush(self) -> list[AppendedEvent]:
         """Append every staged event, in staging order per stream. NotFound / Conflict as
@@ -579,17 +659,26 @@ class EventLog:
     async def _write(
         self, conn: AsyncConnection, execution_id: uuid.UUID, batch: list[_Pending]
     ) -> dict[uuid.UUID, tuple[int, bool, uuid.UUID]]:
-        params = _batch_params(execution_id, [p.params for p in batch])
-        statement = _batch_statement([p.params for p in batch])
-        for attempt in (1, 2):
-            try:
-                rows = (await conn.execute(statement, params)).all()
-                return {r.id: (int(r.sequence_number), bool(r.created), r.stream) for r in rows}
-            except IntegrityError as exc:
-                # another process committed one of these ids after our snapshot
-                if attempt == 2 or "execution_events_pkey" not in str(exc.orig):
-                    raise
-        raise AssertionError("unreachable")
+        return await _append_autocommitted(conn, execution_id, [p.params for p in batch])
+
+
+async def _append_autocommitted(
+    conn: AsyncConnection, execution_id: uuid.UUID, items: list[dict[str, Any]]
+) -> dict[uuid.UUID, tuple[int, bool, uuid.UUID]]:
+    """The batch append as a transaction of its own (`conn` in AUTOCOMMIT): one round trip.
+    A failed statement changes nothing, so losing a same-id race needs no savepoint: the
+    retry finds the stored id."""
+    params = _batch_params(execution_id, items)
+    statement = _batch_statement(items)
+    for attempt in (1, 2):
+        try:
+            rows = (await conn.execute(statement, params)).all()
+            return {r.id: (int(r.sequence_number), bool(r.created), r.stream) for r in rows}
+        except IntegrityError as exc:
+            # another process committed one of these ids after our snapshot
+            if attempt == 2 or "execution_events_pkey" not in str(exc.orig):
+                raise
+    raise AssertionError("unreachable")
 
 
 __all__ = [

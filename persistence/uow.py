@@ -68,6 +68,15 @@ class UnitOfWork:
     async def commit(self) -> None:
         """Append the staged events, then make everything done so far durable; the unit of
         work stays usable."""
+        if self.events.streams == 1 and not self.session.in_transaction():
+            # nothing else was read or written: the append statement is the whole unit,
+            # one round trip instead of BEGIN, the statement and COMMIT
+            conn = await self.session.connection(
+                execution_options={"isolation_level": "AUTOCOMMIT"}
+            )
+            await self.events.flush_autocommitted(conn)
+            await self.session.commit()  # ends the session's transaction; the row is stored
+            return
         if self.events.staged:
             await self.events.flush()
         await self.session.commit()

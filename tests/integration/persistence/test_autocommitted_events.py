@@ -1,0 +1,129 @@
+"""A unit of work that only staged events of one stream commits them as one statement
+(persistence/uow.py): no BEGIN/COMMIT round trips, the same guarantees as the
+transactional append (gap-free numbers, idempotent ids, NotFound, Conflict)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from domain.errors import Conflict, NotFound
+from domain.events import EventType
+from persistence.uow import UnitOfWork
+from tests.integration.persistence.factories import committed_execution
+
+
+@pytest.fixture
+def in_transaction(db_engine: AsyncEngine) -> Iterator[list[tuple[str, bool]]]:
+    """For each statement on the event table: its verb and whether a transaction block
+    was open on the connection when it ran."""
+    seen: list[tuple[str, bool]] = []
+
+    def after(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "execution_events" in statement:
+            driver = conn.connection.driver_connection
+            seen.append((statement.split()[0], driver.is_in_transaction()))
+
+    target = db_engine.sync_engine
+    event.listen(target, "after_cursor_execute", after)
+    yield seen
+    event.remove(target, "after_cursor_execute", after)
+
+
+async def _stage_and_commit(
+    sessions: async_sessionmaker[AsyncSession],
+    execution_id: uuid.UUID,
+    n: int,
+    event_id: uuid.UUID | None = None,
+    events: int = 1,
+) -> None:
+    async with UnitOfWork(sessions) as uow:
+        for i in range(events):
+            uow.events.stage(
+                execution_id, EventType.STEP_COMPLETED, {"n": n, "i": i},
+                producer_id=f"writer-{n}", event_id=event_id if i == 0 else None,
+            )  # fmt: skip
+        await uow.commit()
+
+
+async def _sequences(
+    sessions: async_sessionmaker[AsyncSession], execution_id: uuid.UUID
+) -> list[int]:
+    async with sessions() as session:
+        rows = await session.execute(
+            text(
+                "SELECT sequence_number FROM execution_events"
+                " WHERE feature_execution_id = :e ORDER BY sequence_number"
+            ),
+            {"e": execution_id},
+        )
+        return [int(r[0]) for r in rows]
+
+
+@pytest.mark.parametrize("events", [1, 3])
+async def test_staged_events_of_one_stream_alone_are_one_statement_outside_a_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+    in_transaction: list[tuple[str, bool]],
+    events: int,
+) -> None:
+    execution = await committed_execution(sessions)
+    await _stage_and_commit(sessions, execution.id, 1, events=events)
+    assert in_transaction == [("WITH", False)]
+    assert await _sequences(sessions, execution.id) == list(range(1, events + 1))
+
+
+async def test_a_unit_of_work_that_did_other_work_appends_inside_its_transaction(
+    sessions: async_sessionmaker[AsyncSession], in_transaction: list[tuple[str, bool]]
+) -> None:
+    execution = await committed_execution(sessions)
+    other = await committed_execution(sessions)
+    async with UnitOfWork(sessions) as uow:
+        await uow.executions.get(execution.tenant_id, execution.id)
+        uow.events.stage(execution.id, "x", {}, producer_id="p")
+        await uow.commit()
+    async with UnitOfWork(sessions) as uow:  # two streams: one transaction for both
+        uow.events.stage(execution.id, "x", {}, producer_id="p")
+        uow.events.stage(other.id, "x", {}, producer_id="p")
+        await uow.commit()
+    assert [open_ for _verb, open_ in in_transaction] == [True, True, True]
+    assert await _sequences(sessions, execution.id) == [1, 2]
+
+
+async def test_concurrent_duplicates_staged_alone_store_the_id_once_and_leave_no_gap(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    execution = await committed_execution(sessions)
+    event_id = uuid.uuid4()
+    await asyncio.gather(
+        *(_stage_and_commit(sessions, execution.id, n, event_id) for n in range(10)),
+        *(_stage_and_commit(sessions, execution.id, 100 + n) for n in range(20)),
+        *(_stage_and_commit(sessions, execution.id, 200 + n, events=2) for n in range(5)),
+    )
+    assert await _sequences(sessions, execution.id) == list(range(1, 1 + 1 + 20 + 10))
+    async with UnitOfWork(sessions) as uow:
+        assert await uow.events.latest_sequence(execution.id) == 31
+        stored = await uow.events.read_after(execution.id, 0, limit=100)
+    assert sum(e.id == event_id for e in stored) == 1
+
+
+async def test_staged_alone_to_an_unknown_stream_or_with_a_foreign_id_fails_and_stores_nothing(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    missing = uuid.uuid4()
+    with pytest.raises(NotFound, match=str(missing)):
+        await _stage_and_commit(sessions, missing, 1)
+    one = await committed_execution(sessions)
+    two = await committed_execution(sessions)
+    taken = uuid.uuid4()
+    await _stage_and_commit(sessions, one.id, 1, taken)
+    with pytest.raises(Conflict, match=f"already belongs to feature execution {one.id}"):
+        await _stage_and_commit(sessions, two.id, 2, taken)
+    assert await _sequences(sessions, two.id) == []
+    async with UnitOfWork(sessions) as uow:
+        assert await uow.events.latest_sequence(two.id) == 0
