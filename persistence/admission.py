@@ -1,8 +1,9 @@
 """The admission queue behind the per-tenant concurrency limit (migration 000014).
 
-One transaction per attempt, serialised per tenant by a transaction-scoped advisory lock:
-enqueue (idempotent), count the slots in use and the live waiters ahead, admit when the rule
-in domain/admission.py says so. A slot is held by an admitted row whose execution has not
+One transaction per attempt. When a limit applies it is serialised per tenant by a
+transaction-scoped advisory lock: enqueue (idempotent), count the slots in use and the live
+waiters ahead, admit when the rule in domain/admission.py says so; without a limit the
+execution is enqueued admitted in one statement, without the lock. A slot is held by an admitted row whose execution has not
 reached a terminal state, so an execution releases its slot by ending, however it ends; a
 crashed worker holds nothing (the workflow carries on elsewhere and still ends).
 
@@ -47,6 +48,18 @@ RETURNING a.queue_seq, a.admitted_at IS NOT NULL AS admitted
 """
 ).bindparams(bindparam("execution", type_=_UUID), bindparam("tenant", type_=_UUID))
 
+# without a limit: enqueue admitted (or admit a row queued while a limit applied), in one
+# statement and without the tenant's lock, since there is nothing to count
+_ENQUEUE_ADMITTED = text(
+    """
+INSERT INTO execution_admissions AS a (feature_execution_id, tenant_id, admitted_at)
+SELECT f.id, f.tenant_id, clock_timestamp() FROM feature_executions f
+WHERE f.id = :execution AND f.tenant_id = :tenant
+ON CONFLICT (feature_execution_id) DO UPDATE
+    SET polled_at = clock_timestamp(), admitted_at = COALESCE(a.admitted_at, clock_timestamp())
+RETURNING a.queue_seq
+"""
+).bindparams(bindparam("execution", type_=_UUID), bindparam("tenant", type_=_UUID))
 _OVERRIDE = text(
     "SELECT max_concurrent_executions FROM tenant_execution_limits WHERE tenant_id = :tenant"
 ).bindparams(bindparam("tenant", type_=_UUID))
@@ -170,10 +183,18 @@ class AdmissionRepository:
     ) -> Admission:
         """Enqueue the execution (once) and admit it when its turn has come."""
         t, e = _uuid(tenant), _uuid(execution)
-        await self.session.execute(_SERIALISE, {"key": f"admission:{t}"})
-        row = (await self.session.execute(_ENQUEUE, {"execution": e, "tenant": t})).one_or_none()
         has_override, override = await self.override(t)
         limit = effective_limit(default_limit, has_override, override)
+        if limit is None:
+            # unlimited: no count to serialise, so no tenant-wide lock; under a burst of one
+            # tenant's starts that lock made every admission wait for all the others
+            # (7 s per admission at 200 concurrent starts). A limit an operator sets at this
+            # moment applies from the next admission on.
+            params = {"execution": e, "tenant": t}
+            admitted = (await self.session.execute(_ENQUEUE_ADMITTED, params)).one_or_none()
+            return Admission(admitted=admitted is not None, position=None, limit=None)
+        await self.session.execute(_SERIALISE, {"key": f"admission:{t}"})
+        row = (await self.session.execute(_ENQUEUE, {"execution": e, "tenant": t})).one_or_none()
         if row is None:  # no such execution of this tenant: nothing to queue
             return Admission(admitted=False, position=None, limit=limit)
         if row.admitted:

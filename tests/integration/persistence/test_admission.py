@@ -225,3 +225,32 @@ async def test_a_released_row_holds_nothing_and_a_second_release_changes_nothing
         async with sessions.begin() as session:
             await AdmissionRepository(session).release(running.id)
     assert (await _attempt(sessions, waiter)).admitted
+
+
+async def test_without_a_limit_admission_takes_no_tenant_lock_and_admits_a_queued_waiter(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    tenant = uuid.uuid4()
+    running, waiting, fresh = await _executions(sessions, tenant, 3)
+    await _override(sessions, tenant, 1)
+    assert (await _attempt(sessions, running)).admitted
+    assert (await _attempt(sessions, waiting)).admitted is False  # queued behind the limit
+    await _override(sessions, tenant, None)
+    async with sessions.begin() as holder:
+        # another admission of the tenant holds the lock; an unlimited one does not wait
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+            {"k": f"admission:{tenant}"},
+        )
+        admitted = await asyncio.wait_for(
+            asyncio.gather(_attempt(sessions, waiting), _attempt(sessions, fresh)), timeout=5
+        )
+        # with a limit the attempt is serialised behind the holder
+        await _override(sessions, tenant, 5)
+        fresh = (await _executions(sessions, tenant, 1))[0]
+        limited = asyncio.ensure_future(_attempt(sessions, fresh))
+        await asyncio.sleep(0.3)
+        assert not limited.done()
+    assert (await limited).admitted
+    assert [a.admitted for a in admitted] == [True, True]
+    assert await _positions(sessions, tenant, [waiting, fresh]) == {}
