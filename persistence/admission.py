@@ -3,9 +3,10 @@
 One transaction per attempt. When a limit applies it is serialised per tenant by a
 transaction-scoped advisory lock: enqueue (idempotent), count the slots in use and the live
 waiters ahead, admit when the rule in domain/admission.py says so; without a limit the
-execution is enqueued admitted in one statement, without the lock. A slot is held by an admitted row whose execution has not
-reached a terminal state, so an execution releases its slot by ending, however it ends; a
-crashed worker holds nothing (the workflow carries on elsewhere and still ends).
+execution is enqueued admitted in one statement, without the lock. A slot is held by an
+admitted row whose execution has not reached a terminal state, so an execution releases
+its slot by ending, however it ends; a crashed worker holds nothing (the workflow carries on
+elsewhere and still ends).
 
 A waiter that stopped polling (its workflow is gone without an ending, e.g. terminated)
 goes stale after `STALE_AFTER` and no longer counts ahead of anyone; it keeps its place and
