@@ -3,7 +3,7 @@
 One transaction per attempt. When a limit applies it is serialised per tenant by a
 transaction-scoped advisory lock: enqueue (idempotent), count the slots in use and the live
 waiters ahead, admit when the rule in domain/admission.py says so; without a limit the
-execution is enqueued admitted in one statement, without the lock. A slot is held by an
+execution is enqueued admitted by one write, without the lock. A slot is held by an
 admitted row whose execution has not reached a terminal state, so an execution releases
 its slot by ending, however it ends; a crashed worker holds nothing (the workflow carries on
 elsewhere and still ends).
@@ -49,8 +49,8 @@ RETURNING a.queue_seq, a.admitted_at IS NOT NULL AS admitted
 """
 ).bindparams(bindparam("execution", type_=_UUID), bindparam("tenant", type_=_UUID))
 
-# without a limit: enqueue admitted (or admit a row queued while a limit applied), in one
-# statement and without the tenant's lock, since there is nothing to count
+# without a limit: enqueue admitted (or admit a row queued while a limit applied), one
+# write and no tenant lock, since there is nothing to count
 _ENQUEUE_ADMITTED = text(
     """
 INSERT INTO execution_admissions AS a (feature_execution_id, tenant_id, admitted_at)
@@ -170,7 +170,7 @@ def _uuid(value: uuid.UUID | str) -> uuid.UUID:
 
 class AdmissionRepository:
     """Works inside the caller's transaction; `try_admit` must be the transaction's only
-    work (it takes the tenant's advisory lock until commit)."""
+    work (when a limit applies it takes the tenant's advisory lock until commit)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session

@@ -30,8 +30,8 @@ def async_url(url: str) -> str:
 def create_engine(
     url: str,
     *,
-    pool_size: int = 10,
-    max_overflow: int = 20,
+    pool_size: int = 30,
+    max_overflow: int = 0,
     application_name: str = "builder",
 ) -> AsyncEngine:
     """An asyncpg engine with a bounded pool; a connection idle for PING_AFTER_IDLE_S or

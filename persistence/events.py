@@ -353,11 +353,15 @@ class EventStore:
         if len(items) == 1:
             return [await _append_one_autocommitted(conn, execution_id, items[0])]
         batch = [_batch_item(**item) for item in items]
-        results = await _append_autocommitted(conn, execution_id, batch)
+        results = await _append_autocommitted(conn, execution_id, batch, whole=True)
         outcome = _settled(execution_id, batch, results)
-        for item in outcome:
-            if isinstance(item, Exception):
-                raise item
+        # a foreign id stored none of the batch: say so, not that the others went missing
+        failures = sorted(
+            (item for item in outcome if isinstance(item, Exception)),
+            key=lambda e: not isinstance(e, Conflict),
+        )
+        if failures:
+            raise failures[0]
         return [item for item in outcome if isinstance(item, AppendedEvent)]
 
     async def flush(self) -> list[AppendedEvent]:
@@ -435,7 +439,7 @@ WITH input AS (
 ), bump AS (
     UPDATE feature_executions
     SET sequence_cursor = sequence_cursor + (SELECT count(*) FROM numbered)
-    WHERE id = CAST(:execution_id AS uuid) AND EXISTS (SELECT 1 FROM numbered)
+    WHERE id = CAST(:execution_id AS uuid) AND EXISTS (SELECT 1 FROM numbered){whole}
     RETURNING sequence_cursor
 ), inserted AS (
     INSERT INTO execution_events (
@@ -456,12 +460,28 @@ SELECT id, sequence_number, false, feature_execution_id FROM existing
 # number of new events, number them in arrival order, insert. A concurrent writer of the
 # same id from another process makes the insert fail as a whole; the batch is then retried
 # and finds the id stored.
-_APPEND_BATCH = text(_APPEND_BATCH_SQL.format(returning="id, sequence_number", outbox=""))
-_APPEND_BATCH_WITH_OUTBOX = text(
-    _APPEND_BATCH_SQL.format(
-        returning=OUTBOX_RETURNING, outbox=", " + outbox_cte("CAST(:execution_id AS uuid)")
+# With `whole`, an id stored in another stream makes the statement insert nothing at all:
+# for a unit of work's events committed on their own, which must land all or none.
+_FOREIGN_GUARD = """
+      AND NOT EXISTS (
+          SELECT 1 FROM existing WHERE feature_execution_id <> CAST(:execution_id AS uuid))"""
+
+
+def _batch_sql(*, outbox: bool, whole: bool) -> Any:
+    return text(
+        _APPEND_BATCH_SQL.format(
+            whole=_FOREIGN_GUARD if whole else "",
+            returning=OUTBOX_RETURNING if outbox else "id, sequence_number",
+            outbox=", " + outbox_cte("CAST(:execution_id AS uuid)") if outbox else "",
+        )
     )
-)
+
+
+_APPEND_BATCH = {
+    (outbox, whole): _batch_sql(outbox=outbox, whole=whole)
+    for outbox in (False, True)
+    for whole in (False, True)
+}
 
 
 def _batch_item(
@@ -524,11 +544,9 @@ def _settled(
     return out
 
 
-def _batch_statement(items: list[dict[str, Any]]) -> Any:
+def _batch_statement(items: list[dict[str, Any]], *, whole: bool = False) -> Any:
     """The batch append, with the webhook outbox CTE only when an item is eligible."""
-    if any(i["event_type"] in WEBHOOK_EVENT_TYPES for i in items):
-        return _APPEND_BATCH_WITH_OUTBOX
-    return _APPEND_BATCH
+    return _APPEND_BATCH[any(i["event_type"] in WEBHOOK_EVENT_TYPES for i in items), whole]
 
 
 async def append_batch(
@@ -663,13 +681,17 @@ class EventLog:
 
 
 async def _append_autocommitted(
-    conn: AsyncConnection, execution_id: uuid.UUID, items: list[dict[str, Any]]
+    conn: AsyncConnection,
+    execution_id: uuid.UUID,
+    items: list[dict[str, Any]],
+    *,
+    whole: bool = False,
 ) -> dict[uuid.UUID, tuple[int, bool, uuid.UUID]]:
     """The batch append as a transaction of its own (`conn` in AUTOCOMMIT): one round trip.
     A failed statement changes nothing, so losing a same-id race needs no savepoint: the
-    retry finds the stored id."""
+    retry finds the stored id. With `whole`, an id of another stream stores none of them."""
     params = _batch_params(execution_id, items)
-    statement = _batch_statement(items)
+    statement = _batch_statement(items, whole=whole)
     for attempt in (1, 2):
         try:
             rows = (await conn.execute(statement, params)).all()

@@ -74,7 +74,13 @@ class UnitOfWork:
             conn = await self.session.connection(
                 execution_options={"isolation_level": "AUTOCOMMIT"}
             )
-            await self.events.flush_autocommitted(conn)
+            try:
+                await self.events.flush_autocommitted(conn)
+            except BaseException:
+                # give the AUTOCOMMIT connection back: whatever the caller does next in this
+                # unit of work runs in a transaction again
+                await self.session.rollback()
+                raise
             await self.session.commit()  # ends the session's transaction; the row is stored
             return
         if self.events.staged:

@@ -247,8 +247,8 @@ async def test_without_a_limit_admission_takes_no_tenant_lock_and_admits_a_queue
         )
         # with a limit the attempt is serialised behind the holder
         await _override(sessions, tenant, 5)
-        fresh = (await _executions(sessions, tenant, 1))[0]
-        limited = asyncio.ensure_future(_attempt(sessions, fresh))
+        later = (await _executions(sessions, tenant, 1))[0]
+        limited = asyncio.ensure_future(_attempt(sessions, later))
         await asyncio.sleep(0.3)
         assert not limited.done()
     assert (await limited).admitted

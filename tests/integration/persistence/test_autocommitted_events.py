@@ -124,6 +124,49 @@ async def test_staged_alone_to_an_unknown_stream_or_with_a_foreign_id_fails_and_
     await _stage_and_commit(sessions, one.id, 1, taken)
     with pytest.raises(Conflict, match=f"already belongs to feature execution {one.id}"):
         await _stage_and_commit(sessions, two.id, 2, taken)
+    with pytest.raises(Conflict, match=f"already belongs to feature execution {one.id}"):
+        async with UnitOfWork(sessions) as uow:  # a new event and the foreign id: neither
+            uow.events.stage(two.id, "x", {}, producer_id="p")
+            uow.events.stage(two.id, "x", {}, producer_id="p", event_id=taken)
+            await uow.commit()
     assert await _sequences(sessions, two.id) == []
     async with UnitOfWork(sessions) as uow:
         assert await uow.events.latest_sequence(two.id) == 0
+
+
+async def test_losing_a_same_id_race_on_its_own_retries_and_finds_the_stored_event(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    execution = await committed_execution(sessions)
+    event_id = uuid.uuid4()
+    async with UnitOfWork(sessions) as holder:
+        # the holder appended the id and holds the stream's row lock, uncommitted: the
+        # statement alone sees no stored id, waits for the lock, then its insert collides
+        await holder.events.append(execution.id, "x", {}, producer_id="p", event_id=event_id)
+        racing = asyncio.ensure_future(_stage_and_commit(sessions, execution.id, 1, event_id))
+        await asyncio.sleep(0.3)
+        assert not racing.done()
+        await holder.commit()
+    await racing
+    await _stage_and_commit(sessions, execution.id, 2)
+    assert await _sequences(sessions, execution.id) == [1, 2]
+
+
+async def test_after_a_failed_commit_on_its_own_the_unit_of_work_is_transactional_again(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    execution = await committed_execution(sessions)
+    async with UnitOfWork(sessions) as uow:
+        uow.events.stage(uuid.uuid4(), "x", {}, producer_id="p")  # an unknown stream
+        with pytest.raises(NotFound):
+            await uow.commit()
+        await uow.session.execute(
+            text("UPDATE feature_executions SET title = 'changed' WHERE id = :id"),
+            {"id": execution.id},
+        )
+        await uow.rollback()
+    async with sessions() as session:
+        title = await session.scalar(
+            text("SELECT title FROM feature_executions WHERE id = :id"), {"id": execution.id}
+        )
+    assert title == execution.title
