@@ -196,18 +196,12 @@ def _single_params(
     tags: dict[str, Any] | None,
     timestamp: datetime | None,
 ) -> dict[str, Any]:
-    return {
-        "id": eid,
-        "execution_id": execution_id,
-        "event_type": str(event_type),
-        "timestamp": timestamp,
-        "causation_id": causation_id,
-        "correlation_id": correlation_id,
-        "payload": encode_payload(payload),
-        "payload_schema": PAYLOAD_SCHEMA,
-        "producer_id": producer_id,
-        "tags": tags or {},
-    }
+    """The single-event statement's parameters: a batch item plus its stream, with the
+    tags as JSONB instead of text."""
+    item = _batch_item(eid, event_type, payload, producer_id, causation_id, correlation_id,
+                       tags, timestamp)  # fmt: skip
+    return {**item, "execution_id": execution_id, "payload_schema": PAYLOAD_SCHEMA,
+            "tags": tags or {}}  # fmt: skip
 
 
 def _landed(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.tables import FeatureExecutionRow, RepositoryRow
@@ -51,3 +52,18 @@ async def committed_execution(
         )
         await uow.commit()
     return row
+
+
+async def stored_sequences(
+    sessions: async_sessionmaker[AsyncSession], execution_id: uuid.UUID
+) -> list[int]:
+    """The stream's stored sequence numbers, in order."""
+    async with sessions() as session:
+        result = await session.execute(
+            text(
+                "SELECT sequence_number FROM execution_events"
+                " WHERE feature_execution_id = :e ORDER BY sequence_number"
+            ),
+            {"e": execution_id},
+        )
+        return [int(r[0]) for r in result]

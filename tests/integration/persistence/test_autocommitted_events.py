@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.errors import Conflict, NotFound
 from domain.events import EventType
 from persistence.uow import UnitOfWork
-from tests.integration.persistence.factories import committed_execution
+from tests.integration.persistence.factories import committed_execution, stored_sequences
 
 
 @pytest.fixture
@@ -52,20 +52,6 @@ async def _stage_and_commit(
         await uow.commit()
 
 
-async def _sequences(
-    sessions: async_sessionmaker[AsyncSession], execution_id: uuid.UUID
-) -> list[int]:
-    async with sessions() as session:
-        rows = await session.execute(
-            text(
-                "SELECT sequence_number FROM execution_events"
-                " WHERE feature_execution_id = :e ORDER BY sequence_number"
-            ),
-            {"e": execution_id},
-        )
-        return [int(r[0]) for r in rows]
-
-
 @pytest.mark.parametrize("events", [1, 3])
 async def test_staged_events_of_one_stream_alone_are_one_statement_outside_a_transaction(
     sessions: async_sessionmaker[AsyncSession],
@@ -75,7 +61,7 @@ async def test_staged_events_of_one_stream_alone_are_one_statement_outside_a_tra
     execution = await committed_execution(sessions)
     await _stage_and_commit(sessions, execution.id, 1, events=events)
     assert in_transaction == [("WITH", False)]
-    assert await _sequences(sessions, execution.id) == list(range(1, events + 1))
+    assert await stored_sequences(sessions, execution.id) == list(range(1, events + 1))
 
 
 async def test_a_unit_of_work_that_did_other_work_appends_inside_its_transaction(
@@ -92,7 +78,7 @@ async def test_a_unit_of_work_that_did_other_work_appends_inside_its_transaction
         uow.events.stage(other.id, "x", {}, producer_id="p")
         await uow.commit()
     assert [open_ for _verb, open_ in in_transaction] == [True, True, True]
-    assert await _sequences(sessions, execution.id) == [1, 2]
+    assert await stored_sequences(sessions, execution.id) == [1, 2]
 
 
 async def test_concurrent_duplicates_staged_alone_store_the_id_once_and_leave_no_gap(
@@ -105,7 +91,7 @@ async def test_concurrent_duplicates_staged_alone_store_the_id_once_and_leave_no
         *(_stage_and_commit(sessions, execution.id, 100 + n) for n in range(20)),
         *(_stage_and_commit(sessions, execution.id, 200 + n, events=2) for n in range(5)),
     )
-    assert await _sequences(sessions, execution.id) == list(range(1, 1 + 1 + 20 + 10))
+    assert await stored_sequences(sessions, execution.id) == list(range(1, 1 + 1 + 20 + 10))
     async with UnitOfWork(sessions) as uow:
         assert await uow.events.latest_sequence(execution.id) == 31
         stored = await uow.events.read_after(execution.id, 0, limit=100)
@@ -129,7 +115,7 @@ async def test_staged_alone_to_an_unknown_stream_or_with_a_foreign_id_fails_and_
             uow.events.stage(two.id, "x", {}, producer_id="p")
             uow.events.stage(two.id, "x", {}, producer_id="p", event_id=taken)
             await uow.commit()
-    assert await _sequences(sessions, two.id) == []
+    assert await stored_sequences(sessions, two.id) == []
     async with UnitOfWork(sessions) as uow:
         assert await uow.events.latest_sequence(two.id) == 0
 
@@ -149,7 +135,7 @@ async def test_losing_a_same_id_race_on_its_own_retries_and_finds_the_stored_eve
         await holder.commit()
     await racing
     await _stage_and_commit(sessions, execution.id, 2)
-    assert await _sequences(sessions, execution.id) == [1, 2]
+    assert await stored_sequences(sessions, execution.id) == [1, 2]
 
 
 async def test_after_a_failed_commit_on_its_own_the_unit_of_work_is_transactional_again(

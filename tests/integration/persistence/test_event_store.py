@@ -7,14 +7,13 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.errors import Conflict, NotFound
 from domain.events import PAYLOAD_SCHEMA, EventType
 from persistence import events
 from persistence.uow import UnitOfWork
-from tests.integration.persistence.factories import committed_execution
+from tests.integration.persistence.factories import committed_execution, stored_sequences
 
 
 async def _append_committed(
@@ -35,20 +34,6 @@ async def _append_committed(
     return appended
 
 
-async def _stored_sequences(
-    sessions: async_sessionmaker[AsyncSession], execution_id: uuid.UUID
-) -> list[int]:
-    async with sessions() as session:
-        result = await session.execute(
-            text(
-                "SELECT sequence_number FROM execution_events"
-                " WHERE feature_execution_id = :e ORDER BY sequence_number"
-            ),
-            {"e": execution_id},
-        )
-        return [int(r[0]) for r in result]
-
-
 async def test_fifty_concurrent_appends_get_exactly_one_to_fifty(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -58,7 +43,7 @@ async def test_fifty_concurrent_appends_get_exactly_one_to_fifty(
     )
     assert sorted(a.sequence_number for a in appended) == list(range(1, 51))
     assert all(a.created for a in appended)
-    assert await _stored_sequences(sessions, execution.id) == list(range(1, 51))
+    assert await stored_sequences(sessions, execution.id) == list(range(1, 51))
     async with UnitOfWork(sessions) as uow:
         assert await uow.events.latest_sequence(execution.id) == 50
 
@@ -75,7 +60,7 @@ async def test_reappending_the_same_id_is_a_no_op_returning_the_stored_sequence(
     assert (again.id, again.sequence_number, again.created) == (event_id, 1, False)
     nxt = await _append_committed(sessions, execution.id, 4)
     assert nxt.sequence_number == 3
-    assert await _stored_sequences(sessions, execution.id) == [1, 2, 3]
+    assert await stored_sequences(sessions, execution.id) == [1, 2, 3]
 
 
 async def test_concurrent_duplicates_of_one_id_store_it_once_and_leave_no_gap(
@@ -89,7 +74,7 @@ async def test_concurrent_duplicates_of_one_id_store_it_once_and_leave_no_gap(
     dup_results = results[:10]
     assert sum(r.created for r in dup_results) == 1
     assert len({r.sequence_number for r in dup_results}) == 1
-    assert await _stored_sequences(sessions, execution.id) == list(range(1, 12))
+    assert await stored_sequences(sessions, execution.id) == list(range(1, 12))
     async with UnitOfWork(sessions) as uow:
         assert await uow.events.latest_sequence(execution.id) == 11
 
@@ -192,7 +177,7 @@ async def test_event_log_groups_concurrent_appends_into_gap_free_numbers(
     dups = appended[50:55]
     assert sum(a.created for a in dups) == 1 and len({a.sequence_number for a in dups}) == 1
     assert sorted({a.sequence_number for a in appended}) == list(range(1, 57))
-    assert await _stored_sequences(sessions, execution.id) == list(range(1, 57))
+    assert await stored_sequences(sessions, execution.id) == list(range(1, 57))
     again = await log.append(execution.id, "x", {}, producer_id="w", event_id=dup)
     assert (again.created, again.sequence_number) == (False, dups[0].sequence_number)
     async with UnitOfWork(sessions) as uow:
