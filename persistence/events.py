@@ -25,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import uuid6
 from sqlalchemy import DateTime, LargeBinary, String, bindparam, select, text
@@ -43,6 +44,7 @@ from persistence.outbox import OUTBOX_RETURNING, outbox_cte
 from persistence.tables import ExecutionEventRow, FeatureExecutionRow
 
 _UUID = PgUUID(as_uuid=True)
+_T = TypeVar("_T")
 
 # `existing` sees events committed before this statement and those of this transaction;
 # `bump` takes the stream's row lock and re-reads the cursor once a competing writer commits.
@@ -231,15 +233,23 @@ async def _append_one_autocommitted(
                             item["tags"], item["timestamp"])  # fmt: skip
     webhook = params["event_type"] in WEBHOOK_EVENT_TYPES
     statement = _APPEND_ALONE_WITH_OUTBOX if webhook else _APPEND_ALONE
-    for attempt in (1, 2):
-        try:
-            inserted, existing, stream, _bumped = (await conn.execute(statement, params)).one()
-            return _landed(eid, execution_id, inserted, existing, stream)
-        except IntegrityError as exc:
-            # another process committed this id after our snapshot: the retry finds it
-            if attempt == 2 or "execution_events_pkey" not in str(exc.orig):
-                raise
-    raise AssertionError("unreachable")
+
+    async def run() -> Any:
+        return (await conn.execute(statement, params)).one()
+
+    inserted, existing, stream, _bumped = await _retried_after_a_same_id_race(run)
+    return _landed(eid, execution_id, inserted, existing, stream)
+
+
+async def _retried_after_a_same_id_race(run: Callable[[], Awaitable[_T]]) -> _T:
+    """Run an append that fails as a whole when another writer committed one of its ids
+    after the statement's snapshot; run once more, and the retry finds the id stored."""
+    try:
+        return await run()
+    except IntegrityError as exc:
+        if "execution_events_pkey" not in str(exc.orig):
+            raise
+    return await run()
 
 
 async def read_after(
@@ -551,15 +561,13 @@ async def append_batch(
     it runs in a savepoint, so the retry finds the stored id instead."""
     params = _batch_params(execution_id, items)
     statement = _batch_statement(items)
-    for attempt in (1, 2):
-        try:
-            async with session.begin_nested():
-                conn = await session.connection()
-                rows = (await conn.execute(statement, params)).all()
-            break
-        except IntegrityError as exc:
-            if attempt == 2 or "execution_events_pkey" not in str(exc.orig):
-                raise
+
+    async def run() -> Any:
+        async with session.begin_nested():
+            conn = await session.connection()
+            return (await conn.execute(statement, params)).all()
+
+    rows = await _retried_after_a_same_id_race(run)
     results = {r.id: (int(r.sequence_number), bool(r.created), r.stream) for r in rows}
     outcome = _settled(execution_id, items, results)
     for item in outcome:
@@ -686,15 +694,12 @@ async def _append_autocommitted(
     retry finds the stored id. With `whole`, an id of another stream stores none of them."""
     params = _batch_params(execution_id, items)
     statement = _batch_statement(items, whole=whole)
-    for attempt in (1, 2):
-        try:
-            rows = (await conn.execute(statement, params)).all()
-            return {r.id: (int(r.sequence_number), bool(r.created), r.stream) for r in rows}
-        except IntegrityError as exc:
-            # another process committed one of these ids after our snapshot
-            if attempt == 2 or "execution_events_pkey" not in str(exc.orig):
-                raise
-    raise AssertionError("unreachable")
+
+    async def run() -> Any:
+        return (await conn.execute(statement, params)).all()
+
+    rows = await _retried_after_a_same_id_race(run)
+    return {r.id: (int(r.sequence_number), bool(r.created), r.stream) for r in rows}
 
 
 __all__ = [
