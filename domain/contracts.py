@@ -160,11 +160,27 @@ class RecordEventInput(_Contract):
 
 
 class LockRequest(_Contract):
-    """Acquire, refresh or release the execution's lock on (repository, feature branch)."""
+    """Acquire, refresh or release the execution's lock on (repository, feature branch).
+
+    `state`: a state change the release records in its transaction, after the lock is
+    gone (the run's final state), saving the workflow a bookkeeping call."""
 
     ref: ExecutionRef
     owner_id: str
     fencing_token: int | None = None
+    state: RecordStateInput | None = None
+
+
+class PhaseRequest(ExecutionRef):
+    """Which execution a phase activity works on, and the state change to record in the
+    transaction that stores the phase's result (the state the run enters next), saving the
+    workflow a bookkeeping call. A bare ExecutionRef (older runs) decodes as one without."""
+
+    state: RecordStateInput | None = None
+
+    @classmethod
+    def of(cls, ref: ExecutionRef, state: RecordStateInput | None) -> PhaseRequest:
+        return cls(execution_id=ref.execution_id, tenant_id=ref.tenant_id, state=state)
 
 
 class LockResult(_Contract):

@@ -23,6 +23,7 @@ from domain.contracts import (
     ExecutionRef,
     LockRequest,
     LockResult,
+    PhaseRequest,
     PlanResult,
     PullRequestRequest,
     PullRequestResult,
@@ -91,13 +92,13 @@ class WorkspaceActivities:
 
 class AnalysisActivities:
     @activity.defn
-    async def analyze(self, ref: ExecutionRef) -> AnalysisResult:
+    async def analyze(self, ref: PhaseRequest) -> AnalysisResult:
         raise NotImplementedError
 
 
 class PlanningActivities:
     @activity.defn
-    async def plan(self, ref: ExecutionRef) -> PlanResult:
+    async def plan(self, ref: PhaseRequest) -> PlanResult:
         raise NotImplementedError
 
 

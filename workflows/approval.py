@@ -12,8 +12,10 @@ from temporalio import workflow
 
 from domain.contracts import PlanDecision, WorkflowTimings
 from domain.enums import ErrorCode
+from domain.events import EventType
 from domain.values import ExecutionError
 from workflows.failures import Stop
+from workflows.journal import Journal
 from workflows.lease import LONG_WAITS_CONTINUE_AS_NEW, history_too_long
 
 
@@ -30,6 +32,26 @@ class ApprovalGate:
     def decide(self, decision: PlanDecision) -> None:
         self.decision = decision
         self.awaiting = False
+
+    async def ask(
+        self,
+        journal: Journal,
+        steps: int,
+        *,
+        already_requested: bool,
+        deadline: datetime | None,
+        limit_minutes: int,
+        continue_as_new: Callable[[], NoReturn],
+    ) -> PlanDecision:
+        """Ask for the decision (its event, once; the UI note), wait for it, record it."""
+        self.awaiting = True
+        if not already_requested:
+            await journal.event(EventType.PLAN_APPROVAL_REQUESTED, {"steps": steps})
+        journal.show("**waiting for plan approval** (update `approve_plan`)")
+        decision = await self.wait(deadline, limit_minutes, continue_as_new)
+        outcome = EventType.PLAN_APPROVED if decision.approved else EventType.PLAN_REJECTED
+        await journal.event(outcome, {"by": decision.by, "reason": decision.reason})
+        return decision
 
     async def wait(
         self,

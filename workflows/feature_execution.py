@@ -19,22 +19,24 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.contracts import (
     WORKFLOW_NAME,
+    AnalysisResult,
     CancelRequest,
     Carryover,
     CarryStage,
     ExecutionRef,
     FeatureExecutionInput,
     FeatureExecutionOutput,
+    PhaseRequest,
     PhaseTimeouts,
     PlanDecision,
     PushRequest,
+    RecordStateInput,
     RepairRequest,
     StepRequest,
     StepResult,
     VerifyRequest,
 )
 from domain.enums import ErrorCode, FeatureState, StepType
-from domain.events import EventType
 from domain.values import ExecutionError, ExecutionPlan, ExecutionProgress, PlanStep
 from workflows import policies
 from workflows import search_attributes as sa
@@ -233,19 +235,18 @@ class FeatureExecutionWorkflow:
                     await self._await_approval(already_requested=carry.approval_requested)
             else:
                 await self._worktree.open()
-                analysis = await self._worktree.call(
-                    AnalysisActivities.analyze, self._ref, policies.STEP_TIMEOUT,
-                    "analyze the repository",
-                )  # fmt: skip
+                analysis = await self._journal.carried(FeatureState.PLANNING, self._analyzed)
                 self._timeouts = analysis.phase_timeouts
                 self._verify_needed = analysis.verify_needed
-                await self._journal.transition(FeatureState.PLANNING)
                 agent = self._inp.engine == "agent" and workflow.patched(AGENT_TASKS)
-                plan = await self._planned(declare=agent)
-                if approval:
+                if not approval:  # the plan is recorded with the change to executing
+                    plan = await self._journal.carried(
+                        FeatureState.EXECUTING, lambda s: self._planned(declare=agent, state=s)
+                    )
+                else:
+                    plan = await self._planned(declare=agent)
                     await self._await_approval(already_requested=False)
-
-            if carry is None or carry.stage != "agent":
+            if self._journal.state != FeatureState.EXECUTING:  # not an agent's continued run
                 await self._journal.transition(FeatureState.EXECUTING)
             for step in plan.steps[max(resumed_at(carry)[0], 0) :]:
                 await self._run_step(plan, step.index, step.description)
@@ -274,14 +275,24 @@ class FeatureExecutionWorkflow:
 
     # ---- stages -----------------------------------------------------------------------------
 
-    async def _planned(self, *, declare: bool = False) -> ExecutionPlan:
-        """The plan, made once (after the agent's declaring turns when `declare`)."""
+    async def _analyzed(self, state: RecordStateInput | None) -> AnalysisResult:
+        request = PhaseRequest.of(self._ref, state)
+        return await self._worktree.call(
+            AnalysisActivities.analyze, request, policies.STEP_TIMEOUT, "analyze the repository"
+        )
+
+    async def _planned(
+        self, *, declare: bool = False, state: RecordStateInput | None = None
+    ) -> ExecutionPlan:
+        """The plan, made once (after the agent's declaring turns when `declare`), recorded
+        with `state`."""
         if declare:
             await declare_tasks(self._worktree, self._ref, int(self._started_at.timestamp()),
                                 self._carry, self._inp.timings, self._continue_as_new)  # fmt: skip
         planned = await self._worktree.call(
-            PlanningActivities.plan, self._ref, policies.STEP_TIMEOUT, "plan the change"
-        )
+            PlanningActivities.plan, PhaseRequest.of(self._ref, state), policies.STEP_TIMEOUT,
+            "plan the change",
+        )  # fmt: skip
         self._plan = planned.plan
         self._journal.set_progress(len(planned.plan.steps), 0, None)
         return planned.plan
@@ -295,26 +306,16 @@ class FeatureExecutionWorkflow:
             self._pipeline.cancel()
 
     async def _await_approval(self, *, already_requested: bool) -> None:
-        steps = len(self._plan.steps) if self._plan else 0
-        self._approval.awaiting = True
-        if not already_requested:
-            await self._journal.event(EventType.PLAN_APPROVAL_REQUESTED, {"steps": steps})
-        self._journal.show("**waiting for plan approval** (update `approve_plan`)")
         limit = self._inp.constraints.plan_approval_timeout_minutes
-        deadline = self._started_at + timedelta(minutes=limit) if limit else None
-        decision = await self._approval.wait(
-            deadline, limit, lambda: self._continue_as_new("approval")
-        )
-        if decision.approved:
-            await self._journal.event(
-                EventType.PLAN_APPROVED, {"by": decision.by, "reason": decision.reason}
-            )
-            return
-        await self._journal.event(
-            EventType.PLAN_REJECTED, {"by": decision.by, "reason": decision.reason}
-        )
-        self._cancel_reason = f"plan rejected: {decision.reason or 'no reason given'}"
-        raise asyncio.CancelledError()
+        decision = await self._approval.ask(
+            self._journal, len(self._plan.steps) if self._plan else 0,
+            already_requested=already_requested, limit_minutes=limit,
+            deadline=self._started_at + timedelta(minutes=limit) if limit else None,
+            continue_as_new=lambda: self._continue_as_new("approval"),
+        )  # fmt: skip
+        if not decision.approved:
+            self._cancel_reason = f"plan rejected: {decision.reason or 'no reason given'}"
+            raise asyncio.CancelledError()
 
     def _continue_as_new(self, stage: CarryStage, agent_at: tuple[int, int] = (0, 0)) -> NoReturn:
         """Hand the run to a fresh history; the lease, worktree and plan carry over."""
@@ -410,9 +411,8 @@ class FeatureExecutionWorkflow:
     async def _finish(self, outcome: FeatureExecutionOutput) -> None:
         """Always: clean up (lock, worktree), then the final state, event and completed_at."""
         await self._worktree.release(keep_warm=outcome.state == FeatureState.COMPLETED.label)
-        await self._lease.release()
         state = FeatureState.from_label(outcome.state)
         reason = self._cancel_reason if state == FeatureState.CANCELLED else None
-        await self._journal.transition(
-            state, error=outcome.error, result=outcome.result, reason=reason
+        await self._journal.carried(
+            state, self._lease.release, error=outcome.error, result=outcome.result, reason=reason
         )

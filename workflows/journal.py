@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
@@ -23,9 +23,15 @@ from workflows import search_attributes as sa
 from workflows.activities import BookkeepingActivities
 from workflows.calls import bookkeeping
 
+R = TypeVar("R")
+
 # with nothing to run, verification is the verifying state and two skipped-phase events,
 # recorded in one local activity instead of two verify activities
 SKIP_VERIFY_WITHOUT_COMMAND = "skip-verify-without-command"
+
+# a phase activity records the state change that follows its result in the same
+# transaction, instead of a record_state local activity after it
+STATE_WITH_ACTIVITY = "state-with-activity"
 
 # where a continued run starts: a continued lock wait starts over at analyzing
 CARRIED_STATE = {
@@ -55,22 +61,44 @@ class Journal:
 
     async def transition(self, state: FeatureState, **extra: Any) -> None:
         """Record the state change (row and event) and show it."""
-        event_id = str(workflow.uuid4())
-        await bookkeeping(
-            BookkeepingActivities.record_state,
-            RecordStateInput(
-                ref=self._ref,
-                state=state,
-                event_id=event_id,
-                causation_id=self.last_event_id,
-                progress=self.progress,
-                **extra,
-            ),
-            give_up=self._give_up,
+        change = self.change(state, **extra)
+        await bookkeeping(BookkeepingActivities.record_state, change, give_up=self._give_up)
+        self.entered(change)
+
+    async def carried(
+        self,
+        state: FeatureState,
+        call: Callable[[RecordStateInput | None], Awaitable[R]],
+        **extra: Any,
+    ) -> R:
+        """`call` the activity that precedes the change to `state`, handing it the change to
+        record with its own result (one transaction and one bookkeeping call fewer); the
+        run enters `state` once it returns. Older runs: the call, then `transition`."""
+        if not workflow.patched(STATE_WITH_ACTIVITY):
+            result = await call(None)
+            await self.transition(state, **extra)
+            return result
+        change = self.change(state, **extra)
+        result = await call(change)
+        self.entered(change)
+        return result
+
+    def change(self, state: FeatureState, **extra: Any) -> RecordStateInput:
+        """The change to `state`, caused by the previous one, with a fresh event id."""
+        return RecordStateInput(
+            ref=self._ref,
+            state=state,
+            event_id=str(workflow.uuid4()),
+            causation_id=self.last_event_id,
+            progress=self.progress,
+            **extra,
         )
-        self.last_event_id = event_id
-        self.state = state
-        workflow.upsert_search_attributes([sa.STATE.value_set(state.label)])
+
+    def entered(self, change: RecordStateInput) -> None:
+        """`change` is recorded: show it (state, search attribute, details)."""
+        self.last_event_id = change.event_id
+        self.state = change.state
+        workflow.upsert_search_attributes([sa.STATE.value_set(change.state.label)])
         self.show()
 
     async def event(self, event_type: EventType, payload: dict[str, Any]) -> None:

@@ -10,10 +10,16 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import FailureError, is_cancelled_exception
 
-from domain.contracts import ExecutionRef, LockRequest, LockResult, WorkflowTimings
+from domain.contracts import (
+    ExecutionRef,
+    LockRequest,
+    LockResult,
+    RecordStateInput,
+    WorkflowTimings,
+)
 from domain.enums import ErrorCode
 from domain.values import ExecutionError
-from workflows.activities import LockActivities
+from workflows.activities import BookkeepingActivities, LockActivities
 from workflows.calls import bookkeeping
 from workflows.failures import Stop
 
@@ -47,9 +53,9 @@ class Lease:
         self.owner_id = owner_id
         self.held = held
 
-    def _request(self) -> LockRequest:
+    def _request(self, state: RecordStateInput | None = None) -> LockRequest:
         token = self.held.fencing_token if self.held else None
-        return LockRequest(ref=self._ref, owner_id=self.owner_id, fencing_token=token)
+        return LockRequest(ref=self._ref, owner_id=self.owner_id, fencing_token=token, state=state)
 
     async def acquire(self, *, wait: bool, continue_as_new: Callable[[], None]) -> LockResult:
         """Take the lock; wait for it when `wait`, calling `continue_as_new` (which does not
@@ -114,6 +120,11 @@ class Lease:
             )
             return
 
-    async def release(self) -> None:
+    async def release(self, state: RecordStateInput | None = None) -> None:
+        """Give the lock up, recording `state` (the run's final one) in the same call; with
+        no lock held, `state` alone."""
         if self.held is not None and self.held.acquired:
-            await bookkeeping(LockActivities.release_lock, self._request(), give_up=self._give_up)
+            request = self._request(state)
+            await bookkeeping(LockActivities.release_lock, request, give_up=self._give_up)
+        elif state is not None:
+            await bookkeeping(BookkeepingActivities.record_state, state, give_up=self._give_up)

@@ -7,10 +7,11 @@ from temporalio import activity
 from activities.analysis.cache import AnalysisCache, analysis_key
 from activities.analysis.repo_config import analyze_configured_repository
 from activities.analysis.report import AnalysisReport
+from activities.phases.bookkeeping import stage_state
 from activities.phases.context import ExecutionContext, Phase, PhaseDeps, event_id
 from activities.phases.worktree import Use, WorktreeCache
 from activities.runtime import maps_domain_errors, run_blocking
-from domain.contracts import AnalysisResult, ExecutionRef, PhaseTimeouts
+from domain.contracts import AnalysisResult, PhaseRequest, PhaseTimeouts
 from domain.enums import ArtifactType
 from domain.events import EventType
 from domain.repository_configuration import ResolvedConfiguration
@@ -37,7 +38,7 @@ class Analysis(Phase, AnalysisActivities):
 
     @activity.defn
     @maps_domain_errors
-    async def analyze(self, ref: ExecutionRef) -> AnalysisResult:
+    async def analyze(self, ref: PhaseRequest) -> AnalysisResult:
         ctx = await self.context(ref)
         path = await self.worktrees.prepare(ctx, Use.READ)
         properties = ctx.repository.properties or {}
@@ -95,6 +96,8 @@ class Analysis(Phase, AnalysisActivities):
                 },
                 event_id=event_id(ctx.id, "analysis.completed"),
             )
+            if ref.state is not None:  # planning, entered with the analysis stored
+                await stage_state(self, uow, ref.state)
             await uow.commit()
         return AnalysisResult(
             languages=languages,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from temporalio import activity
 
+from activities.phases.bookkeeping import stage_state
 from activities.phases.context import Phase, event_id
 from activities.runtime import maps_domain_errors
 from domain.contracts import LockRequest, LockResult
@@ -78,6 +79,8 @@ class Locks(Phase, LockActivities):
                 {"lock_key": key},
                 event_id=event_id(row.id, "lock.released", inp.owner_id),
             )
+            if inp.state is not None:  # the run's final state, in the same transaction
+                await stage_state(self, uow, inp.state)
             await uow.commit()
             return LockResult(acquired=not released, fencing_token=inp.fencing_token, lock_key=key)
 

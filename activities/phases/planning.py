@@ -11,15 +11,16 @@ from activities.codegen.factory import build_engine
 from activities.codegen.workspace import FilesystemWorkspace
 from activities.phases.agent import exchange_of
 from activities.phases.analysis import stored_analysis
+from activities.phases.bookkeeping import stage_state
 from activities.phases.context import ExecutionContext, Phase, PhaseDeps, event_id
 from activities.phases.review import ensure_review_threads, feature_request
 from activities.phases.usage import record_usage, remaining_budget
 from activities.phases.worktree import Use, WorktreeCache
 from activities.runtime import maps_domain_errors, run_blocking
-from domain.contracts import ExecutionRef, PlanResult
+from domain.contracts import PhaseRequest, PlanResult, RecordStateInput
 from domain.enums import ArtifactType
 from domain.events import EventType
-from domain.values import ExecutionPlan
+from domain.values import ExecutionPlan, ExecutionProgress
 from workflows.activities import PlanningActivities
 
 PLAN_ARTIFACT = "plan.json"
@@ -32,11 +33,16 @@ class Planning(Phase, PlanningActivities):
 
     @activity.defn
     @maps_domain_errors
-    async def plan(self, ref: ExecutionRef) -> PlanResult:
+    async def plan(self, ref: PhaseRequest) -> PlanResult:
         """Plan once: a stored plan is returned as is, so a retry never asks the model again."""
         ctx = await self.context(ref)
         if ctx.execution.plan:
-            return PlanResult(plan=ExecutionPlan.model_validate(ctx.execution.plan))
+            stored = ExecutionPlan.model_validate(ctx.execution.plan)
+            if ref.state is not None:  # a retry after the plan was stored: the state too
+                async with self.unit() as uow:
+                    await stage_state(self, uow, with_plan_progress(ref.state, stored))
+                    await uow.commit()
+            return PlanResult(plan=stored)
         path = await self.worktrees.prepare(ctx, Use.EDIT)
         engine = build_engine(ctx.execution.engine, self.deps.llm)  # type: ignore[arg-type]
         await ensure_review_threads(self, ctx)
@@ -77,6 +83,8 @@ class Planning(Phase, PlanningActivities):
                 },
                 event_id=event_id(ctx.id, "plan.created"),
             )
+            if ref.state is not None:  # executing, entered with the plan stored
+                await stage_state(self, uow, with_plan_progress(ref.state, plan))
             await uow.commit()
         return PlanResult(plan=plan)
 
@@ -84,3 +92,10 @@ class Planning(Phase, PlanningActivities):
         async with self.unit() as uow:
             rows = await uow.agent_turns.of_step(ctx.tenant, ctx.id, tasks.DECLARING)
         return tasks.declared([exchange_of(r) for r in rows if r.outcomes is not None])
+
+
+def with_plan_progress(change: RecordStateInput, plan: ExecutionPlan) -> RecordStateInput:
+    """The change with the progress the workflow shows once it has the plan (its steps,
+    none done): the workflow made the change before the plan existed."""
+    progress = ExecutionProgress.of(len(plan.steps), 0, 0, None)
+    return change.model_copy(update={"progress": progress})

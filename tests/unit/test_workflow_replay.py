@@ -2,13 +2,15 @@
 
 tests/histories/ holds one history per path through the workflow (re-record them with
 BUILDER_RECORD_HISTORIES=1 and the workflow tests); `v0-*` are histories of the version
-before the phase split, and `*-pre-tasks` agent runs from before the agent declared its
-task list (`agent-tasks` patch), kept to prove that runs started by them still replay (see
-docs/operations.md, "Changing the workflow").
+before the phase split, `*-pre-tasks` agent runs from before the agent declared its task
+list (`agent-tasks` patch) and `*-pre-carried` runs from before phase activities recorded
+the state change that follows them (`state-with-activity` patch), kept to prove that runs
+started by them still replay (see docs/operations.md, "Changing the workflow").
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -38,6 +40,24 @@ def test_every_path_through_the_workflow_has_a_recorded_history() -> None:
     assert names >= PATHS
     assert {"v0-completed", "v0-failed", "v0-cancelled"} <= names
     assert {"agent-pre-tasks", "agent-continue-pre-tasks", "agent-continued-pre-tasks"} <= names
+    carried = {"spec", "approval", "cancel", "lock-wait"}
+    assert {f"{name}-pre-carried" for name in carried} <= names
+    for name in carried:  # the recorded path is the current one
+        assert "state-with-activity" in _patches(ROOT / "tests" / "histories" / f"{name}.json")
+        assert "state-with-activity" not in _patches(
+            ROOT / "tests" / "histories" / f"{name}-pre-carried.json"
+        )
+
+
+def _patches(path: Path) -> set[str]:
+    """The patch ids a history's markers record."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    return {
+        json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    }
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -35,6 +35,7 @@ from domain.contracts import (
     FeatureExecutionOutput,
     LockRequest,
     LockResult,
+    PhaseRequest,
     PhaseTimeouts,
     PlanResult,
     PullRequestRequest,
@@ -120,8 +121,16 @@ class Stubs(
     def named(self, name: str) -> list[Call]:
         return [c for c in self.calls if c.name == name]
 
+    def changes(self) -> list[RecordStateInput]:
+        """Every state change the workflow asked for, in order: by record_state or carried
+        by the activity whose result it follows (analyze, plan, release_lock)."""
+        changes = [
+            c.arg if c.name == "record_state" else getattr(c.arg, "state", None) for c in self.calls
+        ]
+        return [change for change in changes if isinstance(change, RecordStateInput)]
+
     def states(self) -> list[str]:
-        return [c.arg.state.label for c in self.named("record_state")]
+        return [change.state.label for change in self.changes()]
 
     def events(self) -> list[str]:
         return [c.arg.event_type for c in self.named("record_event")]
@@ -191,12 +200,12 @@ class Stubs(
         return await self._do("cleanup", inp, lambda: None)
 
     @activity.defn
-    async def analyze(self, ref: ExecutionRef) -> AnalysisResult:
+    async def analyze(self, ref: PhaseRequest) -> AnalysisResult:
         timeouts = PhaseTimeouts(setup_s=5, build_s=5, test_s=5)
         return await self._do("analyze", ref, lambda: AnalysisResult(phase_timeouts=timeouts))
 
     @activity.defn
-    async def plan(self, ref: ExecutionRef) -> PlanResult:
+    async def plan(self, ref: PhaseRequest) -> PlanResult:
         plan = ExecutionPlan(
             steps=[
                 PlanStep(index=i, description=f"step {i}", type=StepType.MODIFY_FILE)

@@ -74,7 +74,7 @@ async def test_the_pull_request_is_delivered_after_the_push_and_recorded_in_the_
     assert names.index("deliver_pull_request") > names.index("push")
     (deliver,) = stubs.named("deliver_pull_request")
     assert deliver.arg.pushed.branch_name == "builder/a-change"
-    final = stubs.named("record_state")[-1].arg
+    final = stubs.changes()[-1]
     assert final.state.label == "completed" and final.result.pull_request_number == 1
 
 
@@ -94,7 +94,7 @@ async def test_a_refused_credential_fails_the_run_once_and_keeps_the_pushed_bran
     assert (state, code) == ("failed", "repository_access")
     assert "builder/a-change was pushed" in message and "HTTP 401" in message
     assert [c.attempt for c in stubs.named("deliver_pull_request")] == [1]
-    final = stubs.named("record_state")[-1].arg
+    final = stubs.changes()[-1]
     assert final.state.label == "failed"
     assert final.result.branch_name == "builder/a-change"  # the push is not lost
     assert final.error.details["branch_pushed"] is True
