@@ -34,6 +34,20 @@ _UPDATED = (
 )
 
 
+def _upsert_changes() -> Any:
+    rows_in = insert(FileChangeRow)
+    return rows_in.on_conflict_do_update(
+        index_elements=[FileChangeRow.execution_step_id, FileChangeRow.file_path],
+        index_where=FileChangeRow.deleted_at.is_(None),
+        set_={name: getattr(rows_in.excluded, name) for name in _UPDATED},
+    ).returning(FileChangeRow)
+
+
+# the rows go as parameters of one cached statement (a multi-VALUES insert has no cache key
+# and would be compiled on every call)
+_UPSERT_CHANGES = _upsert_changes()
+
+
 def patch_artifact_name(step_id: uuid.UUID, file_path: str) -> str:
     """Artifact name of a file's patch: file paths hold slashes, so names derive from ids."""
     return f"patch-{derived_id(step_id, file_path)}.diff"
@@ -134,11 +148,7 @@ async def store_patches(
                 "patch_artifact_id": patch_artifact_id,
             }
         )
-    rows_in = insert(FileChangeRow).values(values)
-    statement = rows_in.on_conflict_do_update(
-        index_elements=[FileChangeRow.execution_step_id, FileChangeRow.file_path],
-        index_where=FileChangeRow.deleted_at.is_(None),
-        set_={name: getattr(rows_in.excluded, name) for name in _UPDATED},
-    ).returning(FileChangeRow)
-    result = await session.scalars(statement, execution_options={"populate_existing": True})
+    result = await session.scalars(
+        _UPSERT_CHANGES, values, execution_options={"populate_existing": True}
+    )
     return sorted(result.all(), key=lambda r: r.file_path)

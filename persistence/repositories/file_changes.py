@@ -19,6 +19,32 @@ from persistence.tables import ExecutionStepRow, FeatureExecutionRow, FileChange
 _LIVE = text("deleted_at IS NULL")
 
 
+def _record_changes() -> Any:
+    """Upsert by (step, path); a row with an artifact keeps it when re-recorded inline."""
+    rows_in = insert(FileChangeRow)
+    excluded = rows_in.excluded
+    return rows_in.on_conflict_do_update(
+        index_elements=["execution_step_id", "file_path"],
+        index_where=_LIVE,
+        set_={
+            "change_type": excluded.change_type,
+            "previous_hash": excluded.previous_hash,
+            "new_hash": excluded.new_hash,
+            "lines_added": excluded.lines_added,
+            "lines_removed": excluded.lines_removed,
+            "patch_content": excluded.patch_content,
+            "patch_artifact_id": func.coalesce(
+                excluded.patch_artifact_id, FileChangeRow.patch_artifact_id
+            ),
+        },
+    ).returning(FileChangeRow)
+
+
+# the rows go as parameters of this one cached statement: a multi-VALUES insert has no
+# cache key, so SQLAlchemy would compile it on every call
+_RECORD_CHANGES = _record_changes()
+
+
 class FileChangeRepository:
     """File changes of the executions of one tenant (scoped through the parent execution)."""
 
@@ -55,44 +81,28 @@ class FileChangeRepository:
         if not changes:
             return []
         artifacts = patch_artifact_ids or {}
-        rows_in = insert(FileChangeRow).values(
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "feature_execution_id": execution_id,
-                    "execution_step_id": sid,
-                    "file_path": c.file_path,
-                    "change_type": str(c.change_type),
-                    "previous_hash": c.previous_hash,
-                    "new_hash": c.new_hash,
-                    "lines_added": c.lines_added,
-                    "lines_removed": c.lines_removed,
-                    "patch_content": c.patch,
-                    "patch_artifact_id": artifacts.get(c.file_path),
-                }
-                for c in changes
-            ]
-        )
-        excluded = rows_in.excluded
-        stmt = rows_in.on_conflict_do_update(
-            index_elements=["execution_step_id", "file_path"],
-            index_where=_LIVE,
-            set_={
-                "change_type": excluded.change_type,
-                "previous_hash": excluded.previous_hash,
-                "new_hash": excluded.new_hash,
-                "lines_added": excluded.lines_added,
-                "lines_removed": excluded.lines_removed,
-                "patch_content": excluded.patch_content,
-                "patch_artifact_id": func.coalesce(
-                    excluded.patch_artifact_id, FileChangeRow.patch_artifact_id
-                ),
-            },
-        ).returning(FileChangeRow)
-        rows = (
-            await self.session.scalars(stmt, execution_options={"populate_existing": True})
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "feature_execution_id": execution_id,
+                "execution_step_id": sid,
+                "file_path": c.file_path,
+                "change_type": str(c.change_type),
+                "previous_hash": c.previous_hash,
+                "new_hash": c.new_hash,
+                "lines_added": c.lines_added,
+                "lines_removed": c.lines_removed,
+                "patch_content": c.patch,
+                "patch_artifact_id": artifacts.get(c.file_path),
+            }
+            for c in changes
+        ]
+        stored = (
+            await self.session.scalars(
+                _RECORD_CHANGES, rows, execution_options={"populate_existing": True}
+            )
         ).all()
-        return sorted(rows, key=lambda r: r.file_path)
+        return sorted(stored, key=lambda r: r.file_path)
 
     async def upsert(
         self,

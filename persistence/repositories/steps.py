@@ -20,6 +20,24 @@ from persistence.repositories.base import UNSET, Unset, as_uuid, execution_owned
 from persistence.tables import ExecutionStepRow, FeatureExecutionRow
 
 _LIVE = text("deleted_at IS NULL")
+
+
+def _upsert_steps() -> Any:
+    """Insert steps, or refresh the description, type and targets of those that exist."""
+    rows_in = insert(ExecutionStepRow)
+    return rows_in.on_conflict_do_update(
+        index_elements=["feature_execution_id", "step_index"],
+        index_where=_LIVE,
+        set_={
+            "description": rows_in.excluded.description,
+            "step_type": rows_in.excluded.step_type,
+            "target_files": rows_in.excluded.target_files,
+            "updated_at": func.now(),
+        },
+    ).returning(ExecutionStepRow)
+
+
+_UPSERT_STEPS = _upsert_steps()
 _FINISHED = {StepState.COMPLETED, StepState.FAILED, StepState.SKIPPED}
 
 
@@ -77,34 +95,26 @@ class ExecutionStepRepository:
         tid = as_uuid(tenant_id, "tenant")
         eid = as_uuid(execution_id, "feature execution")
         await self._ensure_execution(tid, eid)
-        rows_in = insert(ExecutionStepRow).values(
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "feature_execution_id": eid,
-                    "step_index": s.index,
-                    "description": s.description,
-                    "step_type": str(s.type),
-                    "target_files": list(s.target_files),
-                    "state": int(StepState.PENDING),
-                }
-                for s in steps
-            ]
-        )
-        stmt = rows_in.on_conflict_do_update(
-            index_elements=["feature_execution_id", "step_index"],
-            index_where=_LIVE,
-            set_={
-                "description": rows_in.excluded.description,
-                "step_type": rows_in.excluded.step_type,
-                "target_files": rows_in.excluded.target_files,
-                "updated_at": func.now(),
-            },
-        ).returning(ExecutionStepRow)
-        rows = (
-            await self.session.scalars(stmt, execution_options={"populate_existing": True})
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "feature_execution_id": eid,
+                "step_index": s.index,
+                "description": s.description,
+                "step_type": str(s.type),
+                "target_files": list(s.target_files),
+                "state": int(StepState.PENDING),
+            }
+            for s in steps
+        ]
+        # the rows as parameters of one cached statement (a multi-VALUES insert has no cache
+        # key, so SQLAlchemy would compile it on every call)
+        stored = (
+            await self.session.scalars(
+                _UPSERT_STEPS, rows, execution_options={"populate_existing": True}
+            )
         ).all()
-        return sorted(rows, key=lambda r: r.step_index)
+        return sorted(stored, key=lambda r: r.step_index)
 
     async def find(
         self, tenant_id: uuid.UUID | str, step_id: uuid.UUID | str

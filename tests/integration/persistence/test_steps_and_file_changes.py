@@ -166,3 +166,14 @@ async def test_steps_of_an_unknown_execution_are_not_found(
             await uow.steps.get_by_index(ex.tenant_id, ex.id, 7)
         with pytest.raises(NotFound, match=str(missing)):
             await uow.file_changes.record(ex.tenant_id, missing, [])
+
+
+def test_the_bulk_upserts_are_statements_sqlalchemy_can_cache() -> None:
+    # a multi-VALUES insert has no cache key and is compiled on every call (a hot path:
+    # every plan and every applied step); the rows go as parameters of these instead
+    from persistence.artifacts.patches import _UPSERT_CHANGES
+    from persistence.repositories.file_changes import _RECORD_CHANGES
+    from persistence.repositories.steps import _UPSERT_STEPS
+
+    for statement in (_UPSERT_STEPS, _RECORD_CHANGES, _UPSERT_CHANGES):
+        assert statement._generate_cache_key() is not None
