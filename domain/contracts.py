@@ -112,11 +112,13 @@ class ExecutionRef(_Contract):
 
 
 class AdmissionRequest(_Contract):
-    """Ask for one of the tenant's execution slots; wait up to `window_s` for it."""
+    """Ask for one of the tenant's execution slots; wait up to `window_s` for it. `state`
+    (the run's first, analyzing) is recorded in the transaction that admits it."""
 
     ref: ExecutionRef
     window_s: float = 0.0
     poll_max_s: float = 5.0
+    state: RecordStateInput | None = None
 
 
 class AdmissionResult(_Contract):
@@ -306,6 +308,8 @@ class PushRequest(_Contract):
     owner_id: str
     # the commit the tests passed on; push refuses anything else
     verified_commit: str | None = None
+    # verifying with nothing to run: recorded once the lease is checked, before the push
+    state: RecordStateInput | None = None
 
 
 class PushResult(_Contract):

@@ -14,7 +14,13 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from domain.contracts import AdmissionRequest, AdmissionResult, ExecutionRef, WorkflowTimings
+from domain.contracts import (
+    AdmissionRequest,
+    AdmissionResult,
+    ExecutionRef,
+    RecordStateInput,
+    WorkflowTimings,
+)
 from workflows.activities import AdmissionActivities
 from workflows.journal import Journal
 from workflows.lease import history_too_long
@@ -38,10 +44,16 @@ class AdmissionWait:
         self._timings = timings
         self.position: int | None = None
 
-    async def wait(self, journal: Journal, continue_as_new: Callable[[], None]) -> None:
+    async def wait(
+        self,
+        journal: Journal,
+        continue_as_new: Callable[[], None],
+        state: RecordStateInput | None = None,
+    ) -> None:
+        """Until admitted; `state` is recorded with the admission."""
         window = 0.0  # the first answer comes at once, so the position shows at once
         while True:
-            result = await self._admit(window)
+            result = await self._admit(window, state)
             if result.admitted:
                 if self.position is not None:
                     self.position = None
@@ -56,11 +68,11 @@ class AdmissionWait:
                 continue_as_new()
             window = self._timings.admission_window_s
 
-    async def _admit(self, window: float) -> AdmissionResult:
+    async def _admit(self, window: float, state: RecordStateInput | None) -> AdmissionResult:
         poll = self._timings.admission_poll_max_s
         return await workflow.execute_activity_method(
             AdmissionActivities.admit,
-            AdmissionRequest(ref=self._ref, window_s=window, poll_max_s=poll),
+            AdmissionRequest(ref=self._ref, window_s=window, poll_max_s=poll, state=state),
             start_to_close_timeout=timedelta(seconds=window + 60),
             heartbeat_timeout=timedelta(seconds=max(2 * poll + 10, 15)),
             retry_policy=ADMISSION_RETRY,

@@ -218,8 +218,10 @@ class FeatureExecutionWorkflow:
         starting = carry is None or carry.stage == "admission"
         if starting and workflow.patched(TENANT_CONCURRENCY_LIMIT):
             # beyond the tenant's limit the run waits here, still pending, in FIFO order
-            await self._admission.wait(self._journal, lambda: self._continue_as_new("admission"))
-        if starting:
+            await self._journal.carried(FeatureState.ANALYZING, lambda s: self._admission.wait(
+                self._journal, lambda: self._continue_as_new("admission"), s
+            ))  # fmt: skip
+        elif starting:
             await self._journal.transition(FeatureState.ANALYZING)
         if starting or (carry is not None and carry.stage == "lock_wait"):
             await self._lease.acquire(

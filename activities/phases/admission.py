@@ -11,6 +11,7 @@ import asyncio
 
 from temporalio import activity
 
+from activities.phases.bookkeeping import stage_state
 from activities.phases.context import Phase
 from activities.runtime import maps_domain_errors
 from domain.contracts import AdmissionRequest, AdmissionResult
@@ -42,7 +43,11 @@ class Admissions(Phase, AdmissionActivities):
             pause = min(pause * 2, max(inp.poll_max_s, FIRST_POLL_S))
 
     async def _attempt(self, inp: AdmissionRequest) -> Admission:
-        async with self.deps.sessions.begin() as session:
-            return await AdmissionRepository(session).try_admit(
+        async with self.unit() as uow:
+            outcome = await AdmissionRepository(uow.session).try_admit(
                 inp.ref.tenant_id, inp.ref.execution_id, self.deps.tenant_max_concurrent
             )
+            if outcome.admitted and inp.state is not None:  # the run's first state
+                await stage_state(self, uow, inp.state)
+            await uow.commit()
+            return outcome

@@ -32,16 +32,13 @@ from temporalio.worker import (
     Interceptor,
 )
 
-from domain.enums import FeatureState
+from domain.contracts import RecordStateInput
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-# The activity that persists an execution's state (workflows/activities.py).
-FINAL_STATE_ACTIVITY = "record_state"
 
 # Requests that match no route share one label, so a scanner cannot explode cardinality.
 UNMATCHED_ROUTE = "<unmatched>"
@@ -230,9 +227,10 @@ class ActivityMetricsInterceptor(Interceptor):
     """Temporal worker interceptor timing every activity attempt by name and outcome.
 
     Outcomes: `completed`, `failed`, `cancelled`. Pass it in `Worker(interceptors=[...])`.
-    It also counts executions as they end: the `record_state` activity is the one place a
-    final state is persisted, so each completed attempt of it with a terminal state is one
-    execution ending (a retry after a lost completion could count one twice; Temporal's
+    It also counts executions as they end: a final state is persisted only by an activity
+    carrying the change (`record_state`, or `release_lock` recording it with the release),
+    so each completed attempt carrying a terminal state is one execution ending (a retry
+    after a lost completion could count one twice; Temporal's
     `temporal_workflow_completed_total` is the cross-check).
     """
 
@@ -257,8 +255,7 @@ class _ActivityMetricsInbound(ActivityInboundInterceptor):
         try:
             result = await super().execute_activity(input)
             outcome = "completed"
-            if name == FINAL_STATE_ACTIVITY:
-                self._count_final_state(input.args)
+            self._count_final_state(input.args)
             return result
         except BaseException as error:
             outcome = "cancelled" if _is_cancellation(error) else "failed"
@@ -271,9 +268,10 @@ class _ActivityMetricsInbound(ActivityInboundInterceptor):
             )
 
     def _count_final_state(self, args: Any) -> None:
-        state = getattr(args[0], "state", None) if args else None
-        if isinstance(state, FeatureState) and state.is_terminal:
-            self._metrics.record_execution_state(state)
+        arg = args[0] if args else None
+        change = arg if isinstance(arg, RecordStateInput) else getattr(arg, "state", None)
+        if isinstance(change, RecordStateInput) and change.state.is_terminal:
+            self._metrics.record_execution_state(change.state)
 
 
 def _is_cancellation(error: BaseException) -> bool:

@@ -88,6 +88,7 @@ class Call:
     arg: Any
     attempt: int
     run_id: str
+    result: Any = None
 
 
 @dataclass
@@ -122,10 +123,12 @@ class Stubs(
         return [c for c in self.calls if c.name == name]
 
     def changes(self) -> list[RecordStateInput]:
-        """Every state change the workflow asked for, in order: by record_state or carried
-        by the activity whose result it follows (analyze, plan, release_lock)."""
+        """Every state change recorded, in order: by record_state or carried by the activity
+        whose result it follows (admit when it admitted, analyze, plan, release_lock)."""
         changes = [
-            c.arg if c.name == "record_state" else getattr(c.arg, "state", None) for c in self.calls
+            c.arg if c.name == "record_state" else getattr(c.arg, "state", None)
+            for c in self.calls
+            if c.name != "admit" or getattr(c.result, "admitted", False)
         ]
         return [change for change in changes if isinstance(change, RecordStateInput)]
 
@@ -138,10 +141,12 @@ class Stubs(
     async def _do(self, name: str, arg: Any, default: Callable[[], Any]) -> Any:
         info = activity.info()
         attempt = info.attempt
-        self.calls.append(Call(name, arg, attempt, info.workflow_run_id or ""))
+        call = Call(name, arg, attempt, info.workflow_run_id or "")
+        self.calls.append(call)
         handler = self.handlers.get(name)
         try:
-            return await handler(arg, attempt) if handler else default()
+            call.result = await handler(arg, attempt) if handler else default()
+            return call.result
         except asyncio.CancelledError:
             self.cancelled.append(name)
             raise

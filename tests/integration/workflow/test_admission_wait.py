@@ -44,9 +44,10 @@ async def test_a_long_admission_wait_continues_as_new_and_then_runs(
     assert admits[0].arg.window_s == 0  # the first answer comes at once
     assert {c.arg.window_s for c in admits[1:]} >= {FAST.admission_window_s}
     assert stubs.states() == ["analyzing", "planning", "executing", "verifying", "completed"]
-    # nothing was started before the slot was granted
-    first_state = stubs.calls.index(stubs.named("record_state")[0])
-    assert stubs.calls.index(admits[-1]) < first_state
+    # nothing was started before the slot was granted: analyzing came with the admission
+    assert admits[-1].result.admitted and admits[-1].arg.state.state.label == "analyzing"
+    assert all(not c.result.admitted for c in admits[:-1])
+    assert stubs.calls.index(admits[-1]) < stubs.calls.index(stubs.named("acquire_lock")[0])
 
 
 async def test_a_temporal_cancel_while_waiting_ends_cancelled_and_takes_nothing(

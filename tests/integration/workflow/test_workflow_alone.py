@@ -366,7 +366,7 @@ async def test_bookkeeping_that_keeps_failing_fails_the_run_instead_of_retrying_
     temporal_client: Client, stubs: Stubs, queue: str
 ) -> None:
     async def broken(inp: Any, attempt: int) -> Any:
-        if inp.state.label == "analyzing":
+        if inp.state.label == "verifying":
             raise TypeError("a bug in record_state")
         return None
 
@@ -376,5 +376,5 @@ async def test_bookkeeping_that_keeps_failing_fails_the_run_instead_of_retrying_
         state, code, _ = await ending(await start(temporal_client, queue, timings=timings))
 
     assert (state, code) == ("failed", "internal")
-    assert len([c for c in stubs.named("record_state") if c.arg.state.label == "analyzing"]) > 1
+    assert len([c for c in stubs.named("record_state") if c.arg.state.label == "verifying"]) > 1
     assert stubs.states()[-1] == "failed"
