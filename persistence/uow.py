@@ -11,9 +11,10 @@ exception half-way through a use case changes nothing.
 
 from __future__ import annotations
 
+from functools import cached_property
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from persistence.agent_turns import AgentTurnRepository
 from persistence.events import EventStore
@@ -28,31 +29,18 @@ from persistence.repositories import (
 
 
 class UnitOfWork:
-    """A transaction boundary exposing the repositories; rolls back unless committed."""
+    """A transaction boundary exposing the repositories; rolls back unless committed.
+
+    Repositories are made on first use: most units use one or two of them, and an
+    activity runs several units."""
 
     session: AsyncSession
-    repositories: RepositoryRepository
-    executions: FeatureExecutionRepository
-    steps: ExecutionStepRepository
-    file_changes: FileChangeRepository
-    events: EventStore
-    locks: LockRepository
-    api_keys: ApiKeyRepository
-    agent_turns: AgentTurnRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = session = self._session_factory()
-        self.repositories = RepositoryRepository(session)
-        self.executions = FeatureExecutionRepository(session)
-        self.steps = ExecutionStepRepository(session)
-        self.file_changes = FileChangeRepository(session)
-        self.events = EventStore(session)
-        self.locks = LockRepository(session)
-        self.api_keys = ApiKeyRepository(session)
-        self.agent_turns = AgentTurnRepository(session)
+        self.session = self._session_factory()
         return self
 
     async def __aexit__(
@@ -65,26 +53,56 @@ class UnitOfWork:
         # rows without expiring them, so what the block read stays readable afterwards
         await self.session.close()
 
+    @cached_property
+    def repositories(self) -> RepositoryRepository:
+        return RepositoryRepository(self.session)
+
+    @cached_property
+    def executions(self) -> FeatureExecutionRepository:
+        return FeatureExecutionRepository(self.session)
+
+    @cached_property
+    def steps(self) -> ExecutionStepRepository:
+        return ExecutionStepRepository(self.session)
+
+    @cached_property
+    def file_changes(self) -> FileChangeRepository:
+        return FileChangeRepository(self.session)
+
+    @cached_property
+    def events(self) -> EventStore:
+        return EventStore(self.session)
+
+    @cached_property
+    def locks(self) -> LockRepository:
+        return LockRepository(self.session)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyRepository:
+        return ApiKeyRepository(self.session)
+
+    @cached_property
+    def agent_turns(self) -> AgentTurnRepository:
+        return AgentTurnRepository(self.session)
+
     async def commit(self) -> None:
         """Append the staged events, then make everything done so far durable; the unit of
         work stays usable."""
-        if self.events.streams == 1 and not self.session.in_transaction():
-            # nothing else was read or written: the append statement is the whole unit,
-            # one round trip instead of BEGIN, the statement and COMMIT
-            conn = await self.session.connection(
-                execution_options={"isolation_level": "AUTOCOMMIT"}
-            )
-            try:
-                await self.events.flush_autocommitted(conn)
-            except BaseException:
-                # give the AUTOCOMMIT connection back: whatever the caller does next in this
-                # unit of work runs in a transaction again
-                await self.session.rollback()
-                raise
-            await self.session.commit()  # ends the session's transaction; the row is stored
+        staged = self.__dict__.get("events")
+        if staged is None or not staged.staged:
+            await self.session.commit()
             return
-        if self.events.staged:
-            await self.events.flush()
+        if staged.streams == 1 and not self.session.in_transaction():
+            # nothing else was read or written: the append statement is the whole unit,
+            # one round trip instead of BEGIN, the statement and COMMIT, on a connection of
+            # its own (the session never began, so it has nothing to end)
+            engine = self.session.bind
+            assert isinstance(engine, AsyncEngine), "a unit of work's session is bound"
+            async with engine.connect() as conn:
+                alone = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await staged.flush_autocommitted(alone)
+            return
+        await staged.flush()
         await self.session.commit()
 
     async def rollback(self) -> None:

@@ -18,9 +18,10 @@ from temporalio.testing import ActivityEnvironment
 from activities.pipeline import FeaturePipeline
 from builder.deps import build_deps
 from builder.settings import Settings
-from domain.contracts import ExecutionRef, StepRequest
+from domain.contracts import ExecutionRef, PhaseRequest, StepRequest
 from tests.fixtures.executions import Harness
 
+PHASE_REQUESTS = {"analyze", "plan"}
 VAULT_KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
 
 
@@ -48,7 +49,9 @@ class Run:
         return found
 
     async def __call__(self, name: str, arg: Any = None) -> Any:
-        return await self.env.run(self.activity(name), self.ref if arg is None else arg)
+        if arg is None:  # what the workflow sends: phases take a PhaseRequest
+            arg = PhaseRequest.of(self.ref, None) if name in PHASE_REQUESTS else self.ref
+        return await self.env.run(self.activity(name), arg)
 
     async def prepare(self) -> None:
         """open_workspace, analyze and plan, as the workflow starts a run."""

@@ -156,3 +156,36 @@ async def test_after_a_failed_commit_on_its_own_the_unit_of_work_is_transactiona
             text("SELECT title FROM feature_executions WHERE id = :id"), {"id": execution.id}
         )
     assert title == execution.title
+
+
+async def test_one_event_alone_is_stored_exactly_as_the_transactional_append_stores_it(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # the lone event runs as precompiled driver SQL: every column must come out the same
+    from datetime import UTC, datetime
+
+    from persistence.events import read_after
+
+    cause, correlation = uuid.uuid4(), uuid.uuid4()
+    at = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    fields: dict[str, Any] = {
+        "producer_id": "writer", "causation_id": cause, "correlation_id": correlation,
+        "tags": {"phase": "test", "n": 2}, "timestamp": at,
+    }  # fmt: skip
+    stored = []
+    for alone in (True, False):
+        execution = await committed_execution(sessions)
+        async with UnitOfWork(sessions) as uow:
+            if not alone:  # other work first: the append joins the unit's transaction
+                await uow.session.execute(text("SELECT 1"))
+            uow.events.stage(execution.id, EventType.STEP_COMPLETED, {"é": [1, None]}, **fields)
+            await uow.commit()
+        async with sessions() as session:
+            (event,) = await read_after(session, execution.id)
+        stored.append(event)
+    lone, transactional = stored
+    for name in ("event_type", "sequence_number", "timestamp", "causation_id",
+                 "correlation_id", "payload", "payload_schema", "producer_id", "tags"):  # fmt: skip
+        assert getattr(lone, name) == getattr(transactional, name), name
+    assert lone.payload == {"é": [1, None]} and lone.tags == {"phase": "test", "n": 2}
+    assert lone.timestamp == at and lone.causation_id == cause
