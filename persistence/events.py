@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import asyncpg
 import uuid6
 from sqlalchemy import DateTime, LargeBinary, String, bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -235,9 +236,21 @@ async def _append_one_autocommitted(
     sql, order = _driver_sql(_APPEND_ALONE_WITH_OUTBOX if webhook else _APPEND_ALONE, conn)
     params["tags"] = json.dumps(params["tags"])  # what the JSONB type's processor would send
     values = tuple(params[name] for name in order)
+    # the driver's own connection: no transaction is open on it, so the statement commits
+    # alone, and none of SQLAlchemy's per-statement work runs (most of a lone event's CPU)
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None, "a checked-out connection has its driver connection"
 
     async def run() -> Any:
-        return (await conn.exec_driver_sql(sql, values)).one()
+        try:
+            return await driver.fetchrow(sql, *values)
+        except asyncpg.PostgresError:
+            raise  # the server's answer (a lost same-id race): the connection is fine
+        except BaseException as err:
+            # a dead or interrupted connection (closed, "another operation is in progress",
+            # cancelled mid-statement): as SQLAlchemy does for its own, it is not reused
+            await conn.invalidate(err if isinstance(err, Exception) else None)
+            raise
 
     inserted, existing, stream, _bumped = await _retried_after_a_same_id_race(run)
     return _landed(eid, execution_id, inserted, existing, stream)
@@ -248,8 +261,7 @@ _DRIVER_SQL: dict[tuple[int, str], tuple[str, tuple[str, ...]]] = {}
 
 def _driver_sql(statement: Any, conn: AsyncConnection) -> tuple[str, tuple[str, ...]]:
     """`statement` compiled once for the connection's driver, with its parameter names in
-    order: the one-event append runs as driver SQL, which skips SQLAlchemy's per-statement
-    work (most of a bookkeeping event's client CPU)."""
+    order (the one-event append runs on the driver itself)."""
     key = (id(statement), conn.dialect.name + conn.dialect.driver)
     if key not in _DRIVER_SQL:
         compiled = statement.compile(dialect=conn.dialect)
@@ -262,8 +274,11 @@ async def _retried_after_a_same_id_race(run: Callable[[], Awaitable[_T]]) -> _T:
     after the statement's snapshot; run once more, and the retry finds the id stored."""
     try:
         return await run()
-    except IntegrityError as exc:
+    except IntegrityError as exc:  # a statement SQLAlchemy ran
         if "execution_events_pkey" not in str(exc.orig):
+            raise
+    except asyncpg.UniqueViolationError as exc:  # one the driver ran
+        if exc.constraint_name != "execution_events_pkey":
             raise
     return await run()
 

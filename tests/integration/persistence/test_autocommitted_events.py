@@ -21,8 +21,9 @@ from tests.integration.persistence.factories import committed_execution, stored_
 
 @pytest.fixture
 def in_transaction(db_engine: AsyncEngine) -> Iterator[list[tuple[str, bool]]]:
-    """For each statement on the event table: its verb and whether a transaction block
-    was open on the connection when it ran."""
+    """For each statement on the event table, whoever ran it (SQLAlchemy, or the driver
+    itself for a lone event): its verb and whether a transaction block was open on the
+    connection when it ran."""
     seen: list[tuple[str, bool]] = []
 
     def after(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -30,10 +31,29 @@ def in_transaction(db_engine: AsyncEngine) -> Iterator[list[tuple[str, bool]]]:
             driver = conn.connection.driver_connection
             seen.append((statement.split()[0], driver.is_in_transaction()))
 
-    target = db_engine.sync_engine
-    event.listen(target, "after_cursor_execute", after)
+    def checked_out(_dbapi: Any, record: Any, proxy: Any) -> None:
+        driver = proxy.driver_connection
+
+        def logged(query: Any) -> None:  # the driver's own queries (SQLAlchemy prepares its)
+            if "execution_events" in query.query:
+                seen.append((query.query.split()[0], driver.is_in_transaction()))
+
+        driver.add_query_logger(logged)
+        record.info["test_logger"] = (driver, logged)
+
+    def checked_in(_dbapi: Any, record: Any) -> None:
+        if record is not None and "test_logger" in record.info:
+            driver, logged = record.info.pop("test_logger")
+            driver.remove_query_logger(logged)
+
+    engine, pool = db_engine.sync_engine, db_engine.sync_engine.pool
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(pool, "checkout", checked_out)
+    event.listen(pool, "checkin", checked_in)
     yield seen
-    event.remove(target, "after_cursor_execute", after)
+    event.remove(engine, "after_cursor_execute", after)
+    event.remove(pool, "checkout", checked_out)
+    event.remove(pool, "checkin", checked_in)
 
 
 async def _stage_and_commit(

@@ -60,3 +60,33 @@ async def test_a_connection_back_in_the_pool_a_moment_ago_is_used_without_a_chec
         await _backend(engine)
     assert failed.value.connection_invalidated
     assert await _backend(engine) != pid
+
+
+async def test_a_lone_event_on_a_dead_connection_fails_once_and_the_connection_is_dropped(
+    engine: AsyncEngine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a lone event's append runs on the driver itself (persistence/events.py): a dead
+    # connection must not go back to the pool as if it were fine
+    import asyncpg
+
+    from domain.events import EventType
+    from persistence.uow import UnitOfWork
+    from tests.integration.persistence.factories import committed_execution, stored_sequences
+
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 3600.0)
+    sessions = db.session_factory(engine)
+    execution = await committed_execution(sessions)
+    pid = await _backend(engine)
+    await _kill_pooled_connection(database_url, pid)
+
+    async def lone_event() -> None:
+        async with UnitOfWork(sessions) as uow:
+            uow.events.stage(execution.id, EventType.STEP_COMPLETED, {}, producer_id="t")
+            await uow.commit()
+
+    with pytest.raises(Exception) as failed:  # closed, or "another operation is in progress"
+        await lone_event()
+    assert not isinstance(failed.value, asyncpg.PostgresError)
+    await lone_event()  # a new connection: the dead one was invalidated
+    assert await stored_sequences(sessions, execution.id) == [1]
+    assert await _backend(engine) != pid
