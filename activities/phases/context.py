@@ -9,9 +9,11 @@ so a retried activity writes nothing twice.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -118,11 +120,17 @@ class Phase:
     def unit(self) -> UnitOfWork:
         return UnitOfWork(self.deps.sessions)
 
+    @contextlib.asynccontextmanager
+    async def reads(self) -> AsyncIterator[UnitOfWork]:
+        """A unit of work that only reads (no BEGIN and ROLLBACK around it)."""
+        async with self.unit() as uow:
+            yield await uow.reads_only()
+
     async def context(self, ref: ExecutionRef) -> ExecutionContext:
         """The execution, its repository and its steps, read in one unit of work: two
         statements (execution joined with its repository, both scoped to the tenant; then
         the steps of that execution)."""
-        async with self.unit() as uow:
+        async with self.reads() as uow:
             execution, repository = await uow.executions.with_repository(
                 ref.tenant_id, ref.execution_id
             )
@@ -152,7 +160,7 @@ class Phase:
 
     async def credential(self, ctx: ExecutionContext) -> GitCredential | None:
         """Decrypt the repository's credential: only activities that talk to the remote."""
-        async with self.unit() as uow:
+        async with self.reads() as uow:
             loaded = await CredentialRepository(uow.session, self.deps.keyring).load_credential(
                 ctx.tenant, ctx.repository.id
             )
@@ -165,7 +173,7 @@ class Phase:
 
     async def text_artifact(self, ctx: ExecutionContext, name: str) -> str | None:
         """An artifact of this execution by name (its id derives from the name)."""
-        async with self.unit() as uow:
+        async with self.reads() as uow:
             service = ArtifactService(uow.session, self.deps.store)
             try:
                 stream = await service.open(ctx.tenant, artifact_id_for(ctx.id, name))

@@ -98,7 +98,7 @@ class Delivery(Phase, DeliveryActivities):
 
     async def _check_lease(self, ctx: ExecutionContext, inp: PushRequest) -> None:
         key = lock_key(ctx.execution)
-        async with self.unit() as uow:
+        async with self.reads() as uow:
             lease = await uow.locks.holder(key)
         if (
             lease is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from persistence.uow import UnitOfWork
 from tests.integration.persistence.factories import committed_execution, new_tenant
@@ -65,3 +65,32 @@ async def test_explicit_rollback_discards_pending_work(
     async with UnitOfWork(sessions) as uow:
         names = [r.name for r in (await uow.repositories.list_by_tenant(tenant)).items]
     assert names == ["done"]
+
+
+async def test_a_unit_that_only_reads_runs_outside_a_transaction_and_leaves_none_behind(
+    db_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from typing import Any
+
+    from sqlalchemy import event
+
+    execution = await committed_execution(sessions)
+    seen: list[bool] = []
+
+    def after(conn: Any, *_args: Any) -> None:
+        seen.append(conn.connection.driver_connection.is_in_transaction())
+
+    event.listen(db_engine.sync_engine, "after_cursor_execute", after)
+    try:
+        async with UnitOfWork(sessions) as uow:
+            await uow.reads_only()
+            found, _repository = await uow.executions.with_repository(
+                execution.tenant_id, execution.id
+            )
+            assert found.id == execution.id
+        reads, seen[:] = list(seen), []
+        async with UnitOfWork(sessions) as uow:  # the pooled connection is transactional again
+            await uow.executions.with_repository(execution.tenant_id, execution.id)
+        assert reads == [False] and seen == [True]
+    finally:
+        event.remove(db_engine.sync_engine, "after_cursor_execute", after)
