@@ -127,6 +127,9 @@ class AdmissionResult(_Contract):
     admitted: bool
     position: int | None = None
     limit: int | None = None
+    # the state change the request carried was recorded with the result (a worker older
+    # than the request does not know the field: False, and the workflow records it itself)
+    state_recorded: bool = False
 
 
 class StagedEvent(_Contract):
@@ -190,6 +193,9 @@ class LockResult(_Contract):
     fencing_token: int | None = None
     lock_key: str
     holder_execution_id: str | None = None
+    # the state change the request carried was recorded with the result (a worker older
+    # than the request does not know the field: False, and the workflow records it itself)
+    state_recorded: bool = False
 
 
 class WorkspaceResult(_Contract):
@@ -229,10 +235,16 @@ class AnalysisResult(_Contract):
     # required: verification would only record two skipped phases (absent in older
     # histories, hence True)
     verify_needed: bool = True
+    # the state change the request carried was recorded with the result (a worker older
+    # than the request does not know the field: False, and the workflow records it itself)
+    state_recorded: bool = False
 
 
 class PlanResult(_Contract):
     plan: ExecutionPlan
+    # the state change the request carried was recorded with the result (a worker older
+    # than the request does not know the field: False, and the workflow records it itself)
+    state_recorded: bool = False
 
 
 class StepRequest(_Contract):
@@ -308,8 +320,6 @@ class PushRequest(_Contract):
     owner_id: str
     # the commit the tests passed on; push refuses anything else
     verified_commit: str | None = None
-    # verifying with nothing to run: recorded once the lease is checked, before the push
-    state: RecordStateInput | None = None
 
 
 class PushResult(_Contract):

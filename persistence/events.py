@@ -244,16 +244,25 @@ async def _append_one_autocommitted(
     async def run() -> Any:
         try:
             return await driver.fetchrow(sql, *values)
-        except asyncpg.PostgresError:
-            raise  # the server's answer (a lost same-id race): the connection is fine
         except BaseException as err:
-            # a dead or interrupted connection (closed, "another operation is in progress",
-            # cancelled mid-statement): as SQLAlchemy does for its own, it is not reused
-            await conn.invalidate(err if isinstance(err, Exception) else None)
+            if _connection_gone(err, driver):
+                # not reused (SQLAlchemy would also invalidate the rest of the pool; here the
+                # next statement SQLAlchemy runs on a stale connection does that)
+                await conn.invalidate(err if isinstance(err, Exception) else None)
             raise
 
     inserted, existing, stream, _bumped = await _retried_after_a_same_id_race(run)
     return _landed(eid, execution_id, inserted, existing, stream)
+
+
+def _connection_gone(err: BaseException, driver: Any) -> bool:
+    """Whether the driver connection is unusable after `err`: closed or interrupted
+    ("another operation is in progress", cancelled mid-statement), or a server error of
+    class 08 (connection exception) or 57P (the server shut it down or terminated it). Any
+    other server error (a lost same-id race) leaves it fine."""
+    if not isinstance(err, asyncpg.PostgresError) or driver.is_closed():
+        return True
+    return str(err.sqlstate or "").startswith(("08", "57P"))
 
 
 _DRIVER_SQL: dict[tuple[int, str], tuple[str, tuple[str, ...]]] = {}

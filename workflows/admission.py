@@ -49,7 +49,7 @@ class AdmissionWait:
         journal: Journal,
         continue_as_new: Callable[[], None],
         state: RecordStateInput | None = None,
-    ) -> None:
+    ) -> AdmissionResult:
         """Until admitted; `state` is recorded with the admission."""
         window = 0.0  # the first answer comes at once, so the position shows at once
         while True:
@@ -58,7 +58,7 @@ class AdmissionWait:
                 if self.position is not None:
                     self.position = None
                     journal.show()
-                return
+                return result
             self.position = result.position
             journal.show(
                 f"**waiting for an execution slot**: position {result.position or '?'} "

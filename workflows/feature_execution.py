@@ -29,6 +29,7 @@ from domain.contracts import (
     PhaseRequest,
     PhaseTimeouts,
     PlanDecision,
+    PlanResult,
     PushRequest,
     RecordStateInput,
     RepairRequest,
@@ -232,7 +233,7 @@ class FeatureExecutionWorkflow:
         try:
             approval = self._inp.constraints.require_plan_approval
             if carry is not None and carry.stage in ("approval", "agent", "agent_tasks"):
-                plan = await self._planned(declare=carry.stage == "agent_tasks")
+                plan = (await self._planned(declare=carry.stage == "agent_tasks")).plan
                 if carry.stage == "approval" or (carry.stage == "agent_tasks" and approval):
                     await self._await_approval(already_requested=carry.approval_requested)
             else:
@@ -242,11 +243,11 @@ class FeatureExecutionWorkflow:
                 self._verify_needed = analysis.verify_needed
                 agent = self._inp.engine == "agent" and workflow.patched(AGENT_TASKS)
                 if not approval:  # the plan is recorded with the change to executing
-                    plan = await self._journal.carried(
+                    plan = (await self._journal.carried(
                         FeatureState.EXECUTING, lambda s: self._planned(declare=agent, state=s)
-                    )
+                    )).plan  # fmt: skip
                 else:
-                    plan = await self._planned(declare=agent)
+                    plan = (await self._planned(declare=agent)).plan
                     await self._await_approval(already_requested=False)
             if self._journal.state != FeatureState.EXECUTING:  # not an agent's continued run
                 await self._journal.transition(FeatureState.EXECUTING)
@@ -285,9 +286,8 @@ class FeatureExecutionWorkflow:
 
     async def _planned(
         self, *, declare: bool = False, state: RecordStateInput | None = None
-    ) -> ExecutionPlan:
-        """The plan, made once (after the agent's declaring turns when `declare`), recorded
-        with `state`."""
+    ) -> PlanResult:
+        """The plan, made once (after the agent's declaring turns if `declare`), with `state`."""
         if declare:
             await declare_tasks(self._worktree, self._ref, int(self._started_at.timestamp()),
                                 self._carry, self._inp.timings, self._continue_as_new)  # fmt: skip
@@ -297,7 +297,7 @@ class FeatureExecutionWorkflow:
         )  # fmt: skip
         self._plan = planned.plan
         self._journal.set_progress(len(planned.plan.steps), 0, None)
-        return planned.plan
+        return planned
 
     def _stopping(self) -> bool:
         return self._cancel_reason is not None or self._lease_lost is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
 
@@ -23,7 +23,14 @@ from workflows import search_attributes as sa
 from workflows.activities import BookkeepingActivities
 from workflows.calls import bookkeeping
 
-R = TypeVar("R")
+
+class Carrying(Protocol):
+    """A result saying whether the state change its request carried was recorded."""
+
+    state_recorded: bool
+
+
+R = TypeVar("R", bound=Carrying)
 
 # with nothing to run, verification is the verifying state and two skipped-phase events,
 # recorded in one local activity instead of two verify activities
@@ -73,13 +80,16 @@ class Journal:
     ) -> R:
         """`call` the activity that precedes the change to `state`, handing it the change to
         record with its own result (one transaction and one bookkeeping call fewer); the
-        run enters `state` once it returns. Older runs: the call, then `transition`."""
+        run enters `state` once it returns, after recording the change itself if the
+        activity did not (an older worker). Older runs: the call, then `transition`."""
         if not workflow.patched(STATE_WITH_ACTIVITY):
             result = await call(None)
             await self.transition(state, **extra)
             return result
         change = self.change(state, **extra)
         result = await call(change)
+        if not result.state_recorded:  # a worker that predates the field ignored it
+            await bookkeeping(BookkeepingActivities.record_state, change, give_up=self._give_up)
         self.entered(change)
         return result
 

@@ -120,11 +120,12 @@ class Lease:
             )
             return
 
-    async def release(self, state: RecordStateInput | None = None) -> None:
+    async def release(self, state: RecordStateInput | None = None) -> LockResult:
         """Give the lock up, recording `state` (the run's final one) in the same call; with
         no lock held, `state` alone."""
         if self.held is not None and self.held.acquired:
             request = self._request(state)
-            await bookkeeping(LockActivities.release_lock, request, give_up=self._give_up)
-        elif state is not None:
+            return await bookkeeping(LockActivities.release_lock, request, give_up=self._give_up)
+        if state is not None:
             await bookkeeping(BookkeepingActivities.record_state, state, give_up=self._give_up)
+        return LockResult(acquired=False, lock_key="", state_recorded=state is not None)

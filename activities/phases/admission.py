@@ -35,9 +35,11 @@ class Admissions(Phase, AdmissionActivities):
             if not outcome.admitted and outcome.position is None:
                 raise NotFound(f"execution {inp.ref.execution_id} not found")
             if outcome.admitted or loop.time() >= deadline:
+                recorded = outcome.admitted and inp.state is not None
                 return AdmissionResult(
-                    admitted=outcome.admitted, position=outcome.position, limit=outcome.limit
-                )
+                    admitted=outcome.admitted, position=outcome.position, limit=outcome.limit,
+                    state_recorded=recorded,
+                )  # fmt: skip
             activity.heartbeat({"position": outcome.position, "limit": outcome.limit})
             await asyncio.sleep(min(pause, max(deadline - loop.time(), 0.0)))
             pause = min(pause * 2, max(inp.poll_max_s, FIRST_POLL_S))

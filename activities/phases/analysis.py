@@ -107,6 +107,7 @@ class Analysis(Phase, AnalysisActivities):
             file_count=report.total_files,
             phase_timeouts=phase_timeouts(self.deps, configuration),
             verify_needed=verify_needed(ctx, configuration, report.setup_plan),
+            state_recorded=ref.state is not None,
         )
 
 

@@ -79,10 +79,16 @@ class Locks(Phase, LockActivities):
                 {"lock_key": key},
                 event_id=event_id(row.id, "lock.released", inp.owner_id),
             )
-            if inp.state is not None:  # the run's final state, in the same transaction
-                await stage_state(self, uow, inp.state)
             await uow.commit()
-            return LockResult(acquired=not released, fencing_token=inp.fencing_token, lock_key=key)
+            if inp.state is not None:
+                # the run's final state, after the release is durable: a state that cannot
+                # be written must not keep the branch locked
+                await stage_state(self, uow, inp.state)
+                await uow.commit()
+            return LockResult(
+                acquired=not released, fencing_token=inp.fencing_token, lock_key=key,
+                state_recorded=inp.state is not None,
+            )  # fmt: skip
 
 
 async def _holder(uow: UnitOfWork, key: str) -> str | None:

@@ -42,7 +42,7 @@ class Planning(Phase, PlanningActivities):
                 async with self.unit() as uow:
                     await stage_state(self, uow, with_plan_progress(ref.state, stored))
                     await uow.commit()
-            return PlanResult(plan=stored)
+            return PlanResult(plan=stored, state_recorded=ref.state is not None)
         path = await self.worktrees.prepare(ctx, Use.EDIT)
         engine = build_engine(ctx.execution.engine, self.deps.llm)  # type: ignore[arg-type]
         await ensure_review_threads(self, ctx)
@@ -86,7 +86,7 @@ class Planning(Phase, PlanningActivities):
             if ref.state is not None:  # executing, entered with the plan stored
                 await stage_state(self, uow, with_plan_progress(ref.state, plan))
             await uow.commit()
-        return PlanResult(plan=plan)
+        return PlanResult(plan=plan, state_recorded=ref.state is not None)
 
     async def _declared(self, ctx: ExecutionContext) -> list[str] | None:
         async with self.unit() as uow:

@@ -40,7 +40,7 @@ def test_every_path_through_the_workflow_has_a_recorded_history() -> None:
     assert names >= PATHS
     assert {"v0-completed", "v0-failed", "v0-cancelled"} <= names
     assert {"agent-pre-tasks", "agent-continue-pre-tasks", "agent-continued-pre-tasks"} <= names
-    carried = {"spec", "approval", "cancel", "lock-wait"}
+    carried = {"spec", "approval", "cancel", "lock-wait", "agent-tasks", "tenant-limit-wait"}
     assert {f"{name}-pre-carried" for name in carried} <= names
     for name in carried:  # the recorded path is the current one
         assert "state-with-activity" in _patches(ROOT / "tests" / "histories" / f"{name}.json")

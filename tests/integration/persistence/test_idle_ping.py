@@ -90,3 +90,26 @@ async def test_a_lone_event_on_a_dead_connection_fails_once_and_the_connection_i
     await lone_event()  # a new connection: the dead one was invalidated
     assert await stored_sequences(sessions, execution.id) == [1]
     assert await _backend(engine) != pid
+
+
+def test_a_server_error_leaves_the_connection_usable_unless_it_says_the_connection_is_gone() -> (
+    None
+):
+    import asyncpg
+
+    from persistence.events import _connection_gone
+
+    class Driver:
+        def __init__(self, closed: bool) -> None:
+            self.closed = closed
+
+        def is_closed(self) -> bool:
+            return self.closed
+
+    open_, closed = Driver(False), Driver(True)
+    race = asyncpg.UniqueViolationError("duplicate key")
+    assert not _connection_gone(race, open_)  # a lost same-id race: the connection is fine
+    assert _connection_gone(race, closed)
+    assert _connection_gone(asyncpg.AdminShutdownError("terminating connection"), open_)  # 57P01
+    assert _connection_gone(asyncpg.ConnectionFailureError("gone"), open_)  # class 08
+    assert _connection_gone(asyncpg.InterfaceError("another operation is in progress"), open_)

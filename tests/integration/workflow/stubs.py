@@ -123,12 +123,12 @@ class Stubs(
         return [c for c in self.calls if c.name == name]
 
     def changes(self) -> list[RecordStateInput]:
-        """Every state change recorded, in order: by record_state or carried by the activity
-        whose result it follows (admit when it admitted, analyze, plan, release_lock)."""
+        """Every state change recorded, in order: by record_state, or by the activity whose
+        request carried it when its result says so (admit, analyze, plan, release_lock)."""
         changes = [
             c.arg if c.name == "record_state" else getattr(c.arg, "state", None)
             for c in self.calls
-            if c.name != "admit" or getattr(c.result, "admitted", False)
+            if c.name == "record_state" or getattr(c.result, "state_recorded", False)
         ]
         return [change for change in changes if isinstance(change, RecordStateInput)]
 
@@ -184,11 +184,19 @@ class Stubs(
 
     @activity.defn
     async def release_lock(self, inp: LockRequest) -> LockResult:
-        return await self._do("release_lock", inp, lambda: LockResult(acquired=False, lock_key="k"))
+        return await self._do(
+            "release_lock",
+            inp,
+            lambda: LockResult(acquired=False, lock_key="k", state_recorded=inp.state is not None),
+        )
 
     @activity.defn
     async def admit(self, inp: AdmissionRequest) -> AdmissionResult:
-        return await self._do("admit", inp, lambda: AdmissionResult(admitted=True))
+        return await self._do(
+            "admit",
+            inp,
+            lambda: AdmissionResult(admitted=True, state_recorded=inp.state is not None),
+        )
 
     @activity.defn
     async def open_workspace(self, ref: ExecutionRef) -> WorkspaceResult:
@@ -207,7 +215,11 @@ class Stubs(
     @activity.defn
     async def analyze(self, ref: PhaseRequest) -> AnalysisResult:
         timeouts = PhaseTimeouts(setup_s=5, build_s=5, test_s=5)
-        return await self._do("analyze", ref, lambda: AnalysisResult(phase_timeouts=timeouts))
+        return await self._do(
+            "analyze",
+            ref,
+            lambda: AnalysisResult(phase_timeouts=timeouts, state_recorded=ref.state is not None),
+        )
 
     @activity.defn
     async def plan(self, ref: PhaseRequest) -> PlanResult:
@@ -217,7 +229,8 @@ class Stubs(
                 for i in range(self.steps)
             ]
         )
-        return await self._do("plan", ref, lambda: PlanResult(plan=plan))
+        recorded = ref.state is not None
+        return await self._do("plan", ref, lambda: PlanResult(plan=plan, state_recorded=recorded))
 
     @activity.defn
     async def generate_step(self, inp: StepRequest) -> StepResult:

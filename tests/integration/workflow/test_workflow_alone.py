@@ -20,12 +20,18 @@ from temporalio.exceptions import ApplicationError
 from activities.codegen.llm import ModelCallFailed
 from activities.runtime import application_error
 from domain.contracts import (
+    AdmissionResult,
+    AnalysisResult,
     CancelRequest,
     FeatureExecutionOutput,
     LockResult,
+    PhaseTimeouts,
     PlanDecision,
+    PlanResult,
     WorkspaceResult,
 )
+from domain.enums import StepType
+from domain.values import ExecutionPlan, PlanStep
 from tests.integration.workflow.stubs import (
     FAST,
     Stubs,
@@ -97,7 +103,7 @@ async def test_spec_run_goes_through_every_state_and_pushes_the_commit_it_verifi
 async def test_with_nothing_to_verify_the_phases_are_recorded_skipped_without_verify(
     temporal_client: Client, stubs: Stubs, queue: str
 ) -> None:
-    stubs.on("analyze", lambda ref, attempt: _nothing_to_verify())
+    stubs.on("analyze", lambda ref, attempt: _nothing_to_verify(ref))
     async with stubbed_workers(temporal_client, stubs, shared_queue=queue):
         handle = await start(temporal_client, queue)
         state, _, _ = await ending(handle)
@@ -119,11 +125,13 @@ async def test_with_nothing_to_verify_the_phases_are_recorded_skipped_without_ve
     assert all(not c.events for c in stubs.changes() if c is not verifying)
 
 
-async def _nothing_to_verify() -> Any:
+async def _nothing_to_verify(ref: Any) -> Any:
     from domain.contracts import AnalysisResult, PhaseTimeouts
 
     timeouts = PhaseTimeouts(setup_s=5, build_s=5, test_s=5)
-    return AnalysisResult(phase_timeouts=timeouts, verify_needed=False)
+    return AnalysisResult(
+        phase_timeouts=timeouts, verify_needed=False, state_recorded=ref.state is not None
+    )
 
 
 async def test_failed_tests_with_the_llm_engine_become_a_repair_step_and_another_round(
@@ -378,3 +386,29 @@ async def test_bookkeeping_that_keeps_failing_fails_the_run_instead_of_retrying_
     assert (state, code) == ("failed", "internal")
     assert len([c for c in stubs.named("record_state") if c.arg.state.label == "verifying"]) > 1
     assert stubs.states()[-1] == "failed"
+
+
+async def test_a_worker_that_ignores_a_carried_state_change_gets_it_recorded_by_the_workflow(
+    temporal_client: Client, stubs: Stubs, queue: str
+) -> None:
+    # an activity worker older than the patch decodes the request without `state` and
+    # returns results without `state_recorded`: the workflow records each change itself
+    def old_worker(name: str, result: Any) -> None:
+        async def handler(inp: Any, attempt: int) -> Any:
+            return result(inp)
+
+        stubs.on(name, handler)
+
+    timeouts = PhaseTimeouts(setup_s=5, build_s=5, test_s=5)
+    plan = ExecutionPlan(steps=[PlanStep(index=0, description="s", type=StepType.MODIFY_FILE)])
+    old_worker("admit", lambda inp: AdmissionResult(admitted=True))
+    old_worker("analyze", lambda inp: AnalysisResult(phase_timeouts=timeouts))
+    old_worker("plan", lambda inp: PlanResult(plan=plan))
+    old_worker("release_lock", lambda inp: LockResult(acquired=False, lock_key="k"))
+    async with stubbed_workers(temporal_client, stubs, shared_queue=queue):
+        state, _, _ = await ending(await start(temporal_client, queue))
+
+    assert state == "completed"
+    by_workflow = [c.arg.state.label for c in stubs.named("record_state")]
+    assert by_workflow == ["analyzing", "planning", "executing", "verifying", "completed"]
+    assert stubs.states() == by_workflow  # each change recorded once
