@@ -121,15 +121,20 @@ class AdmissionRequest(_Contract):
     state: RecordStateInput | None = None
 
 
-class AdmissionResult(_Contract):
+class CarriedStateResult(_Contract):
+    """The result of an activity whose request may carry a state change: `state_recorded`
+    says the change was recorded with the result. A worker older than the field does not
+    know it and leaves it False; the workflow then records the change itself."""
+
+    state_recorded: bool = False
+
+
+class AdmissionResult(CarriedStateResult):
     """Admitted, or still waiting at `position` (1-based) in the tenant's queue."""
 
     admitted: bool
     position: int | None = None
     limit: int | None = None
-    # the state change the request carried was recorded with the result (a worker older
-    # than the request does not know the field: False, and the workflow records it itself)
-    state_recorded: bool = False
 
 
 class StagedEvent(_Contract):
@@ -188,14 +193,11 @@ class PhaseRequest(ExecutionRef):
         return cls(execution_id=ref.execution_id, tenant_id=ref.tenant_id, state=state)
 
 
-class LockResult(_Contract):
+class LockResult(CarriedStateResult):
     acquired: bool
     fencing_token: int | None = None
     lock_key: str
     holder_execution_id: str | None = None
-    # the state change the request carried was recorded with the result (a worker older
-    # than the request does not know the field: False, and the workflow records it itself)
-    state_recorded: bool = False
 
 
 class WorkspaceResult(_Contract):
@@ -224,7 +226,7 @@ class PhaseTimeouts(_Contract):
         return running + 300
 
 
-class AnalysisResult(_Contract):
+class AnalysisResult(CarriedStateResult):
     languages: dict[str, float] = Field(default_factory=dict)
     setup_command: str | None = None
     build_command: str | None = None
@@ -235,16 +237,10 @@ class AnalysisResult(_Contract):
     # required: verification would only record two skipped phases (absent in older
     # histories, hence True)
     verify_needed: bool = True
-    # the state change the request carried was recorded with the result (a worker older
-    # than the request does not know the field: False, and the workflow records it itself)
-    state_recorded: bool = False
 
 
-class PlanResult(_Contract):
+class PlanResult(CarriedStateResult):
     plan: ExecutionPlan
-    # the state change the request carried was recorded with the result (a worker older
-    # than the request does not know the field: False, and the workflow records it itself)
-    state_recorded: bool = False
 
 
 class StepRequest(_Contract):

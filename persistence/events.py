@@ -229,12 +229,11 @@ async def _append_one_autocommitted(
 ) -> AppendedEvent:
     """One event as a transaction of its own (`conn` in AUTOCOMMIT): one round trip."""
     eid = item["event_id"]
-    params = _single_params(eid, execution_id, item["event_type"], item["payload"],
-                            item["producer_id"], item["causation_id"], item["correlation_id"],
-                            item["tags"], item["timestamp"])  # fmt: skip
+    # a batch item carries the tags as JSON text, which is what the driver's JSONB codec
+    # takes (the statement's own JSONB type would encode a dict)
+    params = {**_batch_item(**item), "execution_id": execution_id, "payload_schema": PAYLOAD_SCHEMA}
     webhook = params["event_type"] in WEBHOOK_EVENT_TYPES
     sql, order = _driver_sql(_APPEND_ALONE_WITH_OUTBOX if webhook else _APPEND_ALONE, conn)
-    params["tags"] = json.dumps(params["tags"])  # what the JSONB type's processor would send
     values = tuple(params[name] for name in order)
     # the driver's own connection: no transaction is open on it, so the statement commits
     # alone, and none of SQLAlchemy's per-statement work runs (most of a lone event's CPU)

@@ -96,7 +96,7 @@ class UnitOfWork:
     async def commit(self) -> None:
         """Append the staged events, then make everything done so far durable; the unit of
         work stays usable."""
-        staged = self.__dict__.get("events")
+        staged = self.__dict__.get("events")  # the event store, if this unit ever used it
         if staged is None or not staged.staged:
             await self.session.commit()
             return

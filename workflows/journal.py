@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
 from domain.contracts import (
+    CarriedStateResult,
     ExecutionRef,
     RecordEventInput,
     RecordStateInput,
@@ -23,14 +24,7 @@ from workflows import search_attributes as sa
 from workflows.activities import BookkeepingActivities
 from workflows.calls import bookkeeping
 
-
-class Carrying(Protocol):
-    """A result saying whether the state change its request carried was recorded."""
-
-    state_recorded: bool
-
-
-R = TypeVar("R", bound=Carrying)
+R = TypeVar("R", bound=CarriedStateResult)
 
 # with nothing to run, verification is the verifying state and two skipped-phase events,
 # recorded in one local activity instead of two verify activities

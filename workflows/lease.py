@@ -19,7 +19,7 @@ from domain.contracts import (
 )
 from domain.enums import ErrorCode
 from domain.values import ExecutionError
-from workflows.activities import BookkeepingActivities, LockActivities
+from workflows.activities import LockActivities
 from workflows.calls import bookkeeping
 from workflows.failures import Stop
 
@@ -121,11 +121,9 @@ class Lease:
             return
 
     async def release(self, state: RecordStateInput | None = None) -> LockResult:
-        """Give the lock up, recording `state` (the run's final one) in the same call; with
-        no lock held, `state` alone."""
+        """Give the lock up, recording `state` (the run's final one) in the same call. With
+        no lock held nothing is called, and the result says `state` was not recorded."""
         if self.held is not None and self.held.acquired:
             request = self._request(state)
             return await bookkeeping(LockActivities.release_lock, request, give_up=self._give_up)
-        if state is not None:
-            await bookkeeping(BookkeepingActivities.record_state, state, give_up=self._give_up)
-        return LockResult(acquired=False, lock_key="", state_recorded=state is not None)
+        return LockResult(acquired=False, lock_key="")
