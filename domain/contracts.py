@@ -252,6 +252,16 @@ class StepRequest(_Contract):
     repair_log_artifact: str | None = None
 
 
+class StepsRequest(_Contract):
+    """Apply declared steps one after another in one activity (the spec engine's: their
+    edits are computed, not asked of a model). Step i commits at `base_timestamp + i`, as
+    apply_step would; a retry finds the steps already completed and goes on after them."""
+
+    ref: ExecutionRef
+    step_indices: list[int]
+    base_timestamp: int
+
+
 class AgentTurnRequest(_Contract):
     """Run one agent turn (one model call and its tool calls); idempotent by turn index."""
 
@@ -275,6 +285,10 @@ class StepResult(_Contract):
     lines_added: int = 0
     lines_removed: int = 0
     reused: bool = False
+
+
+class StepsResult(_Contract):
+    steps: list[StepResult]
 
 
 class RepairRequest(_Contract):

@@ -35,6 +35,8 @@ from domain.contracts import (
     RepairResult,
     StepRequest,
     StepResult,
+    StepsRequest,
+    StepsResult,
     VerifyRequest,
     VerifyResult,
     WorkspaceResult,
@@ -103,7 +105,8 @@ class PlanningActivities:
 
 
 class StepActivities:
-    """One plan step: its edits generated and stored, then applied and committed."""
+    """Plan steps: each one's edits generated and stored, then applied and committed (the
+    spec engine's declared steps all in one call)."""
 
     @activity.defn
     async def generate_step(self, inp: StepRequest) -> StepResult:
@@ -111,6 +114,10 @@ class StepActivities:
 
     @activity.defn
     async def apply_step(self, inp: StepRequest) -> StepResult:
+        raise NotImplementedError
+
+    @activity.defn
+    async def apply_steps(self, inp: StepsRequest) -> StepsResult:
         raise NotImplementedError
 
 

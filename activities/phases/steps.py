@@ -16,7 +16,7 @@ from activities.phases.review import feature_request
 from activities.phases.usage import record_usage, remaining_budget
 from activities.phases.worktree import Use, WorktreeCache, edits_of
 from activities.runtime import Progress, maps_domain_errors, run_blocking
-from domain.contracts import StepRequest, StepResult
+from domain.contracts import StepRequest, StepResult, StepsRequest, StepsResult
 from domain.edits import FileEdit
 from domain.enums import StepState, StepType
 from domain.errors import DomainError
@@ -51,6 +51,28 @@ class Steps(Phase, StepActivities):
     async def apply_step(self, inp: StepRequest) -> StepResult:
         """Apply the stored edits on the previous step's commit and commit them; a step with
         no stored edits yet (the spec engine's, cheap to compute) is generated first."""
+        return await self._apply(inp)
+
+    @activity.defn
+    @maps_domain_errors
+    async def apply_steps(self, inp: StepsRequest) -> StepsResult:
+        """Apply declared steps in order, each exactly as apply_step would (its own context
+        read, commit, rows and events): what a spec run saves is the round trip through the
+        server between them. A failed step's index is in the error's details."""
+        applied: list[StepResult] = []
+        for index in inp.step_indices:
+            request = StepRequest(
+                ref=inp.ref, step_index=index, commit_timestamp=inp.base_timestamp + index
+            )
+            try:
+                applied.append(await self._apply(request))
+            except DomainError as err:
+                err.details = {**err.details, "step_index": index}
+                raise
+            activity.heartbeat({"applied_step": index})
+        return StepsResult(steps=applied)
+
+    async def _apply(self, inp: StepRequest) -> StepResult:
         ctx = await self.context(inp.ref)
         step = ctx.step(inp.step_index)
         if step.state == StepState.COMPLETED and step.commit_sha:

@@ -46,6 +46,8 @@ def _minimal(model: type[BaseModel]) -> dict[str, object]:
             data[name] = 1
         elif "ErrorCode" in annotation:
             data[name] = "internal"
+        elif annotation.startswith("list["):
+            data[name] = []
         elif "bool" in annotation:
             data[name] = True
         elif "int" in annotation:

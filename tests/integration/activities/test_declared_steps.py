@@ -1,0 +1,111 @@
+"""apply_steps alone: the spec engine's declared steps in one activity give each step what
+apply_step gives it (commit, rows, events), resume after the completed ones and name the
+step they stop at."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pygit2
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.pipeline import FeaturePipeline
+from domain.contracts import StepsRequest
+from domain.enums import StepState
+from persistence.uow import UnitOfWork
+from tests.fixtures.executions import Harness
+from tests.integration.activities.conftest import Run, files_of
+from tests.integration.activities.test_steps_and_repairs import new_run, writes
+
+STAMP = 1_700_000_000  # Run.step(i) commits at STAMP + i
+
+
+def batch(run: Run, *indices: int) -> StepsRequest:
+    return StepsRequest(ref=run.ref, step_indices=list(indices), base_timestamp=STAMP)
+
+
+async def step_events(sessions: Any, run: Run) -> list[tuple[str, Any]]:
+    """(event type, step index) of the execution's step and file events, in order."""
+    async with UnitOfWork(sessions) as uow:
+        events = await uow.events.read_after(uuid.UUID(run.ref.execution_id), 0, 1000)
+    return [
+        (e.event_type, e.payload.get("step_index"))
+        for e in events
+        if e.event_type.startswith(("step.", "file."))
+    ]
+
+
+async def steps_of(sessions: Any, run: Run) -> list[Any]:
+    async with UnitOfWork(sessions) as uow:
+        return list(await uow.steps.get_by_feature_id(run.ref.tenant_id, run.ref.execution_id))
+
+
+async def test_one_call_gives_each_step_what_one_call_per_step_gives_it(
+    harness: Harness, pipeline: FeaturePipeline, bare_remote: Callable[..., Path], sessions: Any
+) -> None:
+    changes = writes("a.txt", "b.txt", "c.txt")
+    together = await new_run(harness, pipeline, bare_remote(files=3), changes)
+    one_each = await new_run(harness, pipeline, bare_remote(files=3), changes)
+    for run in (together, one_each):
+        await run.prepare()
+
+    result = await together("apply_steps", batch(together, 0, 1, 2))
+    singles = [await one_each("apply_step", one_each.step(i)) for i in range(3)]
+
+    assert [s.step_index for s in result.steps] == [0, 1, 2]
+    assert [s.files_changed for s in result.steps] == [s.files_changed for s in singles] == [1] * 3
+    repo = pygit2.Repository(str(together.worktree()))
+    for n, step in enumerate(result.steps):
+        commit = repo[step.commit_sha]
+        assert files_of(together.worktree(), step.commit_sha) == {changes[n]["path"]}
+        assert commit.commit_time == STAMP + n  # as apply_step would date it
+        if n:  # each step on the one before it
+            assert commit.parents[0].id == pygit2.Oid(hex=result.steps[n - 1].commit_sha)
+    assert await step_events(sessions, together) == await step_events(sessions, one_each)
+    rows = await steps_of(sessions, together)
+    assert [(r.state, r.commit_sha) for r in rows] == [
+        (StepState.COMPLETED.value, s.commit_sha) for s in result.steps
+    ]
+
+
+async def test_a_retried_call_goes_on_after_the_steps_it_completed(
+    harness: Harness, pipeline: FeaturePipeline, bare_remote: Callable[..., Path], sessions: Any
+) -> None:
+    run = await new_run(harness, pipeline, bare_remote(files=3), writes("a.txt", "b.txt"))
+    await run.prepare()
+    first = await run("apply_steps", batch(run, 0))  # as if the batch died after step 0
+
+    again = await run("apply_steps", batch(run, 0, 1))
+
+    assert again.steps[0].reused and again.steps[0].commit_sha == first.steps[0].commit_sha
+    assert not again.steps[1].reused
+    assert [e for e in await step_events(sessions, run) if e[0] == "step.completed"] == [
+        ("step.completed", 0),
+        ("step.completed", 1),
+    ]
+
+
+async def test_a_failing_step_is_named_and_the_steps_before_it_stay_committed(
+    harness: Harness, pipeline: FeaturePipeline, bare_remote: Callable[..., Path], sessions: Any
+) -> None:
+    gone = {"op": "delete_file", "path": "not/there.txt"}  # fails when applied, not planned
+    changes = [*writes("a.txt"), gone, *writes("c.txt")]
+    run = await new_run(harness, pipeline, bare_remote(files=3), changes)
+    await run.prepare()
+
+    with pytest.raises(ApplicationError) as failure:
+        await run("apply_steps", batch(run, 0, 1, 2))
+
+    assert failure.value.non_retryable
+    assert failure.value.details[0]["step_index"] == 1
+    rows = await steps_of(sessions, run)
+    assert [r.state for r in rows] == [
+        StepState.COMPLETED.value,
+        StepState.FAILED.value,
+        StepState.PENDING.value,
+    ]
+    assert files_of(run.worktree(), rows[0].commit_sha) == {"a.txt"}
