@@ -33,8 +33,6 @@ from domain.contracts import (
     PushRequest,
     RecordStateInput,
     RepairRequest,
-    StepRequest,
-    StepResult,
     VerifyRequest,
 )
 from domain.enums import ErrorCode, FeatureState, StepType
@@ -46,17 +44,17 @@ from workflows.activities import (
     DeliveryActivities,
     PlanningActivities,
     RepairActivities,
-    StepActivities,
     VerifyActivities,
 )
 from workflows.admission import TENANT_CONCURRENCY_LIMIT, AdmissionWait
-from workflows.agent import AGENT_TASKS, agent_conversation, declare_tasks, resumed_at
+from workflows.agent import AGENT_TASKS, declare_tasks, resumed_at
 from workflows.approval import ApprovalGate
 from workflows.calls import Worktree
 from workflows.failures import Stop, cancelled, error_of, failed
 from workflows.journal import CARRIED_STATE, Journal, verify_or_skip
 from workflows.lease import Lease
 from workflows.pull_requests import PULL_REQUEST_PATCH, deliver_pull_request
+from workflows.steps import StepRunner
 
 
 class _ContinueAsNew(Exception):
@@ -95,6 +93,10 @@ class FeatureExecutionWorkflow:
         self._cancel_reason: str | None = None
         self._lease_lost: ExecutionError | None = None
         self._admission = AdmissionWait(self._ref, timings)
+        self._steps = StepRunner(
+            self._ref, inp.engine, self._worktree, self._journal, self._started_at, carry,
+            timings, self._continue_as_new,
+        )  # fmt: skip
         self._pipeline: asyncio.Task[FeatureExecutionOutput] | None = None
 
     # ---- operator and client interface -------------------------------------------------
@@ -251,8 +253,7 @@ class FeatureExecutionWorkflow:
                     await self._await_approval(already_requested=False)
             if self._journal.state != FeatureState.EXECUTING:  # not an agent's continued run
                 await self._journal.transition(FeatureState.EXECUTING)
-            for step in plan.steps[max(resumed_at(carry)[0], 0) :]:
-                await self._run_step(plan, step.index, step.description)
+            await self._steps.run_all(plan, plan.steps[max(resumed_at(carry)[0], 0) :])
 
             verified = await verify_or_skip(
                 self._journal, self._verify_needed, lambda: self._verify_with_repairs(plan)
@@ -335,32 +336,6 @@ class FeatureExecutionWorkflow:
         )
         raise _ContinueAsNew(self._inp.model_copy(update={"carry": carry}))
 
-    async def _run_step(self, plan: ExecutionPlan, index: int, description: str) -> StepResult:
-        total = len(plan.steps)
-        done = self._journal.progress.completed_steps
-        self._journal.set_progress(total, done, index, description)
-        # same timestamp on every attempt and replay: the commit SHA is repeatable
-        stamp = int(self._started_at.timestamp()) + index
-        request = StepRequest(ref=self._ref, step_index=index, commit_timestamp=stamp)
-        if self._inp.engine == "agent" and workflow.patched("agent-engine"):
-            await agent_conversation(
-                self._worktree, self._ref, request, description, self._carry, self._inp.timings,
-                self._continue_as_new,
-            )  # fmt: skip
-        elif self._inp.engine != "spec":
-            # a model call is worth its own activity (retries, timeout, cost in the UI); the
-            # spec engine's edits are computed by apply_step itself, saving a round trip
-            await self._worktree.call(
-                StepActivities.generate_step, request, policies.STEP_TIMEOUT,
-                f"step {index}: generate — {description[:60]}",
-            )  # fmt: skip
-        result = await self._worktree.call(
-            StepActivities.apply_step, request, policies.STEP_TIMEOUT,
-            f"step {index}: apply — {description[:60]}",
-        )  # fmt: skip
-        self._journal.set_progress(total, done + 1, index, description)
-        return result
-
     async def _verify_with_repairs(self, plan: ExecutionPlan) -> str | None:
         """Build and test; with the llm engine, a failure becomes a repair step and another
         round. Returns the commit the tests passed on."""
@@ -405,7 +380,7 @@ class FeatureExecutionWorkflow:
                     )
                 )
                 await self._journal.transition(FeatureState.EXECUTING)
-                await self._run_step(plan, repair.step_index, description)
+                await self._steps.run(plan, repair.step_index, description)
                 await self._journal.transition(FeatureState.VERIFYING)
 
     # ---- endings ----------------------------------------------------------------------------

@@ -4,8 +4,9 @@ tests/histories/ holds one history per path through the workflow (re-record them
 BUILDER_RECORD_HISTORIES=1 and the workflow tests); `v0-*` are histories of the version
 before the phase split, `*-pre-tasks` agent runs from before the agent declared its task
 list (`agent-tasks` patch) and `*-pre-carried` runs from before phase activities recorded
-the state change that follows them (`state-with-activity` patch), kept to prove that runs
-started by them still replay (see docs/operations.md, "Changing the workflow").
+the state change that follows them (`state-with-activity` patch) and `*-pre-together` runs
+from before a spec plan's steps ran in one activity (`spec-steps-together` patch), kept to
+prove that runs started by them still replay (see docs/operations.md, "Changing the workflow").
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ def test_every_path_through_the_workflow_has_a_recorded_history() -> None:
         assert "state-with-activity" in _patches(ROOT / "tests" / "histories" / f"{name}.json")
         assert "state-with-activity" not in _patches(
             ROOT / "tests" / "histories" / f"{name}-pre-carried.json"
+        )
+    for name in ("spec", "worker-move"):
+        assert "spec-steps-together" in _patches(ROOT / "tests" / "histories" / f"{name}.json")
+        assert "spec-steps-together" not in _patches(
+            ROOT / "tests" / "histories" / f"{name}-pre-together.json"
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from builder.worker import workflow_runner
@@ -48,6 +49,8 @@ from domain.contracts import (
     RepairResult,
     StepRequest,
     StepResult,
+    StepsRequest,
+    StepsResult,
     VerifyRequest,
     VerifyResult,
     WorkflowTimings,
@@ -155,7 +158,7 @@ class Stubs(
         names = [
             "record_state", "record_event", "acquire_lock", "refresh_lock", "release_lock",
             "open_workspace", "cleanup", "analyze", "plan", "generate_step", "apply_step",
-            "add_repair_step", "verify", "push", "admit", "deliver_pull_request",
+            "apply_steps", "add_repair_step", "verify", "push", "admit", "deliver_pull_request",
             "agent_turn",
         ]  # fmt: skip
         return [getattr(self, n) for n in names]
@@ -243,6 +246,26 @@ class Stubs(
             inp,
             lambda: StepResult(step_index=inp.step_index, commit_sha=commit_of(inp.step_index)),
         )
+
+    @activity.defn
+    async def apply_steps(self, inp: StepsRequest) -> StepsResult:
+        """Each declared step goes through `apply_step` (recorded, and failing where a test's
+        handler says so, with the step's index in the details as the real batch does), then
+        the batch is recorded itself."""
+        applied: list[StepResult] = []
+        for index in inp.step_indices:
+            step = StepRequest(
+                ref=inp.ref, step_index=index, commit_timestamp=inp.base_timestamp + index
+            )
+            try:
+                applied.append(await self.apply_step(step))
+            except ApplicationError as err:
+                details = err.details[0] if err.details and isinstance(err.details[0], dict) else {}
+                raise ApplicationError(
+                    err.message, {**details, "step_index": index}, type=err.type,
+                    non_retryable=err.non_retryable,
+                ) from None  # fmt: skip
+        return await self._do("apply_steps", inp, lambda: StepsResult(steps=applied))
 
     @activity.defn
     async def agent_turn(self, inp: AgentTurnRequest) -> AgentTurnResult:

@@ -28,9 +28,11 @@ from domain.contracts import (
     PhaseTimeouts,
     PlanDecision,
     PlanResult,
+    StepResult,
     WorkspaceResult,
 )
 from domain.enums import StepType
+from domain.errors import GenerationFailed
 from domain.values import ExecutionPlan, PlanStep
 from tests.integration.workflow.stubs import (
     FAST,
@@ -92,6 +94,10 @@ async def test_spec_run_goes_through_every_state_and_pushes_the_commit_it_verifi
     assert state == "completed"
     assert stubs.states() == ["analyzing", "planning", "executing", "verifying", "completed"]
     assert [c.arg.step_index for c in stubs.named("apply_step")] == [0, 1]
+    # the declared steps go in one activity, each committed at its own timestamp
+    (declared,) = stubs.named("apply_steps")
+    assert declared.arg.step_indices == [0, 1]
+    assert [s.commit_sha for s in declared.result.steps] == [commit_of(0), commit_of(1)]
     assert stubs.named("generate_step") == []  # the spec engine generates inside apply
     (push,) = stubs.named("push")
     assert push.arg.verified_commit == commit_of(1)
@@ -123,6 +129,29 @@ async def test_with_nothing_to_verify_the_phases_are_recorded_skipped_without_ve
     assert push.arg.verified_commit is None  # nothing ran, so no commit was verified
     # no other state change carries events
     assert all(not c.events for c in stubs.changes() if c is not verifying)
+
+
+async def test_a_declared_step_that_fails_fails_the_run_at_that_step_and_nothing_is_pushed(
+    temporal_client: Client, stubs: Stubs, queue: str
+) -> None:
+    stubs.steps = 3
+
+    async def second_fails(inp: Any, _attempt: int) -> StepResult:
+        if inp.step_index == 1:
+            raise application_error(GenerationFailed("replace_text: gone.txt does not exist"))
+        return StepResult(step_index=inp.step_index, commit_sha=commit_of(inp.step_index))
+
+    stubs.on("apply_step", second_fails)
+    async with stubbed_workers(temporal_client, stubs, shared_queue=queue):
+        handle = await start(temporal_client, queue)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await asyncio.wait_for(handle.result(), 60)
+
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "generation_failed"
+    assert cause.details[0]["failed_step"] == 1  # not the batch's first step
+    assert [c.arg.step_index for c in stubs.named("apply_step")] == [0, 1]  # not retried
+    assert stubs.named("push") == [] and stubs.states()[-1] == "failed"
 
 
 async def _nothing_to_verify(ref: Any) -> Any:
