@@ -35,10 +35,11 @@ class LocalArtifactStore:
         return path
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredBlob:
-        async def once() -> AsyncIterator[bytes]:
-            yield data
-
-        return await self.put_stream(key, once(), content_type)
+        path = self._path(key)
+        digest = Digest()
+        # hash and write in one thread hop: each hop costs a turn of a busy event loop
+        await asyncio.to_thread(_write_whole, path, data, digest)
+        return digest.blob(key)
 
     async def put_stream(
         self, key: str, chunks: AsyncIterator[bytes], content_type: str
@@ -92,6 +93,21 @@ class LocalArtifactStore:
     async def download_url(self, key: str, expires: timedelta) -> str | None:
         # no server to hand out URLs: the API streams local blobs itself
         return None
+
+
+def _write_whole(path: Path, data: bytes, digest: Digest) -> None:
+    """`data` at `path`, durably and atomically: a temporary file, synced, then renamed."""
+    digest.update(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            _flush_and_sync(handle)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _flush_and_sync(handle: IO[bytes]) -> None:

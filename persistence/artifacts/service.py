@@ -72,16 +72,27 @@ class ArtifactService:
             raise ValidationFailed(
                 [FieldError("data", "give exactly one of data and stream for an artifact")]
             )
-        await self.require_execution(tenant_id, execution_id)
-        # a live row written by other means keeps its id; otherwise the id is derived
-        existing = await self.session.scalar(
-            select(ArtifactRow.id).where(
-                ArtifactRow.feature_execution_id == execution_id,
-                ArtifactRow.name == name,
-                ArtifactRow.deleted_at.is_(None),
+        # one round trip: the execution is the tenant's, and a live row of this name
+        # written by other means keeps its id (otherwise the id is derived)
+        found = (
+            await self.session.execute(
+                select(FeatureExecutionRow.id, ArtifactRow.id)
+                .outerjoin(
+                    ArtifactRow,
+                    (ArtifactRow.feature_execution_id == FeatureExecutionRow.id)
+                    & (ArtifactRow.name == name)
+                    & ArtifactRow.deleted_at.is_(None),
+                )
+                .where(
+                    FeatureExecutionRow.id == execution_id,
+                    FeatureExecutionRow.tenant_id == tenant_id,
+                    FeatureExecutionRow.deleted_at.is_(None),
+                )
             )
-        )
-        artifact_id = existing or artifact_id_for(execution_id, name)
+        ).first()
+        if found is None:
+            raise NotFound(f"feature execution {execution_id} not found")
+        artifact_id = found[1] or artifact_id_for(execution_id, name)
         key = storage_key(tenant_id, execution_id, artifact_id, name)
         blob: StoredBlob
         if data is not None:

@@ -120,6 +120,38 @@ async def test_retried_put_with_the_same_name_updates_the_same_row(
     assert content == b"attempt two, longer"
 
 
+async def test_a_live_row_written_by_other_means_keeps_its_id_when_put_again(
+    sessions: async_sessionmaker[AsyncSession],
+    artifact_store: ArtifactStore,
+    execution: Execution,
+) -> None:
+    other_id = uuid.uuid4()
+    async with sessions() as session, session.begin():
+        session.add(
+            ArtifactRow(
+                id=other_id, feature_execution_id=execution.execution_id, name="notes.txt",
+                type="build_log", content_type="text/plain", storage_key="elsewhere", size=0,
+                checksum="0" * 64, metadata_={},
+            )
+        )  # fmt: skip
+    async with sessions() as session, session.begin():
+        row = await ArtifactService(session, artifact_store).put(
+            execution.tenant_id, execution.execution_id, "notes.txt", "build_log", "text/plain",
+            data=b"written by the service",
+        )  # fmt: skip
+    assert row.id == other_id
+    assert row.size == len(b"written by the service")
+    async with sessions() as session:
+        count = await session.scalar(
+            select(func.count()).where(ArtifactRow.feature_execution_id == execution.execution_id)
+        )
+        content = await _content(
+            ArtifactService(session, artifact_store), execution.tenant_id, other_id
+        )
+    assert count == 1
+    assert content == b"written by the service"
+
+
 async def test_put_from_a_stream_records_size_and_checksum(
     sessions: async_sessionmaker[AsyncSession],
     artifact_store: ArtifactStore,

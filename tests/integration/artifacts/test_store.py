@@ -170,3 +170,14 @@ async def test_a_stream_failing_midway_leaves_no_blob_behind(
             Bucket=artifact_store.bucket, Prefix=artifact_store.prefix
         )
         assert uploads.get("Uploads", []) == []
+
+
+async def test_a_local_write_that_cannot_land_leaves_no_temporary_file(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    (tmp_path / "t" / "e" / "a" / "log.txt").mkdir(parents=True)  # the name is taken
+    with pytest.raises(OSError):
+        await store.put_bytes("t/e/a/log.txt", b"some output", "text/plain")
+    assert [p.name for p in (tmp_path / "t" / "e" / "a").iterdir()] == ["log.txt"]
+    blob = await store.put_bytes("t/e/a/other.txt", b"some output", "text/plain")
+    assert (blob.size, blob.sha256) == (11, hashlib.sha256(b"some output").hexdigest())
+    assert await _read(store, "t/e/a/other.txt") == b"some output"
