@@ -160,3 +160,44 @@ def test_cancel_during_a_long_command_stops_it_within_a_second(
     assert cancelled_at, "the command never printed, so cancel was never requested"
     assert finished - cancelled_at[0] < 1.0
     assert _processes_with(marker) == []
+
+
+LEAVES_DAEMONS = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+
+    SLEEPER = "import time; time.sleep(600)"
+    marker = os.environ["DAEMON_MARKER"]
+    subprocess.Popen(["setsid", sys.executable, "-c", SLEEPER, marker],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execv(sys.executable, [sys.executable, "-c", SLEEPER, marker])
+        os._exit(0)
+    print("daemons started", flush=True)
+    time.sleep(1)  # long enough for the test to see them; then exit 0, leaving them
+    """
+)
+
+
+@pytest.mark.parametrize("mode", ["sandboxed", "unsandboxed"])
+def test_daemons_a_build_leaves_behind_when_it_exits_on_its_own_are_killed(
+    mode: str, runner: SandboxRunner, bare_runner: SandboxRunner, worktree: Path
+) -> None:
+    chosen = runner if mode == "sandboxed" else bare_runner
+    (worktree / "leave_daemons.py").write_text(LEAVES_DAEMONS)
+    marker = f"daemon-marker-{uuid.uuid4().hex}"
+    seen_daemons: list[int] = []
+
+    def watch(line: str) -> None:
+        if "daemons started" in line:
+            seen_daemons.append(_count_daemons(marker))
+
+    result = run_phase(
+        "build", "python leave_daemons.py", worktree, required=True, timeout_s=30,
+        runner=chosen, on_line=watch, env={"DAEMON_MARKER": marker},
+    )  # fmt: skip
+    assert seen_daemons and seen_daemons[0] >= 2, "the daemons never ran, the test proves nothing"
+    assert result.exit_code == 0 and not result.timed_out
+    assert _processes_with(marker) == []
