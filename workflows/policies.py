@@ -43,6 +43,16 @@ WORKTREE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=8,
 )
+# apply_steps on a worker from before it: the SDK's NotFoundError will not go away with
+# retries, and the workflow falls back to one apply_step per step (workflows/steps.py)
+NOT_REGISTERED = "NotFoundError"
+BATCH_RETRY = RetryPolicy(
+    initial_interval=WORKTREE_RETRY.initial_interval,
+    backoff_coefficient=WORKTREE_RETRY.backoff_coefficient,
+    maximum_interval=WORKTREE_RETRY.maximum_interval,
+    maximum_attempts=WORKTREE_RETRY.maximum_attempts,
+    non_retryable_error_types=[NOT_REGISTERED],
+)
 # A phase that ran into its own start-to-close limit will not finish sooner next time; a
 # second attempt covers a worker that died without heartbeating, not a slow build.
 VERIFY_RETRY = RetryPolicy(

@@ -4,7 +4,10 @@ which all go in one.
 Declared edits are computed, not asked of a model, so nothing between two of them needs the
 workflow: an activity each would only add a round trip through the server, the largest
 share of a spec run's steps. The batch still gives each step its own commit, rows and
-events; the workflow's progress moves once it returns, or to the step it failed at.
+events; the workflow's progress moves once it returns, or to the step it failed at (named
+in the failure's details, or for a batch that timed out between two steps the one after
+the last step its heartbeat reported applied). A worker from before apply_steps does not
+register it: the steps then go one activity each, as they did.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from domain.contracts import (
     Carryover,
@@ -103,9 +107,14 @@ class StepRunner:
             await self._worktree.call(
                 StepActivities.apply_steps, request, policies.STEP_TIMEOUT * len(steps),
                 f"steps {span}: apply {len(steps)} declared change(s)",
+                retry=policies.BATCH_RETRY,
             )  # fmt: skip
         except ActivityError as err:
-            failed = _failed_step(err)
+            if _not_registered(err):  # an activity worker from before apply_steps
+                for step in steps:
+                    await self.run(plan, step.index, step.description)
+                return
+            failed = _failed_step(err, steps)
             at = next((n for n, s in enumerate(steps) if s.index == failed), None)
             if at is not None:  # the error names the step it stopped at
                 self._journal.set_progress(total, done + at, steps[at].index, steps[at].description)
@@ -113,8 +122,21 @@ class StepRunner:
         self._journal.set_progress(total, done + len(steps), last.index, last.description)
 
 
-def _failed_step(err: ActivityError) -> int | None:
+def _not_registered(err: ActivityError) -> bool:
     cause = err.cause
+    return isinstance(cause, ApplicationError) and cause.type == policies.NOT_REGISTERED
+
+
+def _failed_step(err: ActivityError, steps: Sequence[PlanStep]) -> int | None:
+    """The step a failed batch stopped at: named in its details, or for a timeout the one
+    after the last step its heartbeat reported applied; None when the failure cannot say."""
+    cause = err.cause
+    if isinstance(cause, ActivityTimeout):
+        beat = cause.last_heartbeat_details[0] if cause.last_heartbeat_details else None
+        applied = beat.get("applied_step") if isinstance(beat, dict) else None
+        if not isinstance(applied, int):  # the last beat was a step's own progress
+            return None
+        return next((s.index for s in steps if s.index > applied), None)
     if not isinstance(cause, ApplicationError) or not cause.details:
         return None
     details = cause.details[0]

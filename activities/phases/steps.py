@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.codegen.factory import build_engine
 from activities.codegen.workspace import FilesystemWorkspace
@@ -15,7 +16,14 @@ from activities.phases.context import ExecutionContext, Phase, PhaseDeps, event_
 from activities.phases.review import feature_request
 from activities.phases.usage import record_usage, remaining_budget
 from activities.phases.worktree import Use, WorktreeCache, edits_of
-from activities.runtime import Progress, maps_domain_errors, run_blocking
+from activities.runtime import (
+    MESSAGE_CHARS,
+    Progress,
+    bounded,
+    failure_details,
+    maps_domain_errors,
+    run_blocking,
+)
 from domain.contracts import StepRequest, StepResult, StepsRequest, StepsResult
 from domain.edits import FileEdit
 from domain.enums import StepState, StepType
@@ -58,7 +66,7 @@ class Steps(Phase, StepActivities):
     async def apply_steps(self, inp: StepsRequest) -> StepsResult:
         """Apply declared steps in order, each exactly as apply_step would (its own context
         read, commit, rows and events): what a spec run saves is the round trip through the
-        server between them. A failed step's index is in the error's details."""
+        server between them. A failed step's index is in the error's details, whatever failed."""
         applied: list[StepResult] = []
         for index in inp.step_indices:
             request = StepRequest(
@@ -69,6 +77,13 @@ class Steps(Phase, StepActivities):
             except DomainError as err:
                 err.details = {**err.details, "step_index": index}
                 raise
+            except Exception as err:
+                # retryable as the SDK would make it, but naming the step it stopped at
+                raise ApplicationError(
+                    bounded(f"{type(err).__name__}: {err}", MESSAGE_CHARS),
+                    failure_details({"step_index": index}),
+                    type=type(err).__name__,
+                ) from None
             activity.heartbeat({"applied_step": index})
         return StepsResult(steps=applied)
 

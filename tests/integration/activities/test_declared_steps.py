@@ -109,3 +109,34 @@ async def test_a_failing_step_is_named_and_the_steps_before_it_stay_committed(
         StepState.PENDING.value,
     ]
     assert files_of(run.worktree(), rows[0].commit_sha) == {"a.txt"}
+
+
+async def test_an_unexpected_failure_is_retryable_and_still_names_its_step(
+    harness: Harness,
+    pipeline: FeaturePipeline,
+    bare_remote: Callable[..., Path],
+    sessions: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run = await new_run(harness, pipeline, bare_remote(files=3), writes("a.txt", "b.txt"))
+    await run.prepare()
+    git = pipeline.deps.git
+    commit = git.commit
+    calls: list[int] = []
+
+    def disk_fails_on_the_second(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return commit(*args, **kwargs)
+
+    monkeypatch.setattr(git, "commit", disk_fails_on_the_second)
+    with pytest.raises(ApplicationError) as failure:
+        await run("apply_steps", batch(run, 0, 1))
+
+    assert not failure.value.non_retryable  # as the SDK would make an OSError
+    assert failure.value.type == "OSError"
+    assert failure.value.details[0] == {"step_index": 1}
+    assert "No space left on device" in failure.value.message
+    again = await run("apply_steps", batch(run, 0, 1))  # the retry goes on after step 0
+    assert again.steps[0].reused and not again.steps[1].reused

@@ -118,6 +118,8 @@ class Stubs(
     calls: list[Call] = field(default_factory=list)
     handlers: dict[str, Handler] = field(default_factory=dict)
     cancelled: list[str] = field(default_factory=list)
+    # activities the worker does not register (as a worker from before them would not)
+    unregistered: set[str] = field(default_factory=set)
 
     def on(self, name: str, handler: Handler) -> None:
         self.handlers[name] = handler
@@ -161,7 +163,7 @@ class Stubs(
             "apply_steps", "add_repair_step", "verify", "push", "admit", "deliver_pull_request",
             "agent_turn",
         ]  # fmt: skip
-        return [getattr(self, n) for n in names]
+        return [getattr(self, n) for n in names if n not in self.unregistered]
 
     # -- the happy path ------------------------------------------------------------------
 

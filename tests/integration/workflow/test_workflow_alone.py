@@ -154,6 +154,33 @@ async def test_a_declared_step_that_fails_fails_the_run_at_that_step_and_nothing
     assert stubs.named("push") == [] and stubs.states()[-1] == "failed"
 
 
+async def test_a_worker_from_before_apply_steps_applies_the_declared_steps_one_each(
+    temporal_client: Client, stubs: Stubs, queue: str
+) -> None:
+    stubs.steps = 3
+    stubs.unregistered = {"apply_steps"}  # the SDK answers NotFoundError, never retried
+    async with stubbed_workers(temporal_client, stubs, shared_queue=queue):
+        handle = await start(temporal_client, queue)
+        state, _, _ = await ending(handle)
+
+    assert state == "completed"
+    assert [c.arg.step_index for c in stubs.named("apply_step")] == [0, 1, 2]
+    assert stubs.named("push")
+    history = await handle.fetch_history()
+    batches = [
+        e for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "apply_steps"
+    ]  # fmt: skip
+    assert len(batches) == 1  # tried once, then one activity per step
+    (failed,) = [
+        e.activity_task_started_event_attributes for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and e.activity_task_started_event_attributes.scheduled_event_id == batches[0].event_id
+    ]  # fmt: skip
+    assert failed.attempt == 1
+
+
 async def _nothing_to_verify(ref: Any) -> Any:
     from domain.contracts import AnalysisResult, PhaseTimeouts
 
