@@ -96,7 +96,8 @@ class LocalArtifactStore:
 
 
 def _write_whole(path: Path, data: bytes, digest: Digest) -> None:
-    """`data` at `path`, durably and atomically: a temporary file, synced, then renamed."""
+    """`data` at `path`, atomically: a temporary file, its content synced, then renamed
+    over the name (as put_stream does)."""
     digest.update(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
