@@ -6,6 +6,7 @@ import textwrap
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -13,13 +14,13 @@ import pytest
 
 from activities.sandbox import PhaseTimedOut, SandboxRunner, run_phase
 
-HANGING_SUITE = textwrap.dedent(
+START_DAEMONS = textwrap.dedent(
     """
     import os, subprocess, sys, time
 
     SLEEPER = "import time; time.sleep(600)"
 
-    def test_starts_daemons_and_hangs():
+    def start_daemons():
         marker = os.environ["DAEMON_MARKER"]
         # A daemon in its own session, out of the runner's process group.
         subprocess.Popen(["setsid", sys.executable, "-c", SLEEPER, marker],
@@ -31,6 +32,12 @@ HANGING_SUITE = textwrap.dedent(
                 os.execv(sys.executable, [sys.executable, "-c", SLEEPER, marker])
             os._exit(0)
         print("daemons started", flush=True)
+    """
+)
+HANGING_SUITE = START_DAEMONS + textwrap.dedent(
+    """
+    def test_starts_daemons_and_hangs():
+        start_daemons()
         time.sleep(600)
     """
 )
@@ -43,6 +50,18 @@ def _processes_with(marker: str) -> list[psutil.Process]:
         if proc.info["status"] != psutil.STATUS_ZOMBIE and any(marker in a for a in cmdline):
             found.append(proc)
     return found
+
+
+def _daemon_watch(marker: str) -> tuple[list[int], Callable[[str], None]]:
+    """A line callback that counts the marked daemons once the command says it started
+    them, and the list it counts into."""
+    seen: list[int] = []
+
+    def watch(line: str) -> None:
+        if "daemons started" in line:
+            seen.append(_count_daemons(marker))
+
+    return seen, watch
 
 
 def _count_daemons(marker: str) -> int:
@@ -63,11 +82,7 @@ def test_hanging_suite_with_daemons_is_killed_at_timeout_and_nothing_remains(
     chosen = runner if mode == "sandboxed" else bare_runner
     (worktree / "test_hang.py").write_text(HANGING_SUITE)
     marker = f"daemon-marker-{uuid.uuid4().hex}"
-    seen_daemons: list[int] = []
-
-    def watch(line: str) -> None:
-        if "daemons started" in line:
-            seen_daemons.append(_count_daemons(marker))
+    seen_daemons, watch = _daemon_watch(marker)
 
     # The inner pytest would import every plugin installed here (hypothesis, schemathesis...):
     # 2-3 s on a loaded machine, which used to eat most of the timeout before the daemons
@@ -162,20 +177,9 @@ def test_cancel_during_a_long_command_stops_it_within_a_second(
     assert _processes_with(marker) == []
 
 
-LEAVES_DAEMONS = textwrap.dedent(
+LEAVES_DAEMONS = START_DAEMONS + textwrap.dedent(
     """
-    import os, subprocess, sys, time
-
-    SLEEPER = "import time; time.sleep(600)"
-    marker = os.environ["DAEMON_MARKER"]
-    subprocess.Popen(["setsid", sys.executable, "-c", SLEEPER, marker],
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.execv(sys.executable, [sys.executable, "-c", SLEEPER, marker])
-        os._exit(0)
-    print("daemons started", flush=True)
+    start_daemons()
     time.sleep(1)  # long enough for the test to see them; then exit 0, leaving them
     """
 )
@@ -188,12 +192,7 @@ def test_daemons_a_build_leaves_behind_when_it_exits_on_its_own_are_killed(
     chosen = runner if mode == "sandboxed" else bare_runner
     (worktree / "leave_daemons.py").write_text(LEAVES_DAEMONS)
     marker = f"daemon-marker-{uuid.uuid4().hex}"
-    seen_daemons: list[int] = []
-
-    def watch(line: str) -> None:
-        if "daemons started" in line:
-            seen_daemons.append(_count_daemons(marker))
-
+    seen_daemons, watch = _daemon_watch(marker)
     result = run_phase(
         "build", "python leave_daemons.py", worktree, required=True, timeout_s=30,
         runner=chosen, on_line=watch, env={"DAEMON_MARKER": marker},
