@@ -3,12 +3,14 @@
 One retry taxonomy: an activity says whether its failure is worth retrying (a DomainError's
 `retryable`, mapped to ApplicationError.non_retryable in activities/runtime.py, with the
 server's delay as `next_retry_delay` when it gave one); the policies below only bound how
-long and how often. No error type is listed as non-retryable here, so a retryable failure
-(a 429 from the model) really is retried whatever its ErrorCode.
+long and how often. No ErrorCode is listed as non-retryable here, so a retryable failure
+(a 429 from the model) really is retried whatever its code; the one type listed is the
+SDK's own for an activity the worker does not register (BATCH_RETRY).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
@@ -46,13 +48,7 @@ WORKTREE_RETRY = RetryPolicy(
 # apply_steps on a worker from before it: the SDK's NotFoundError will not go away with
 # retries, and the workflow falls back to one apply_step per step (workflows/steps.py)
 NOT_REGISTERED = "NotFoundError"
-BATCH_RETRY = RetryPolicy(
-    initial_interval=WORKTREE_RETRY.initial_interval,
-    backoff_coefficient=WORKTREE_RETRY.backoff_coefficient,
-    maximum_interval=WORKTREE_RETRY.maximum_interval,
-    maximum_attempts=WORKTREE_RETRY.maximum_attempts,
-    non_retryable_error_types=[NOT_REGISTERED],
-)
+BATCH_RETRY = dataclasses.replace(WORKTREE_RETRY, non_retryable_error_types=[NOT_REGISTERED])
 # A phase that ran into its own start-to-close limit will not finish sooner next time; a
 # second attempt covers a worker that died without heartbeating, not a slow build.
 VERIFY_RETRY = RetryPolicy(
