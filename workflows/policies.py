@@ -15,6 +15,8 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
+from domain.contracts import STEP_TIMEOUT_S
+
 # Bookkeeping (state, events, locks): short Postgres writes, retried through a database
 # restart but not forever (WorkflowTimings.bookkeeping_give_up_s): a bug fails the run.
 BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
@@ -69,7 +71,7 @@ FORGE_RETRY = RetryPolicy(
 FORGE_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT = timedelta(seconds=15)
 CLONE_TIMEOUT = timedelta(minutes=30)
-STEP_TIMEOUT = timedelta(minutes=15)
+STEP_TIMEOUT = timedelta(seconds=STEP_TIMEOUT_S)
 PUSH_TIMEOUT = timedelta(minutes=10)
 CLEANUP_TIMEOUT = timedelta(minutes=5)
 # The run's waits (lock retry and refresh, worker affinity, history length) are in

@@ -101,7 +101,10 @@ class StepRunner:
         self._journal.set_progress(total, done, first.index, first.description)
         span = f"{first.index}" if first is last else f"{first.index}-{last.index}"
         request = StepsRequest(
-            ref=self._ref, step_indices=[s.index for s in steps], base_timestamp=self._stamp
+            ref=self._ref,
+            step_indices=[s.index for s in steps],
+            base_timestamp=self._stamp,
+            step_timeout_s=policies.STEP_TIMEOUT.total_seconds(),
         )
         try:
             await self._worktree.call(

@@ -3,6 +3,7 @@ previous step's commit and committed deterministically."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -35,6 +36,9 @@ from persistence.tables import ExecutionStepRow
 from persistence.uow import UnitOfWork
 from workflows.activities import StepActivities
 
+# a step inside apply_steps that outlived StepsRequest.step_timeout_s (retryable)
+STEP_TIMEOUT = "StepTimeout"
+
 
 class Steps(Phase, StepActivities):
     def __init__(self, deps: PhaseDeps, worktrees: WorktreeCache) -> None:
@@ -66,18 +70,28 @@ class Steps(Phase, StepActivities):
     async def apply_steps(self, inp: StepsRequest) -> StepsResult:
         """Apply declared steps in order, each exactly as apply_step would (its own context
         read, commit, rows and events): what a spec run saves is the round trip through the
-        server between them. A failed step's index is in the error's details, whatever failed."""
+        server between them. A failed step's index is in the error's details, whatever failed;
+        a step that outlives its own limit fails the batch then, not at the batch's limit."""
         applied: list[StepResult] = []
         for index in inp.step_indices:
             request = StepRequest(
                 ref=inp.ref, step_index=index, commit_timestamp=inp.base_timestamp + index
             )
+            deadline = asyncio.timeout(inp.step_timeout_s)
             try:
-                applied.append(await self._apply(request))
+                async with deadline:
+                    applied.append(await self._apply(request))
             except DomainError as err:
                 err.details = {**err.details, "step_index": index}
                 raise
             except Exception as err:
+                if isinstance(err, TimeoutError) and deadline.expired():
+                    # retried like one apply_step that ran into its start-to-close limit
+                    raise ApplicationError(
+                        f"step {index} did not finish within {inp.step_timeout_s:g} s",
+                        failure_details({"step_index": index}),
+                        type=STEP_TIMEOUT,
+                    ) from None
                 # retryable as the SDK would make it, but naming the step it stopped at
                 raise ApplicationError(
                     bounded(f"{type(err).__name__}: {err}", MESSAGE_CHARS),

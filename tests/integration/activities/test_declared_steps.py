@@ -4,6 +4,7 @@ step they stop at."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import pygit2
 import pytest
 from temporalio.exceptions import ApplicationError
 
+from activities.phases.steps import STEP_TIMEOUT
 from activities.pipeline import FeaturePipeline
 from domain.contracts import StepsRequest
 from domain.enums import StepState
@@ -20,6 +22,7 @@ from persistence.uow import UnitOfWork
 from tests.fixtures.executions import Harness
 from tests.integration.activities.conftest import Run, files_of
 from tests.integration.activities.test_steps_and_repairs import new_run, writes
+from workflows import policies
 
 STAMP = 1_700_000_000  # Run.step(i) commits at STAMP + i
 
@@ -140,3 +143,43 @@ async def test_an_unexpected_failure_is_retryable_and_still_names_its_step(
     assert "No space left on device" in failure.value.message
     again = await run("apply_steps", batch(run, 0, 1))  # the retry goes on after step 0
     assert again.steps[0].reused and not again.steps[1].reused
+
+
+async def test_a_hung_step_fails_the_batch_at_its_own_limit_and_the_retry_goes_on(
+    harness: Harness,
+    pipeline: FeaturePipeline,
+    bare_remote: Callable[..., Path],
+    sessions: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run = await new_run(harness, pipeline, bare_remote(files=3), writes("a.txt", "b.txt"))
+    await run.prepare()
+    git = pipeline.deps.git
+    apply_edits = git.apply_edits
+    calls: list[int] = []
+
+    def hangs_on_the_second(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            time.sleep(1.5)  # longer than the step's limit below
+        return apply_edits(*args, **kwargs)
+
+    monkeypatch.setattr(git, "apply_edits", hangs_on_the_second)
+    request = batch(run, 0, 1).model_copy(update={"step_timeout_s": 0.5})
+    started = time.monotonic()
+    with pytest.raises(ApplicationError) as failure:
+        await run("apply_steps", request)
+
+    assert time.monotonic() - started < 10  # the step's limit, not the batch's (2 x 0.5 s)
+    assert failure.value.type == STEP_TIMEOUT
+    assert not failure.value.non_retryable
+    assert STEP_TIMEOUT not in (policies.BATCH_RETRY.non_retryable_error_types or [])
+    assert failure.value.details[0] == {"step_index": 1}
+    assert "step 1 did not finish within 0.5 s" in failure.value.message
+    rows = await steps_of(sessions, run)
+    assert rows[0].state == StepState.COMPLETED.value
+    assert rows[1].state != StepState.COMPLETED.value
+    monkeypatch.setattr(git, "apply_edits", apply_edits)
+    again = await run("apply_steps", batch(run, 0, 1))  # the retry goes on after step 0
+    assert again.steps[0].reused and not again.steps[1].reused
+    assert files_of(run.worktree(), again.steps[1].commit_sha) == {"b.txt"}
