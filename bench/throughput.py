@@ -35,6 +35,7 @@ from _harness import (
     Executions,
     Stack,
     connect_temporal,
+    database_name,
     percentile,
     postgres_connections,
     stack,
@@ -49,6 +50,7 @@ from persistence.db import create_engine, session_factory
 from tests.fixtures.git_servers import make_bare_repository
 
 BARE_QUEUE = "bench-bare"
+STATS_FLUSH = 1.1  # seconds: Postgres flushes a backend's statistics at most this late
 
 
 def change(n: int) -> list[dict[str, object]]:
@@ -68,6 +70,8 @@ class Batch:
     worker_connections: int = 0
     worker_cpu: float = 0.0
     temporal_cpu: float = 0.0
+    postgres_cpu: float = 0.0
+    commits: int = 0
 
     @property
     def per_minute(self) -> float:
@@ -85,6 +89,8 @@ class Sampler:
         temporal = stk.temporal.process
         self.temporal = psutil.Process(temporal.pid) if temporal else None
         self.cpu_start = (0.0, 0.0)
+        self.postgres_start: dict[int, float] = {}
+        self.commits_start = 0
 
     def _cpu(self) -> tuple[float, float]:
         """CPU seconds (user + system, children included) of the worker and Temporal."""
@@ -98,6 +104,29 @@ class Sampler:
             return 0.0
 
         return sum(of(p) for p in self.procs), of(self.temporal)
+
+    @staticmethod
+    def _postgres_cpu() -> dict[int, float]:
+        """CPU seconds of each Postgres process now (the server and its backends)."""
+        out: dict[int, float] = {}
+        for p in psutil.process_iter(["name", "cpu_times"]):
+            if p.info["name"] == "postgres" and p.info["cpu_times"] is not None:
+                t = p.info["cpu_times"]
+                out[p.pid] = float(t.user + t.system)
+        return out
+
+    async def _commits(self) -> int:
+        """Transactions committed in the benchmark's database so far."""
+        admin = await asyncpg.connect(self.stk.postgres_admin_url)
+        try:
+            return int(
+                await admin.fetchval(
+                    "SELECT xact_commit FROM pg_stat_database WHERE datname = $1",
+                    database_name(self.stk.database_url),
+                )
+            )
+        finally:
+            await admin.close()
 
     def _worker_db_sockets(self) -> int:
         total = 0
@@ -134,6 +163,9 @@ class Sampler:
             await asyncio.sleep(0.25)
 
     async def __aenter__(self) -> Sampler:
+        await asyncio.sleep(STATS_FLUSH)  # the previous batch's statistics are counted
+        self.commits_start = await self._commits()
+        self.postgres_start = self._postgres_cpu()
         self.cpu_start = self._cpu()
         self.task = asyncio.create_task(self._run())
         return self
@@ -142,6 +174,12 @@ class Sampler:
         worker, temporal = self._cpu()
         self.batch.worker_cpu = worker - self.cpu_start[0]
         self.batch.temporal_cpu = temporal - self.cpu_start[1]
+        # backends that exited during the batch are not counted (the pools keep theirs)
+        self.batch.postgres_cpu = sum(
+            cpu - self.postgres_start.get(pid, 0.0) for pid, cpu in self._postgres_cpu().items()
+        )
+        await asyncio.sleep(STATS_FLUSH)  # Postgres publishes a backend's counts within 1 s
+        self.batch.commits = await self._commits() - self.commits_start
         if self.task:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -395,6 +433,8 @@ def report(k: int, builder: list[Batch], bare: list[Batch]) -> None:
                     b.worker_connections if label == "builder" else "-",
                     b.worker_cpu,
                     b.temporal_cpu,
+                    b.postgres_cpu,
+                    b.commits / b.n if b.n else 0.0,
                     b.failures,
                 ]
             )
@@ -411,6 +451,8 @@ def report(k: int, builder: list[Batch], bare: list[Batch]) -> None:
                 "worker conns",
                 "worker CPU s",
                 "Temporal CPU s",
+                "Postgres CPU s",
+                "commits/exec",
                 "failed",
             ],
             rows,
@@ -426,7 +468,9 @@ def report(k: int, builder: list[Batch], bare: list[Batch]) -> None:
     print(
         "\n'db conns' is the peak of pg_stat_activity for the benchmark database (the driver"
         " holds up to 8 of them); 'worker conns' counts the worker's own TCP sockets to :5432;"
-        " CPU seconds are the batch's user+system time of the worker and of the Temporal server."
+        " CPU seconds are the batch's user+system time of the worker, of the Temporal server and"
+        " of Postgres (the server and its backends); 'commits/exec' is the benchmark database's"
+        " committed transactions per execution."
     )
 
 
