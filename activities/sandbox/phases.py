@@ -23,7 +23,7 @@ from urllib.parse import quote
 from activities.sandbox.bubblewrap import EnvironmentMount
 from activities.sandbox.egress import EgressPolicy
 from activities.sandbox.reports.capture import collectors_dir, plan_capture, unittest_collector_path
-from activities.sandbox.reports.collect import collect_coverage, collect_junit
+from activities.sandbox.reports.collect import collect_reports
 from activities.sandbox.reports.coverage import CoverageReport
 from activities.sandbox.reports.junit import TestReport, merge_reports
 from activities.sandbox.runner import SandboxRunner, command_text
@@ -208,9 +208,8 @@ def _run_tests(
             reports_dir=reports, tools_dir=tools, environment=environment,
         )  # fmt: skip
         notes: list[str] = []
-        junit = collect_junit([reports], worktree, since, notes)
+        junit, coverage = collect_reports([reports], worktree, since, notes)
         test_report = merge_reports([*([junit] if junit else []), *capture.line_reports()])
-        coverage = collect_coverage(worktree, since, notes)
     finally:
         shutil.rmtree(reports, ignore_errors=True)
     log = run.output + "".join(f"[sandbox] {note}\n" for note in notes)

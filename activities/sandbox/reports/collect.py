@@ -10,7 +10,8 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from activities.sandbox.reports.coverage import CoverageReport, parse_coverage_file
@@ -35,42 +36,83 @@ _MAX_DEPTH = 8
 _MAX_FILES = 200
 
 
-def _fresh_files(root: Path, since: float) -> Iterator[Path]:
-    """Regular files (never a symlink, FIFO or device) modified since `since`."""
-    root_depth = len(root.parts)
-    for directory, dirs, files in os.walk(root):
-        here = Path(directory)
-        dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS]
-        if len(here.parts) - root_depth >= _MAX_DEPTH:
-            dirs[:] = []
-        for name in files:
-            path = here / name
+def _junit_name(name: str, in_junit_dir: bool) -> bool:
+    """An XML file named like a JUnit report, or any XML file under a JUnit reports dir."""
+    if not name.lower().endswith(".xml"):
+        return False
+    return in_junit_dir or any(fnmatch.fnmatch(name, pattern) for pattern in _JUNIT_NAMES)
+
+
+@dataclass
+class FreshReports:
+    """The worktree's report files written during the run: one walk for both collectors."""
+
+    junit: list[Path] = field(default_factory=list)
+    coverage: list[Path] = field(default_factory=list)
+
+
+def fresh_reports(root: Path, since: float) -> FreshReports:
+    """Regular files (never a symlink, FIFO or device) modified since `since` whose names
+    make them JUnit or coverage candidates. Names are matched from the directory listing,
+    so only candidates are stat'ed: a 2,000-file worktree costs a listing, not 2,000 stats."""
+    found = FreshReports()
+    pending: list[tuple[str, int, bool]] = [(str(root), 0, False)]
+    while pending:
+        directory, depth, in_junit_dir = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):  # a symlinked directory is never entered
+                if entry.name not in _SKIPPED_DIRS and depth < _MAX_DEPTH:
+                    below = in_junit_dir or entry.name in _JUNIT_DIRS
+                    pending.append((entry.path, depth + 1, below))
+                continue
+            junit = _junit_name(entry.name, in_junit_dir)
+            if not junit and entry.name not in _COVERAGE_NAMES:
+                continue
             try:
-                st = os.lstat(path)
+                st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            if stat.S_ISREG(st.st_mode) and st.st_mtime >= since:
-                yield path
+            if not (stat.S_ISREG(st.st_mode) and st.st_mtime >= since):
+                continue
+            path = Path(entry.path)
+            if entry.name in _COVERAGE_NAMES:
+                found.coverage.append(path)
+            if junit:
+                found.junit.append(path)
+    found.junit.sort()
+    # the shallowest file of a name first, then by path: the same choice on every run
+    found.coverage.sort(key=lambda p: (len(p.parts), p))
+    return found
 
 
-def _is_junit_candidate(path: Path, root: Path) -> bool:
-    if path.suffix.lower() != ".xml":
-        return False
-    if any(fnmatch.fnmatch(path.name, pattern) for pattern in _JUNIT_NAMES):
-        return True
-    return any(part in _JUNIT_DIRS for part in path.relative_to(root).parts[:-1])
+def collect_reports(
+    report_dirs: Sequence[Path], worktree: Path, since: float, notes: list[str]
+) -> tuple[TestReport | None, CoverageReport | None]:
+    """The test phase's JUnit report and coverage, from one walk of the worktree."""
+    fresh = fresh_reports(worktree, since)
+    return (
+        collect_junit(report_dirs, worktree, since, notes, fresh),
+        collect_coverage(worktree, since, notes, fresh),
+    )
 
 
 def collect_junit(
-    report_dirs: Sequence[Path], worktree: Path, since: float, notes: list[str]
+    report_dirs: Sequence[Path],
+    worktree: Path,
+    since: float,
+    notes: list[str],
+    fresh: FreshReports | None = None,
 ) -> TestReport | None:
     """Merged report of every JUnit file found; unreadable files are noted, not fatal."""
     candidates: list[Path] = []
     for directory in report_dirs:
         candidates += [p for p in regular_files(directory) if p.suffix == ".xml"]
-    candidates += sorted(
-        p for p in _fresh_files(worktree, since) if _is_junit_candidate(p, worktree)
-    )
+    candidates += (fresh or fresh_reports(worktree, since)).junit
     reports: list[TestReport] = []
     for path in candidates[:_MAX_FILES]:
         try:
@@ -82,12 +124,13 @@ def collect_junit(
     return merge_reports(reports)
 
 
-def collect_coverage(worktree: Path, since: float, notes: list[str]) -> CoverageReport | None:
+def collect_coverage(
+    worktree: Path, since: float, notes: list[str], fresh: FreshReports | None = None
+) -> CoverageReport | None:
     """The first fresh coverage file, by the preference order of _COVERAGE_NAMES."""
     found: dict[str, Path] = {}
-    for path in _fresh_files(worktree, since):
-        if path.name in _COVERAGE_NAMES and path.name not in found:
-            found[path.name] = path
+    for path in (fresh or fresh_reports(worktree, since)).coverage:
+        found.setdefault(path.name, path)
     for name in _COVERAGE_NAMES:
         if name in found:
             try:
