@@ -7,6 +7,7 @@ calling thread, a chunk at a time, so memory stays bounded however much the comm
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import resource
@@ -309,9 +310,12 @@ class SandboxRunner:
             if remaining <= 0:
                 return True, False
             if eof:
+                # the pipe closes a moment before the process can be reaped: wait for it
+                # (Popen.wait polls from 0.5 ms up) rather than sleep a whole poll interval
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=min(_POLL_S, remaining))
                 if proc.poll() is not None:
                     return False, False
-                time.sleep(min(_POLL_S, remaining))
                 continue
             readable, _, _ = select.select([fd], [], [], min(_POLL_S, remaining))
             if readable:
