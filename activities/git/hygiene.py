@@ -98,29 +98,35 @@ def _tracked_symlink(tree: pygit2.Tree, path: str) -> bool:
 
 
 def scrub_worktree(worktree: Path, tree: pygit2.Tree) -> list[str]:
-    """Remove what a checkout of `tree` could be tricked by; the repository paths removed."""
-    root = str(worktree)
+    """Remove what a checkout of `tree` could be tricked by; the repository paths removed.
+    File types come from the directory listing, so only directories (whose mode a run may
+    have locked) are stat'ed, not every file of the repository."""
     removed: list[str] = []
-    for directory, dirs, files in os.walk(root):
-        if directory == root:
-            dirs[:] = [d for d in dirs if d != ".git"]
-        keep: list[str] = []
-        for name in [*dirs, *files]:
-            full = os.path.join(directory, name)
-            rel = os.path.relpath(full, root).replace(os.sep, "/")
+    pending: list[tuple[str, str]] = [(str(worktree), "")]
+    while pending:
+        directory, prefix = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        for entry in entries:
+            rel = prefix + entry.name
             try:
-                mode = os.lstat(full).st_mode
+                if entry.is_dir(follow_symlinks=False):
+                    if rel == ".git":
+                        continue
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                    if mode & 0o700 != 0o700:
+                        os.chmod(entry.path, stat.S_IMODE(mode) | 0o700)
+                    pending.append((entry.path, rel + "/"))
+                    continue
+                if entry.is_file(follow_symlinks=False):
+                    continue
+                if entry.is_symlink() and _tracked_symlink(tree, rel):
+                    continue
+                os.unlink(entry.path)
             except FileNotFoundError:
                 continue
-            if stat.S_ISDIR(mode):
-                if mode & 0o700 != 0o700:
-                    os.chmod(full, stat.S_IMODE(mode) | 0o700)
-                if name in dirs:
-                    keep.append(name)
-            elif stat.S_ISREG(mode) or (stat.S_ISLNK(mode) and _tracked_symlink(tree, rel)):
-                continue
-            else:
-                os.unlink(full)
-                removed.append(rel)
-        dirs[:] = keep
+            removed.append(rel)
     return removed
