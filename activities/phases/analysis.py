@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.analysis.cache import AnalysisCache, analysis_key
+from activities.analysis.cache import AnalysisCache, AnalysisOutcome, analysis_key
 from activities.analysis.repo_config import analyze_configured_repository
 from activities.analysis.report import AnalysisReport
 from activities.phases.bookkeeping import stage_state
@@ -45,9 +45,9 @@ class Analysis(Phase, AnalysisActivities):
         key = analysis_key(
             ctx.tenant, ctx.repository.id, ctx.execution.base_commit or "", properties
         )
-        report = self.cache.get(key) if ctx.execution.base_commit else None
-        reused = report is not None
-        if report is None:
+        outcome = self.cache.get(key) if ctx.execution.base_commit else None
+        reused = outcome is not None
+        if outcome is None:
             # detection, the repository's .builder.yml and its properties, in that order
             report = await run_blocking(
                 lambda cancel, progress: analyze_configured_repository(
@@ -55,23 +55,19 @@ class Analysis(Phase, AnalysisActivities):
                 ),
                 what="analyzing the repository",
             )
+            outcome = AnalysisOutcome.of(report)
             if ctx.execution.base_commit:
-                self.cache.put(key, report)
-        configuration = report.configuration
-        commands = {
-            "setup": report.setup_command,
-            "build": report.build_command,
-            "test": report.test_command,
-        }
-        languages = {lang.name: lang.share for lang in report.languages}
+                self.cache.put(key, outcome)
+        configuration = outcome.configuration
+        commands = outcome.commands
         async with self.unit() as uow:
             await self.put_artifact(
                 uow, ctx, ANALYSIS_ARTIFACT, ArtifactType.ANALYSIS_REPORT, "application/json",
-                report.model_dump_json().encode(),
+                outcome.report_json,
             )  # fmt: skip
             await self.put_artifact(
                 uow, ctx, GRAPH_ARTIFACT, ArtifactType.DEPENDENCY_GRAPH, "application/json",
-                report.dependency_graph.model_dump_json().encode(),
+                outcome.graph_json,
             )  # fmt: skip
             resolved = configuration.model_dump(mode="json") if configuration else None
             # the keys merged in one statement: no second read of the execution's row
@@ -79,7 +75,7 @@ class Analysis(Phase, AnalysisActivities):
                 ctx.tenant, ctx.id, {
                     COMMANDS_KEY: commands,
                     CONFIGURATION_KEY: resolved,
-                    SETUP_PLAN_KEY: report.setup_plan.model_dump(mode="json"),
+                    SETUP_PLAN_KEY: outcome.setup_plan.model_dump(mode="json"),
                 },
             )  # fmt: skip
             self.emit(
@@ -87,10 +83,10 @@ class Analysis(Phase, AnalysisActivities):
                 ctx.id,
                 EventType.ANALYSIS_COMPLETED,
                 {
-                    "languages": languages,
+                    "languages": outcome.languages,
                     "commands": commands,
-                    "reasons": report.command_reasons,
-                    "files": report.total_files,
+                    "reasons": outcome.command_reasons,
+                    "files": outcome.total_files,
                     # the same commit and properties were analysed before on this worker
                     "reused": reused,
                 },
@@ -100,13 +96,13 @@ class Analysis(Phase, AnalysisActivities):
                 await stage_state(self, uow, ref.state)
             await uow.commit()
         return AnalysisResult(
-            languages=languages,
-            setup_command=report.setup_command,
-            build_command=report.build_command,
-            test_command=report.test_command,
-            file_count=report.total_files,
+            languages=outcome.languages,
+            setup_command=commands["setup"],
+            build_command=commands["build"],
+            test_command=commands["test"],
+            file_count=outcome.total_files,
             phase_timeouts=phase_timeouts(self.deps, configuration),
-            verify_needed=verify_needed(ctx, configuration, report.setup_plan),
+            verify_needed=verify_needed(ctx, configuration, outcome.setup_plan),
             state_recorded=ref.state is not None,
         )
 
