@@ -42,7 +42,7 @@ from _harness import (
     table,
     worker_settings,
 )
-from _worker_process import wait_until_polling, worker_process
+from _worker_process import INSTALLED, wait_until_polling, worker_process
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -352,6 +352,7 @@ def bare_worker(stk: Stack) -> Iterator[subprocess.Popen[bytes]]:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **INSTALLED},
         )
     try:
         yield proc
