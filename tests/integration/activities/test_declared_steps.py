@@ -31,6 +31,24 @@ def batch(run: Run, *indices: int) -> StepsRequest:
     return StepsRequest(ref=run.ref, step_indices=list(indices), base_timestamp=STAMP)
 
 
+def on_the_second_call(
+    monkeypatch: pytest.MonkeyPatch, target: object, name: str, first: Callable[[], None]
+) -> Callable[[], None]:
+    """Make the second call of `target.name` run `first` before the real call (which it
+    may pre-empt by raising); returns what puts the real one back."""
+    real = getattr(target, name)
+    calls: list[int] = []
+
+    def patched(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            first()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, patched)
+    return lambda: monkeypatch.setattr(target, name, real)
+
+
 async def step_events(sessions: Any, run: Run) -> list[tuple[str, Any]]:
     """(event type, step index) of the execution's step and file events, in order."""
     async with UnitOfWork(sessions) as uow:
@@ -123,17 +141,11 @@ async def test_an_unexpected_failure_is_retryable_and_still_names_its_step(
 ) -> None:
     run = await new_run(harness, pipeline, bare_remote(files=3), writes("a.txt", "b.txt"))
     await run.prepare()
-    git = pipeline.deps.git
-    commit = git.commit
-    calls: list[int] = []
 
-    def disk_fails_on_the_second(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 2:
-            raise OSError(28, "No space left on device")
-        return commit(*args, **kwargs)
+    def disk_full() -> None:
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(git, "commit", disk_fails_on_the_second)
+    on_the_second_call(monkeypatch, pipeline.deps.git, "commit", disk_full)
     with pytest.raises(ApplicationError) as failure:
         await run("apply_steps", batch(run, 0, 1))
 
@@ -154,17 +166,9 @@ async def test_a_hung_step_fails_the_batch_at_its_own_limit_and_the_retry_goes_o
 ) -> None:
     run = await new_run(harness, pipeline, bare_remote(files=3), writes("a.txt", "b.txt"))
     await run.prepare()
-    git = pipeline.deps.git
-    apply_edits = git.apply_edits
-    calls: list[int] = []
-
-    def hangs_on_the_second(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 2:
-            time.sleep(1.5)  # longer than the step's limit below
-        return apply_edits(*args, **kwargs)
-
-    monkeypatch.setattr(git, "apply_edits", hangs_on_the_second)
+    restore = on_the_second_call(
+        monkeypatch, pipeline.deps.git, "apply_edits", lambda: time.sleep(1.5)
+    )  # longer than the step's limit below
     request = batch(run, 0, 1).model_copy(update={"step_timeout_s": 0.5})
     started = time.monotonic()
     with pytest.raises(ApplicationError) as failure:
@@ -179,7 +183,7 @@ async def test_a_hung_step_fails_the_batch_at_its_own_limit_and_the_retry_goes_o
     rows = await steps_of(sessions, run)
     assert rows[0].state == StepState.COMPLETED.value
     assert rows[1].state != StepState.COMPLETED.value
-    monkeypatch.setattr(git, "apply_edits", apply_edits)
+    restore()
     again = await run("apply_steps", batch(run, 0, 1))  # the retry goes on after step 0
     assert again.steps[0].reused and not again.steps[1].reused
     assert files_of(run.worktree(), again.steps[1].commit_sha) == {"b.txt"}
