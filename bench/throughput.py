@@ -35,6 +35,7 @@ from _harness import (
     Executions,
     Stack,
     connect_temporal,
+    database_name,
     percentile,
     postgres_connections,
     stack,
@@ -103,14 +104,19 @@ class Sampler:
 
         return sum(of(p) for p in self.procs), of(self.temporal)
 
-    @staticmethod
-    def _postgres_cpu() -> dict[int, float]:
-        """CPU seconds of each Postgres process now (the server and its backends)."""
+    def _postgres_cpu(self) -> dict[int, float]:
+        """CPU seconds of each Postgres process now that works for the benchmark: the
+        backends of its database and the server's own processes (WAL writer, checkpointer),
+        which serve every database; other databases' backends are left out."""
+        database = database_name(self.stk.database_url)
         out: dict[int, float] = {}
-        for p in psutil.process_iter(["name", "cpu_times"]):
-            if p.info["name"] == "postgres" and p.info["cpu_times"] is not None:
-                t = p.info["cpu_times"]
-                out[p.pid] = float(t.user + t.system)
+        for p in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+            times, cmdline = p.info["cpu_times"], p.info["cmdline"]
+            if p.info["name"] != "postgres" or times is None:
+                continue
+            if _backend_of_another_database(" ".join(cmdline or []), database):
+                continue
+            out[p.pid] = float(times.user + times.system)
         return out
 
     async def _next_xid(self) -> int:
@@ -177,6 +183,17 @@ class Sampler:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+
+
+def _backend_of_another_database(title: str, database: str) -> bool:
+    """A client backend's title reads "postgres: ...: user database host(port) state" (or
+    "[local]" for the host); the server's own processes name no host."""
+    words = title.split()
+    host = next(
+        (i for i, w in enumerate(words) if w == "[local]" or (w.endswith(")") and "(" in w)),
+        None,
+    )
+    return host is not None and host > 0 and words[host - 1] != database
 
 
 async def run_batch(n: int, one: Callable[[int], Awaitable[bool]], batch: Batch) -> None:
@@ -463,8 +480,10 @@ def report(k: int, builder: list[Batch], bare: list[Batch]) -> None:
         "\n'db conns' is the peak of pg_stat_activity for the benchmark database (the driver"
         " holds up to 8 of them); 'worker conns' counts the worker's own TCP sockets to :5432;"
         " CPU seconds are the batch's user+system time of the worker, of the Temporal server and"
-        " of Postgres (the server and its backends); 'xids/exec' counts the transaction ids"
-        " Postgres assigned per execution (write transactions and the savepoints that wrote)."
+        " of Postgres (the benchmark database's backends and the server's shared processes);"
+        " 'xids/exec' counts the transaction ids the Postgres cluster assigned per execution"
+        " (write transactions and the savepoints that wrote; other databases' writes during"
+        " the batch would count too)."
     )
 
 

@@ -26,7 +26,8 @@ from domain.values import (
 )
 
 TASK_QUEUE = "builder"
-# one step's limit (generate or apply): workflows/policies.STEP_TIMEOUT is this
+# the limit of one step's activity (generate, apply, an agent turn) and of analyze, plan
+# and add_repair_step: workflows/policies.STEP_TIMEOUT is this
 STEP_TIMEOUT_S = 15 * 60
 WORKFLOW_NAME = "FeatureExecutionWorkflow"
 
@@ -258,8 +259,9 @@ class StepsRequest(_Contract):
     """Apply declared steps one after another in one activity (the spec engine's: their
     edits are computed, not asked of a model). Step i commits at `base_timestamp + i`, as
     apply_step would; a retry finds the steps already completed and goes on after them.
-    Each step gets `step_timeout_s`, the limit one apply_step has, so a hung step fails
-    the batch as soon as it would have failed alone (the batch's own limit is n times it)."""
+    Each step gets `step_timeout_s`, the limit one apply_step has: a hung step fails the
+    batch (a retryable timeout) once it has run that long, where the batch's own limit is
+    n times it."""
 
     ref: ExecutionRef
     step_indices: list[int]

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pygit2
 
+from activities.listing import entries
+
 CANONICAL_CONFIG = (
     "[core]\n"
     "\trepositoryformatversion = 0\n"
@@ -105,17 +107,12 @@ def scrub_worktree(worktree: Path, tree: pygit2.Tree) -> list[str]:
     pending: list[tuple[str, str]] = [(str(worktree), "")]
     while pending:
         directory, prefix = pending.pop()
-        try:
-            with os.scandir(directory) as listing:
-                entries = list(listing)
-        except OSError:
-            continue
-        for entry in entries:
+        for entry in entries(directory):
             rel = prefix + entry.name
+            if rel == ".git":  # the metadata is the claim's to check (sanitize_git_dir)
+                continue
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if rel == ".git":
-                        continue
                     mode = entry.stat(follow_symlinks=False).st_mode
                     if mode & 0o700 != 0o700:
                         os.chmod(entry.path, stat.S_IMODE(mode) | 0o700)

@@ -27,7 +27,7 @@ from activities.runtime import (
 )
 from domain.contracts import StepRequest, StepResult, StepsRequest, StepsResult
 from domain.edits import FileEdit
-from domain.enums import StepState, StepType
+from domain.enums import ErrorCode, StepState, StepType
 from domain.errors import DomainError
 from domain.events import EventType
 from domain.values import ExecutionProgress, PlanStep, StepError
@@ -35,9 +35,6 @@ from persistence.artifacts import ArtifactService, store_patches
 from persistence.tables import ExecutionStepRow
 from persistence.uow import UnitOfWork
 from workflows.activities import StepActivities
-
-# a step inside apply_steps that outlived StepsRequest.step_timeout_s (retryable)
-STEP_TIMEOUT = "StepTimeout"
 
 
 class Steps(Phase, StepActivities):
@@ -71,7 +68,9 @@ class Steps(Phase, StepActivities):
         """Apply declared steps in order, each exactly as apply_step would (its own context
         read, commit, rows and events): what a spec run saves is the round trip through the
         server between them. A failed step's index is in the error's details, whatever failed;
-        a step that outlives its own limit fails the batch then, not at the batch's limit."""
+        a step that outlives its own limit fails the batch then (a timeout, retryable), not
+        at the batch's limit; its thread, like any that ignores cancellation, may still be
+        finishing when the retry starts, as after an activity's own timeout."""
         applied: list[StepResult] = []
         for index in inp.step_indices:
             request = StepRequest(
@@ -86,11 +85,12 @@ class Steps(Phase, StepActivities):
                 raise
             except Exception as err:
                 if isinstance(err, TimeoutError) and deadline.expired():
-                    # retried like one apply_step that ran into its start-to-close limit
+                    # retried, and ending the run as a timeout once retries run out, like
+                    # one apply_step that ran into its start-to-close limit
                     raise ApplicationError(
                         f"step {index} did not finish within {inp.step_timeout_s:g} s",
                         failure_details({"step_index": index}),
-                        type=STEP_TIMEOUT,
+                        type=ErrorCode.TIMEOUT.value,
                     ) from None
                 # retryable as the SDK would make it, but naming the step it stopped at
                 raise ApplicationError(

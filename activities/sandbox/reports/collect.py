@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from activities.listing import entries
 from activities.sandbox.reports.coverage import CoverageReport, parse_coverage_file
 from activities.sandbox.reports.junit import TestReport, merge_reports, parse_junit_file
 from activities.sandbox.reports.untrusted_xml import UnsafeReport
@@ -38,7 +39,7 @@ _MAX_FILES = 200
 
 def _junit_name(name: str, in_junit_dir: bool) -> bool:
     """An XML file named like a JUnit report, or any XML file under a JUnit reports dir."""
-    if not name.lower().endswith(".xml"):
+    if os.path.splitext(name)[1].lower() != ".xml":  # as Path.suffix: ".xml" alone is not
         return False
     return in_junit_dir or any(fnmatch.fnmatch(name, pattern) for pattern in _JUNIT_NAMES)
 
@@ -59,13 +60,8 @@ def fresh_reports(root: Path, since: float) -> FreshReports:
     pending: list[tuple[str, int, bool]] = [(str(root), 0, False)]
     while pending:
         directory, depth, in_junit_dir = pending.pop()
-        try:
-            with os.scandir(directory) as listing:
-                entries = list(listing)
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):  # a symlinked directory is never entered
+        for entry in entries(directory):
+            if _real_directory(entry):  # a symlinked directory is never entered
                 if entry.name not in _SKIPPED_DIRS and depth < _MAX_DEPTH:
                     below = in_junit_dir or entry.name in _JUNIT_DIRS
                     pending.append((entry.path, depth + 1, below))
@@ -90,6 +86,15 @@ def fresh_reports(root: Path, since: float) -> FreshReports:
     return found
 
 
+def _real_directory(entry: os.DirEntry[str]) -> bool:
+    """A directory, not a link to one; not one either when its type cannot be told (a
+    listing without types, and an lstat the run's permissions refuse)."""
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
 def collect_reports(
     report_dirs: Sequence[Path], worktree: Path, since: float, notes: list[str]
 ) -> tuple[TestReport | None, CoverageReport | None]:
@@ -112,7 +117,7 @@ def collect_junit(
     candidates: list[Path] = []
     for directory in report_dirs:
         candidates += [p for p in regular_files(directory) if p.suffix == ".xml"]
-    candidates += (fresh or fresh_reports(worktree, since)).junit
+    candidates += (fresh if fresh is not None else fresh_reports(worktree, since)).junit
     reports: list[TestReport] = []
     for path in candidates[:_MAX_FILES]:
         try:
@@ -129,7 +134,7 @@ def collect_coverage(
 ) -> CoverageReport | None:
     """The first fresh coverage file, by the preference order of _COVERAGE_NAMES."""
     found: dict[str, Path] = {}
-    for path in (fresh or fresh_reports(worktree, since)).coverage:
+    for path in (fresh if fresh is not None else fresh_reports(worktree, since)).coverage:
         found.setdefault(path.name, path)
     for name in _COVERAGE_NAMES:
         if name in found:

@@ -63,3 +63,18 @@ def test_the_shallowest_fresh_coverage_file_of_the_preferred_name_is_read(
     _report, coverage = collect_reports([], tmp_path, time.time() - 60, [])
 
     assert coverage is not None and coverage.line_rate == 0.3
+
+
+def test_links_a_run_planted_are_neither_read_nor_entered(tmp_path: Path) -> None:
+    worktree, host = tmp_path / "worktree", tmp_path / "host"
+    write(host, "TEST-host.xml", junit(4))  # outside the worktree
+    write(host, "reports/junit.xml", junit(4))
+    worktree.mkdir()
+    (worktree / "junit.xml").symlink_to(host / "TEST-host.xml")
+    (worktree / "test-results").symlink_to(host / "reports")
+    (worktree / "coverage.xml").symlink_to(host / "TEST-host.xml")
+    own = write(worktree, "test-results-real/TEST-own.xml", junit(1))
+
+    found = fresh_reports(worktree, time.time() - 60)
+
+    assert found.junit == [own] and found.coverage == []
