@@ -31,6 +31,16 @@ def batch(run: Run, *indices: int) -> StepsRequest:
     return StepsRequest(ref=run.ref, step_indices=list(indices), base_timestamp=STAMP)
 
 
+@pytest.fixture
+async def two_steps(
+    harness: Harness, pipeline: FeaturePipeline, bare_remote: Callable[..., Path]
+) -> Run:
+    """A prepared run whose plan writes a.txt, then b.txt."""
+    run = await new_run(harness, pipeline, bare_remote(files=3), writes("a.txt", "b.txt"))
+    await run.prepare()
+    return run
+
+
 def on_the_second_call(
     monkeypatch: pytest.MonkeyPatch, target: object, name: str, first: Callable[[], None]
 ) -> Callable[[], None]:
@@ -133,14 +143,9 @@ async def test_a_failing_step_is_named_and_the_steps_before_it_stay_committed(
 
 
 async def test_an_unexpected_failure_is_retryable_and_still_names_its_step(
-    harness: Harness,
-    pipeline: FeaturePipeline,
-    bare_remote: Callable[..., Path],
-    sessions: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    two_steps: Run, pipeline: FeaturePipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = await new_run(harness, pipeline, bare_remote(files=3), writes("a.txt", "b.txt"))
-    await run.prepare()
+    run = two_steps
 
     def disk_full() -> None:
         raise OSError(28, "No space left on device")
@@ -158,14 +163,9 @@ async def test_an_unexpected_failure_is_retryable_and_still_names_its_step(
 
 
 async def test_a_hung_step_fails_the_batch_at_its_own_limit_and_the_retry_goes_on(
-    harness: Harness,
-    pipeline: FeaturePipeline,
-    bare_remote: Callable[..., Path],
-    sessions: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    two_steps: Run, pipeline: FeaturePipeline, sessions: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = await new_run(harness, pipeline, bare_remote(files=3), writes("a.txt", "b.txt"))
-    await run.prepare()
+    run = two_steps
     restore = on_the_second_call(
         monkeypatch, pipeline.deps.git, "apply_edits", lambda: time.sleep(1.5)
     )  # longer than the step's limit below
