@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,47 @@ from persistence.tables import ArtifactRow, FeatureExecutionRow
 def artifact_id_for(execution_id: uuid.UUID, name: str) -> uuid.UUID:
     """The deterministic id of artifact `name` of an execution."""
     return uuid.UUID(derived_id(execution_id, name))
+
+
+# Built once (every activity stores an artifact or two; a statement built per call costs
+# more CPU than its round trip). One round trip: the execution is the tenant's, and a live
+# row of this name written by other means keeps its id (otherwise the id is derived).
+_EXECUTION_AND_ARTIFACT = (
+    select(FeatureExecutionRow.id, ArtifactRow.id)
+    .outerjoin(
+        ArtifactRow,
+        (ArtifactRow.feature_execution_id == FeatureExecutionRow.id)
+        & (ArtifactRow.name == bindparam("name"))
+        & ArtifactRow.deleted_at.is_(None),
+    )
+    .where(
+        FeatureExecutionRow.id == bindparam("execution_id"),
+        FeatureExecutionRow.tenant_id == bindparam("tenant_id"),
+        FeatureExecutionRow.deleted_at.is_(None),
+    )
+)
+_UPSERTED = ("type", "content_type", "storage_key", "size", "checksum", "metadata", "expires_at")
+
+
+def _upsert_artifact() -> Any:
+    """Insert the row, or overwrite (and undelete) the one with its id."""
+    table = ArtifactRow.__table__
+    rows_in = insert(ArtifactRow).values(
+        {
+            table.c.id: bindparam("artifact_id"),
+            table.c.feature_execution_id: bindparam("of_execution"),
+            table.c.name: bindparam("artifact_name"),
+            table.c.deleted_at: None,
+            **{table.c[c]: bindparam(f"new_{c}", type_=table.c[c].type) for c in _UPSERTED},
+        }
+    )
+    overwritten = {c: rows_in.excluded[c] for c in (*_UPSERTED, "deleted_at")}
+    return rows_in.on_conflict_do_update(index_elements=[table.c.id], set_=overwritten).returning(
+        ArtifactRow
+    )
+
+
+_UPSERT_ARTIFACT = _upsert_artifact()
 
 
 class ArtifactService:
@@ -76,18 +117,8 @@ class ArtifactService:
         # written by other means keeps its id (otherwise the id is derived)
         found = (
             await self.session.execute(
-                select(FeatureExecutionRow.id, ArtifactRow.id)
-                .outerjoin(
-                    ArtifactRow,
-                    (ArtifactRow.feature_execution_id == FeatureExecutionRow.id)
-                    & (ArtifactRow.name == name)
-                    & ArtifactRow.deleted_at.is_(None),
-                )
-                .where(
-                    FeatureExecutionRow.id == execution_id,
-                    FeatureExecutionRow.tenant_id == tenant_id,
-                    FeatureExecutionRow.deleted_at.is_(None),
-                )
+                _EXECUTION_AND_ARTIFACT,
+                {"execution_id": execution_id, "tenant_id": tenant_id, "name": name},
             )
         ).first()
         if found is None:
@@ -100,24 +131,20 @@ class ArtifactService:
         else:
             assert stream is not None
             blob = await self.store.put_stream(key, stream, content_type)
-        values = {
-            "type": artifact_type.value,
-            "content_type": content_type,
-            "storage_key": key,
-            "size": blob.size,
-            "checksum": blob.sha256,
-            "metadata": metadata or {},
-            "expires_at": expires_at,
-            "deleted_at": None,
+        params: dict[str, Any] = {
+            "artifact_id": artifact_id,
+            "of_execution": execution_id,
+            "artifact_name": name,
+            "new_type": artifact_type.value,
+            "new_content_type": content_type,
+            "new_storage_key": key,
+            "new_size": blob.size,
+            "new_checksum": blob.sha256,
+            "new_metadata": metadata or {},
+            "new_expires_at": expires_at,
         }
-        statement = (
-            insert(ArtifactRow)
-            .values(id=artifact_id, feature_execution_id=execution_id, name=name, **values)
-            .on_conflict_do_update(index_elements=[ArtifactRow.id], set_=values)
-            .returning(ArtifactRow)
-        )
         result = await self.session.scalars(
-            statement, execution_options={"populate_existing": True}
+            _UPSERT_ARTIFACT, params, execution_options={"populate_existing": True}
         )
         return result.one()
 

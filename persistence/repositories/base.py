@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 
@@ -83,6 +83,21 @@ def execution_owned_by(
     )
 
 
+_FIND: dict[type[Any], Any] = {}
+
+
+def _find_statement(model: type[Any]) -> Any:
+    """`find`'s statement for `model`, built once (construction and its cache key cost more
+    CPU than the round trip; the lock and bookkeeping activities run it every time)."""
+    if model not in _FIND:
+        _FIND[model] = select(model).where(
+            model.id == bindparam("id"),
+            model.tenant_id == bindparam("tenant"),
+            model.deleted_at.is_(None),
+        )
+    return _FIND[model]
+
+
 class TenantOwnedRow(Protocol):
     """What the generic repository needs of a tenant-owned, soft-deletable table."""
 
@@ -115,8 +130,8 @@ class TenantRepository(Generic[RowT]):
             rid = as_uuid(row_id, self.noun)
         except NotFound:
             return None
-        stmt = select(self.model).where(self.model.id == rid, *self._live(tid))
-        row: RowT | None = (await self.session.scalars(stmt)).one_or_none()
+        found = await self.session.scalars(_find_statement(self.model), {"id": rid, "tenant": tid})
+        row: RowT | None = found.one_or_none()
         return row
 
     async def get(self, tenant_id: uuid.UUID | str, row_id: uuid.UUID | str) -> RowT:

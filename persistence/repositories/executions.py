@@ -3,12 +3,13 @@ state machine enforced on every state change."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, null, select, update
+from sqlalchemy import ColumnElement, bindparam, func, literal, null, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import text
@@ -37,6 +38,23 @@ from persistence.tables import FeatureExecutionRow, RepositoryRow
 
 _LIVE_KEY = text("idempotency_key IS NOT NULL AND deleted_at IS NULL")
 
+# Built once: every activity reads its execution this way, and a statement built per call
+# costs more CPU (construction and its cache key) than the round trip it makes.
+_WITH_REPOSITORY = (
+    select(FeatureExecutionRow, RepositoryRow)
+    .outerjoin(
+        RepositoryRow,
+        (RepositoryRow.id == FeatureExecutionRow.repository_id)
+        & (RepositoryRow.tenant_id == bindparam("tenant_id"))
+        & RepositoryRow.deleted_at.is_(None),
+    )
+    .where(
+        FeatureExecutionRow.id == bindparam("execution_id"),
+        FeatureExecutionRow.tenant_id == bindparam("tenant_id"),
+        FeatureExecutionRow.deleted_at.is_(None),
+    )
+)
+
 
 @dataclass(frozen=True)
 class FeatureSearchQuery:
@@ -60,6 +78,40 @@ def _like_pattern(query: str) -> str:
 def _json(model: Any) -> Any:
     # SQL NULL, not the JSON literal null, so "IS NULL" keeps meaning "not recorded"
     return null() if model is None else model.model_dump(mode="json")
+
+
+@functools.cache
+def _move_state_statement(state: FeatureState, shape: tuple[tuple[str, bool], ...]) -> Any:
+    """`move_state`'s statement to `state` setting the JSON fields of `shape` (name, whether
+    it becomes SQL NULL), built once per shape: the workflow's bookkeeping runs it at every
+    state change. The row's state before the update is read locked in a subquery, so the
+    state returned is the one left; only states that may move to `state` match."""
+    values: dict[str, Any] = {
+        name: null() if to_null else bindparam(f"new_{name}", type_=JSONB)
+        for name, to_null in shape
+    }
+    values["state"] = int(state)
+    values["updated_at"] = func.now()
+    if state.is_terminal:
+        values["completed_at"] = func.coalesce(FeatureExecutionRow.completed_at, func.now())
+    sources = [int(s) for s in FeatureState if s != state and can_transition(s, state)]
+    before = (
+        select(FeatureExecutionRow.id, FeatureExecutionRow.state)
+        .where(
+            FeatureExecutionRow.id == bindparam("of_execution"),
+            FeatureExecutionRow.tenant_id == bindparam("of_tenant"),
+            FeatureExecutionRow.deleted_at.is_(None),
+        )
+        .with_for_update()
+        .subquery("before")
+    )
+    return (
+        update(FeatureExecutionRow)
+        .where(FeatureExecutionRow.id == before.c.id, before.c.state.in_(sources))
+        .values(values)
+        .returning(before.c.state)
+        .execution_options(synchronize_session=False)
+    )
 
 
 class FeatureExecutionRepository(TenantRepository[FeatureExecutionRow]):
@@ -236,17 +288,9 @@ class FeatureExecutionRepository(TenantRepository[FeatureExecutionRow]):
         NotFound for either."""
         tid = as_uuid(tenant_id, "tenant")
         eid = as_uuid(execution_id, self.noun)
-        repository_live = (
-            (RepositoryRow.id == FeatureExecutionRow.repository_id)
-            & (RepositoryRow.tenant_id == tid)
-            & RepositoryRow.deleted_at.is_(None)
-        )
-        stmt = (
-            select(FeatureExecutionRow, RepositoryRow)
-            .outerjoin(RepositoryRow, repository_live)
-            .where(FeatureExecutionRow.id == eid, *self._live(tid))
-        )
-        found = (await self.session.execute(stmt)).one_or_none()
+        found = (
+            await self.session.execute(_WITH_REPOSITORY, {"tenant_id": tid, "execution_id": eid})
+        ).one_or_none()
         if found is None:
             raise self.not_found(execution_id)
         execution, repository = found
@@ -355,28 +399,17 @@ class FeatureExecutionRepository(TenantRepository[FeatureExecutionRow]):
         one statement that neither reads the row first nor loads it back (the workflow's
         bookkeeping). Already in `state`: nothing is written and `state` is returned.
         InvalidTransition and NotFound as `update_state`."""
-        values = self._values(progress=progress, error=error, result=result)
-        values["state"] = int(state)
-        if state.is_terminal:
-            values["completed_at"] = func.coalesce(FeatureExecutionRow.completed_at, func.now())
-        sources = [int(s) for s in FeatureState if s != state and can_transition(s, state)]
-        tid = as_uuid(tenant_id, "tenant")
-        eid = as_uuid(execution_id, self.noun)
-        # the row's state before the update, locked so the returned state is the one left
-        before = (
-            select(FeatureExecutionRow.id, FeatureExecutionRow.state)
-            .where(FeatureExecutionRow.id == eid, *self._live(tid))
-            .with_for_update()
-            .subquery("before")
-        )
-        stmt = (
-            update(FeatureExecutionRow)
-            .where(FeatureExecutionRow.id == before.c.id, before.c.state.in_(sources))
-            .values(values)
-            .returning(before.c.state)
-            .execution_options(synchronize_session=False)
-        )
-        left = (await self.session.execute(stmt)).scalar_one_or_none()
+        fields = set_values(progress=progress, error=error, result=result)
+        shape = tuple((name, fields[name] is None) for name in sorted(fields))
+        params: dict[str, Any] = {
+            f"new_{name}": value.model_dump(mode="json")
+            for name, value in fields.items()
+            if value is not None
+        }
+        params["of_tenant"] = tid = as_uuid(tenant_id, "tenant")
+        params["of_execution"] = eid = as_uuid(execution_id, self.noun)
+        stmt = _move_state_statement(state, shape)
+        left = (await self.session.execute(stmt, params)).scalar_one_or_none()
         if left is not None:
             return FeatureState(left)
         current = await self.current_state(tid, eid)  # NotFound when missing

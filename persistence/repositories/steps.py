@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, null, select, update
+from sqlalchemy import ColumnElement, bindparam, func, null, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import text
@@ -38,6 +38,13 @@ def _upsert_steps() -> Any:
 
 
 _UPSERT_STEPS = _upsert_steps()
+
+# built once: every activity's context reads its steps this way
+_STEPS_OF_EXECUTION = (
+    select(ExecutionStepRow)
+    .where(ExecutionStepRow.feature_execution_id == bindparam("execution_id"), _LIVE)
+    .order_by(ExecutionStepRow.step_index)
+)
 _FINISHED = {StepState.COMPLETED, StepState.FAILED, StepState.SKIPPED}
 
 
@@ -170,12 +177,8 @@ class ExecutionStepRepository:
     async def of_found_execution(self, execution_id: uuid.UUID) -> list[ExecutionStepRow]:
         """Every live step, ordered by index, of an execution this unit of work has already
         found for its tenant (so the tenant check is not repeated)."""
-        stmt = (
-            select(ExecutionStepRow)
-            .where(ExecutionStepRow.feature_execution_id == execution_id, _LIVE)
-            .order_by(ExecutionStepRow.step_index)
-        )
-        return list((await self.session.scalars(stmt)).all())
+        found = await self.session.scalars(_STEPS_OF_EXECUTION, {"execution_id": execution_id})
+        return list(found.all())
 
     async def _update(
         self, tenant_id: uuid.UUID | str, step_id: uuid.UUID | str, values: dict[str, Any]

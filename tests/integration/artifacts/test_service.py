@@ -120,6 +120,31 @@ async def test_retried_put_with_the_same_name_updates_the_same_row(
     assert content == b"attempt two, longer"
 
 
+async def test_a_put_after_a_soft_delete_brings_the_row_back_with_the_new_fields(
+    sessions: async_sessionmaker[AsyncSession],
+    artifact_store: ArtifactStore,
+    execution: Execution,
+) -> None:
+    async def put(data: bytes, metadata: dict[str, object]) -> ArtifactRow:
+        async with sessions() as session, session.begin():
+            return await ArtifactService(session, artifact_store).put(
+                execution.tenant_id, execution.execution_id, "report.json", "test_report",
+                "application/json", data=data, metadata=metadata,
+            )  # fmt: skip
+
+    first = await put(b"{}", {"run": 1})
+    async with sessions() as session, session.begin():
+        row = await session.get(ArtifactRow, first.id)
+        assert row is not None
+        row.deleted_at = datetime.now(UTC)
+    again = await put(b'{"tests": 3}', {"run": 2})
+    async with sessions() as session:
+        service = ArtifactService(session, artifact_store)
+        rows = await service.list_by_execution(execution.tenant_id, execution.execution_id)
+    assert again.id == first.id and again.deleted_at is None
+    assert [(r.name, r.metadata_, r.size) for r in rows] == [("report.json", {"run": 2}, 12)]
+
+
 async def test_a_live_row_written_by_other_means_keeps_its_id_when_put_again(
     sessions: async_sessionmaker[AsyncSession],
     artifact_store: ArtifactStore,

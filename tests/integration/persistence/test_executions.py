@@ -180,6 +180,28 @@ async def test_move_state_returns_the_state_it_left_in_one_statement(
     assert DeliveryResult.model_validate(stored.result) == result
 
 
+async def test_move_state_clears_a_field_to_sql_null_and_sets_it_again(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # the statement is built once per shape of fields: a cleared field is SQL NULL (not the
+    # JSON literal null), and the next move with a value for it uses another shape
+    row = await committed_execution(sessions)
+    t, e = row.tenant_id, row.id
+    error = ExecutionError(code=ErrorCode.BUILD_FAILED, message="build failed")
+    null_error = text("SELECT error IS NULL FROM feature_executions WHERE id = :id")
+    async with UnitOfWork(sessions) as uow:
+        await uow.executions.move_state(t, e, F.ANALYZING, error=error)
+        assert await uow.session.scalar(null_error, {"id": e}) is False
+        await uow.executions.move_state(t, e, F.PLANNING, error=None)
+        assert await uow.session.scalar(null_error, {"id": e}) is True
+        await uow.executions.move_state(t, e, F.FAILED, error=error)
+        await uow.commit()
+    async with UnitOfWork(sessions) as uow:
+        stored = await uow.executions.get(t, e)
+    assert ExecutionError.model_validate(stored.error) == error
+    assert stored.completed_at is not None
+
+
 async def test_racing_moves_let_exactly_one_writer_win(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
