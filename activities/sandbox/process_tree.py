@@ -46,24 +46,13 @@ def _signal_pids(pids: list[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def terminate_run(
-    pgid: int,
-    marker: str,
-    grace_s: float,
-    leader_done: Callable[[], bool],
-    *,
-    own_pid_namespace: bool = False,
-) -> None:
+def terminate_run(pgid: int, marker: str, grace_s: float, leader_done: Callable[[], bool]) -> None:
     """SIGTERM the group and marked processes, SIGKILL whatever is left after `grace_s`.
     When the command already ended on its own, whatever it left behind gets SIGKILL at
     once: nothing waits on a straggler, and the usual case (none) costs one sweep of /proc
-    instead of three. A run in a pid namespace of its own (`own_pid_namespace`, bubblewrap)
-    that ended on its own needs no sweep at all: the kernel killed and reaped everything in
-    the namespace before its init, and so bubblewrap, could exit (a sweep reads every
-    process's environment: milliseconds per command, more on a busy host)."""
+    instead of three."""
     if leader_done():
-        if not own_pid_namespace:
-            _kill_until_none_remain(pgid, marker)
+        _kill_until_none_remain(pgid, marker)
         return
     _signal_group(pgid, signal.SIGTERM)
     _signal_pids(processes_with_marker(marker), signal.SIGTERM)

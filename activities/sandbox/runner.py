@@ -276,9 +276,8 @@ class SandboxRunner:
             timed_out, cancelled = self._pump(proc, fd, splitter, emit, deadline, cancel)
         finally:
             terminate_run(
-                proc.pid, marker, self.config.kill_grace_s, lambda: proc.poll() is not None,
-                own_pid_namespace=sandboxed,
-            )  # fmt: skip
+                proc.pid, marker, self.config.kill_grace_s, lambda: proc.poll() is not None
+            )
             proc.wait()
             self._drain(fd, splitter, emit)
             proc.stdout.close()
