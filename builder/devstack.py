@@ -322,7 +322,7 @@ async def serve_worker_and_api(settings: Settings, host: str, port: int, on_read
             timeout_graceful_shutdown=3,
         )
     )
-    worker = asyncio.create_task(run_worker(settings, stop), name="worker")
+    worker = asyncio.create_task(run_worker(settings, stop, settle=True), name="worker")
     api = asyncio.create_task(server.serve(), name="api")
     stopping = asyncio.create_task(stop.wait(), name="stop")
     try:

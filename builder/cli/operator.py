@@ -103,7 +103,7 @@ def _worker(args: argparse.Namespace) -> int:
     _require_database(settings)
     tracing = setup_process(settings, "worker")
     try:
-        asyncio.run(run_worker(settings))
+        asyncio.run(run_worker(settings, settle=True))
     finally:
         tracing.shutdown()
     return 0
