@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 from temporalio import activity
@@ -35,6 +36,11 @@ from persistence.artifacts import ArtifactService, store_patches
 from persistence.tables import ExecutionStepRow
 from persistence.uow import UnitOfWork
 from workflows.activities import StepActivities
+
+# A batch says which step it has applied only once it has run this long: each heartbeat is a
+# call the server stores, and a batch that ends sooner says it with its result (a long step
+# keeps the activity alive with its own heartbeats, activities.runtime.run_blocking).
+BEAT_AFTER_S = 1.0
 
 
 class Steps(Phase, StepActivities):
@@ -70,8 +76,11 @@ class Steps(Phase, StepActivities):
         server between them. A failed step's index is in the error's details, whatever failed;
         a step that outlives its own limit fails the batch then (a timeout, retryable), not
         at the batch's limit; its thread, like any that ignores cancellation, may still be
-        finishing when the retry starts, as after an activity's own timeout."""
+        finishing when the retry starts, as after an activity's own timeout. After each step
+        but the last, once the batch has run BEAT_AFTER_S, a heartbeat names the step
+        applied, so a batch that times out later still says where it stopped."""
         applied: list[StepResult] = []
+        started = time.monotonic()
         for index in inp.step_indices:
             request = StepRequest(
                 ref=inp.ref, step_index=index, commit_timestamp=inp.base_timestamp + index
@@ -98,7 +107,8 @@ class Steps(Phase, StepActivities):
                     failure_details({"step_index": index}),
                     type=type(err).__name__,
                 ) from None
-            activity.heartbeat({"applied_step": index})
+            if index != inp.step_indices[-1] and time.monotonic() - started >= BEAT_AFTER_S:
+                activity.heartbeat({"applied_step": index})
         return StepsResult(steps=applied)
 
     async def _apply(self, inp: StepRequest) -> StepResult:
