@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import uuid6
-from sqlalchemy import DateTime, LargeBinary, String, bindparam, select, text
+from sqlalchemy import DateTime, Integer, LargeBinary, String, bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.exc import IntegrityError
@@ -462,7 +462,10 @@ class EventStore:
 # One statement: dedupe against stored ids and within the batch, bump the cursor by the
 # number of new events, number them in arrival order, insert. A concurrent writer of the
 # same id from another process makes the insert fail as a whole; the batch is then retried
-# and finds the id stored.
+# and finds the id stored. Inside a transaction (`in_transaction`) a failed statement would
+# end the transaction, so there the insert skips such an id (ON CONFLICT) and one more row,
+# id NULL, says the cursor was bumped: append_batch then undoes the statement and runs it
+# again (_undo_lost_race).
 _APPEND_BATCH_SQL = """
 WITH input AS (
     SELECT * FROM unnest(
@@ -491,18 +494,21 @@ WITH input AS (
     SELECT n.id, CAST(:execution_id AS uuid), n.event_type, b.sequence_cursor - n.total + n.n,
            COALESCE(n.ts, clock_timestamp()), n.causation_id, n.correlation_id, n.payload,
            :payload_schema, n.producer_id, CAST(n.tags AS jsonb)
-    FROM numbered n CROSS JOIN bump b
+    FROM numbered n CROSS JOIN bump b{on_conflict}
     RETURNING {returning}
 ){outbox}
 SELECT id, sequence_number, true AS created, CAST(:execution_id AS uuid) AS stream
 FROM inserted
 UNION ALL
-SELECT id, sequence_number, false, feature_execution_id FROM existing
+SELECT id, sequence_number, false, feature_execution_id FROM existing{bumped}
 """
 # One statement: dedupe against stored ids and within the batch, bump the cursor by the
 # number of new events, number them in arrival order, insert. A concurrent writer of the
 # same id from another process makes the insert fail as a whole; the batch is then retried
-# and finds the id stored.
+# and finds the id stored. Inside a transaction (`in_transaction`) a failed statement would
+# end the transaction, so there the insert skips such an id (ON CONFLICT) and one more row,
+# id NULL, says the cursor was bumped: append_batch then undoes the statement and runs it
+# again (_undo_lost_race).
 # With `whole`, an id stored in another stream makes the statement insert nothing at all:
 # for a unit of work's events committed on their own, which must land all or none.
 _FOREIGN_GUARD = """
@@ -510,12 +516,19 @@ _FOREIGN_GUARD = """
           SELECT 1 FROM existing WHERE feature_execution_id <> CAST(:execution_id AS uuid))"""
 
 
-def _batch_sql(*, outbox: bool, whole: bool) -> Any:
+_BUMPED_ROW = """
+UNION ALL
+SELECT NULL, sequence_cursor, NULL, NULL FROM bump"""
+
+
+def _batch_sql(*, outbox: bool, whole: bool, in_transaction: bool = False) -> Any:
     return text(
         _APPEND_BATCH_SQL.format(
             whole=_FOREIGN_GUARD if whole else "",
+            on_conflict="\n    ON CONFLICT (id) DO NOTHING" if in_transaction else "",
             returning=OUTBOX_RETURNING if outbox else "id, sequence_number",
             outbox=", " + outbox_cte("CAST(:execution_id AS uuid)") if outbox else "",
+            bumped=_BUMPED_ROW if in_transaction else "",
         )
     )
 
@@ -525,6 +538,25 @@ _APPEND_BATCH = {
     for outbox in (False, True)
     for whole in (False, True)
 }
+_APPEND_BATCH_IN_TRANSACTION = {
+    outbox: _batch_sql(outbox=outbox, whole=False, in_transaction=True) for outbox in (False, True)
+}
+
+# Only after losing a same-id race inside a transaction: it still holds the stream's row
+# lock (its bump), so deleting what the statement inserted (events, their outbox messages)
+# and taking its bump back leave the stream as the statement found it.
+_UNDO_BATCH = text(
+    """
+WITH gone AS (
+    DELETE FROM execution_events WHERE id = ANY(CAST(:ids AS uuid[]))
+), messages_gone AS (
+    DELETE FROM webhook_messages WHERE event_id = ANY(CAST(:ids AS uuid[]))
+)
+UPDATE feature_executions SET sequence_cursor = sequence_cursor - :bumped
+WHERE id = CAST(:execution_id AS uuid)
+"""
+).bindparams(bindparam("bumped", type_=Integer))
+_RACE_ATTEMPTS = 3
 
 
 def _batch_item(
@@ -596,23 +628,47 @@ async def append_batch(
     session: AsyncSession, execution_id: uuid.UUID, items: list[dict[str, Any]]
 ) -> list[AppendedEvent]:
     """Append several events to one stream in one statement inside the caller's
-    transaction. A concurrent same-id writer from another transaction makes the insert fail;
-    it runs in a savepoint, so the retry finds the stored id instead."""
+    transaction, without a savepoint (two round trips fewer). An id that a concurrent
+    transaction stored after the statement's snapshot is skipped by the insert; the
+    statement is then undone and run again, and finds the id stored."""
     params = _batch_params(execution_id, items)
-    statement = _batch_statement(items)
-
-    async def run() -> Any:
-        async with session.begin_nested():
-            conn = await session.connection()
-            return (await conn.execute(statement, params)).all()
-
-    rows = await _retried_after_a_same_id_race(run)
-    results = {r.id: (int(r.sequence_number), bool(r.created), r.stream) for r in rows}
+    webhook = any(i["event_type"] in WEBHOOK_EVENT_TYPES for i in items)
+    conn = await session.connection()
+    for attempt in range(_RACE_ATTEMPTS):
+        rows = (await conn.execute(_APPEND_BATCH_IN_TRANSACTION[webhook], params)).all()
+        results = {r.id: (int(r.sequence_number), bool(r.created), r.stream) for r in rows if r.id}
+        bumped = any(r.id is None for r in rows)
+        if not bumped or all(i["id"] in results for i in items):
+            break
+        if attempt == _RACE_ATTEMPTS - 1:
+            raise LostRace(f"appending to feature execution {execution_id} lost same-id races")
+        await _undo_lost_race(conn, execution_id, items, results)
     outcome = _settled(execution_id, items, results)
     for item in outcome:
         if isinstance(item, Exception):
             raise item
     return [item for item in outcome if isinstance(item, AppendedEvent)]
+
+
+class LostRace(Exception):
+    """A batch lost a same-id race to a concurrent writer on every attempt; nothing of
+    it is stored and the caller's transaction goes on (an activity's retry finds the ids)."""
+
+
+async def _undo_lost_race(
+    conn: AsyncConnection,
+    execution_id: uuid.UUID,
+    items: list[dict[str, Any]],
+    results: dict[uuid.UUID, tuple[int, bool, uuid.UUID]],
+) -> None:
+    """Take back a batch statement that skipped a raced id: the rows it inserted and
+    its bump, one per id it found new (the inserted ones and the skipped ones)."""
+    inserted = [eid for eid, (_seq, created, _stream) in results.items() if created]
+    stored_before = {eid for eid, (_seq, created, _stream) in results.items() if not created}
+    bumped = len({i["id"] for i in items} - stored_before)
+    await conn.execute(
+        _UNDO_BATCH, {"ids": inserted, "bumped": bumped, "execution_id": execution_id}
+    )
 
 
 @dataclass

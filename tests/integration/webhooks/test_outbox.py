@@ -3,17 +3,18 @@ of its tenant, in the same transaction, and nothing else does."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from persistence.events import EventLog, append
+from persistence.events import EventLog, EventStore, append
 from persistence.tables import WebhookMessageRow
 from persistence.vault import Keyring
 from persistence.webhooks import WebhookSubscriptions
-from tests.integration.persistence.factories import committed_execution
+from tests.integration.persistence.factories import committed_execution, stored_sequences
 from tests.integration.webhooks.conftest import completed_execution_event, subscribe
 
 URL = "https://hooks.example.com/builder"
@@ -120,3 +121,39 @@ async def test_event_log_batches_enqueue_like_single_appends(
     found = await messages(sessions, feature_execution_id=execution.id)
     assert sorted(m.event_type for m in found) == ["execution.failed", "plan.approval_requested"]
     assert {m.subscription_id for m in found} == {sub.id}
+
+
+async def test_a_batch_that_loses_a_same_id_race_in_its_transaction_lands_once_without_a_gap(
+    sessions: async_sessionmaker[AsyncSession], webhook_keyring: Keyring
+) -> None:
+    tenant = uuid.uuid4()
+    await subscribe(sessions, webhook_keyring, tenant, URL, ["execution.completed"])
+    execution = await committed_execution(sessions, tenant)
+    x, y, z = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    def staged(store: EventStore, *batch: tuple[uuid.UUID, str]) -> None:
+        for eid, kind in batch:
+            store.stage(execution.id, kind, {"n": str(eid)}, producer_id="t", event_id=eid)
+
+    async with sessions() as first, sessions() as second:
+        await first.begin()
+        early = EventStore(first)
+        staged(early, (y, "step.started"), (z, "execution.completed"))
+        await early.flush()  # stored, not committed: holds the stream's row lock
+
+        await second.begin()
+        late = EventStore(second)
+        staged(late, (x, "execution.completed"), (y, "step.started"))
+        racing = asyncio.create_task(late.flush())  # its snapshot cannot see y yet
+        await asyncio.sleep(0.5)
+        assert not racing.done()  # waiting for the row lock
+        await first.commit()
+        landed = await asyncio.wait_for(racing, 10)
+        await second.commit()
+
+    assert [(e.id, e.sequence_number, e.created) for e in landed] == [(x, 3, True), (y, 1, False)]
+    assert await stored_sequences(sessions, execution.id) == [1, 2, 3]
+    found = await messages(sessions, feature_execution_id=execution.id)
+    assert sorted(str(m.event_id) for m in found) == sorted([str(x), str(z)])
+    numbered = [json.loads(m.payload)["data"]["sequence_number"] for m in found if m.event_id == x]
+    assert numbered == [3]
