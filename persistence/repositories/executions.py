@@ -55,6 +55,14 @@ _WITH_REPOSITORY = (
     )
 )
 
+# The lock activities need the branch an execution locks, not its whole row (plan,
+# properties, result: JSON the ORM would decode on every acquire and release).
+_BRANCH = select(FeatureExecutionRow.repository_id, FeatureExecutionRow.feature_branch).where(
+    FeatureExecutionRow.id == bindparam("execution_id"),
+    FeatureExecutionRow.tenant_id == bindparam("tenant_id"),
+    FeatureExecutionRow.deleted_at.is_(None),
+)
+
 
 @dataclass(frozen=True)
 class FeatureSearchQuery:
@@ -297,6 +305,19 @@ class FeatureExecutionRepository(TenantRepository[FeatureExecutionRow]):
         if repository is None:
             raise NotFound(f"repository {execution.repository_id} not found")
         return execution, repository
+
+    async def branch_of(
+        self, tenant_id: uuid.UUID | str, execution_id: uuid.UUID | str
+    ) -> tuple[uuid.UUID, str | None]:
+        """(repository id, feature branch) of the live execution; NotFound otherwise."""
+        tid = as_uuid(tenant_id, "tenant")
+        eid = as_uuid(execution_id, self.noun)
+        found = (
+            await self.session.execute(_BRANCH, {"tenant_id": tid, "execution_id": eid})
+        ).one_or_none()
+        if found is None:
+            raise self.not_found(execution_id)
+        return found.repository_id, found.feature_branch
 
     async def current_state(
         self, tenant_id: uuid.UUID | str, execution_id: uuid.UUID | str

@@ -312,6 +312,19 @@ async def test_search_filters_by_each_criterion_and_pages(
         await ids(offset=-1)
 
 
+async def test_branch_of_reads_the_branch_a_live_execution_of_the_tenant_locks(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    row = await committed_execution(sessions, feature_branch="builder/health")
+    async with UnitOfWork(sessions) as uow:
+        assert await uow.executions.branch_of(row.tenant_id, row.id) == (
+            row.repository_id, "builder/health"
+        )  # fmt: skip
+        for tenant, execution in ((new_tenant(), row.id), (row.tenant_id, "not-a-uuid")):
+            with pytest.raises(NotFound):
+                await uow.executions.branch_of(tenant, execution)
+
+
 async def test_soft_deleted_execution_is_gone_from_every_read(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -329,6 +342,8 @@ async def test_soft_deleted_execution_is_gone_from_every_read(
         assert page.total == 0
         with pytest.raises(NotFound):
             await uow.executions.update_state(row.tenant_id, row.id, F.CANCELLED)
+        with pytest.raises(NotFound):
+            await uow.executions.branch_of(row.tenant_id, row.id)
         # its key is free again
         again = await uow.executions.create(
             row.tenant_id,
