@@ -25,9 +25,6 @@ from workflows.activities import AdmissionActivities
 from workflows.journal import Journal
 from workflows.lease import history_too_long
 
-# workflow.patched id: see docs/operations.md, "Changing the workflow"
-TENANT_CONCURRENCY_LIMIT = "tenant-concurrency-limit"
-
 # a database outage only delays admission; the wait itself is bounded by timeout_minutes
 ADMISSION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -19,9 +19,6 @@ from workflows.activities import AgentActivities
 from workflows.calls import Worktree
 from workflows.lease import history_too_long
 
-# the agent declares its task list (the plan) before it changes anything
-AGENT_TASKS = "agent-tasks"
-
 
 async def agent_conversation(
     worktree: Worktree,

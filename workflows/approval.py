@@ -16,7 +16,8 @@ from domain.events import EventType
 from domain.values import ExecutionError
 from workflows.failures import Stop
 from workflows.journal import Journal
-from workflows.lease import LONG_WAITS_CONTINUE_AS_NEW, history_too_long
+from workflows.lease import history_too_long
+from workflows.patches import LONG_WAITS_CONTINUE_AS_NEW, applied
 
 
 class ApprovalGate:
@@ -78,7 +79,7 @@ class ApprovalGate:
                     )
                 ) from None
             if self.decision is None:
-                if workflow.patched(LONG_WAITS_CONTINUE_AS_NEW):
+                if applied(LONG_WAITS_CONTINUE_AS_NEW):
                     continue_as_new()
                 self._may_continue_as_new = False
         return decision

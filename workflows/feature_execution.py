@@ -12,9 +12,10 @@ import asyncio
 import builtins
 import contextlib
 from datetime import timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.contracts import (
@@ -46,15 +47,29 @@ from workflows.activities import (
     RepairActivities,
     VerifyActivities,
 )
-from workflows.admission import TENANT_CONCURRENCY_LIMIT, AdmissionWait
-from workflows.agent import AGENT_TASKS, declare_tasks, resumed_at
+from workflows.admission import AdmissionWait
+from workflows.agent import declare_tasks, resumed_at
 from workflows.approval import ApprovalGate
 from workflows.calls import Worktree
 from workflows.failures import Stop, cancelled, error_of, failed
 from workflows.journal import CARRIED_STATE, Journal, verify_or_skip
 from workflows.lease import Lease
-from workflows.pull_requests import PULL_REQUEST_PATCH, deliver_pull_request
+from workflows.patches import (
+    AGENT_TASKS,
+    PULL_REQUEST_DELIVERY,
+    TENANT_CONCURRENCY_LIMIT,
+    applied,
+    on_baseline,
+)
+from workflows.pull_requests import deliver_pull_request
 from workflows.steps import StepRunner
+
+
+def _started_with(updates: list[SearchAttributeUpdate[Any]]) -> bool:
+    """Whether the run's start set these search attributes to these values already (the
+    API's start does), so upserting them would only cost the server an event."""
+    started = workflow.info().typed_search_attributes
+    return all(started.get(u.key) == u.value for u in updates)
 
 
 class _ContinueAsNew(Exception):
@@ -139,14 +154,16 @@ class FeatureExecutionWorkflow:
 
     @workflow.run
     async def run(self, inp: FeatureExecutionInput) -> FeatureExecutionOutput:
-        if inp.carry is None:
-            workflow.upsert_search_attributes(
-                [
-                    sa.TENANT.value_set(inp.tenant_id),
-                    sa.REPOSITORY.value_set(inp.repository_id),
-                    sa.STATE.value_set(self._journal.state.label),
-                ]
-            )
+        wanted = [
+            sa.TENANT.value_set(inp.tenant_id),
+            sa.REPOSITORY.value_set(inp.repository_id),
+            sa.STATE.value_set(self._journal.state.label),
+        ]
+        # first, so every run (a continued one too) records its baseline at its first task,
+        # where a replay asks for it again (workflows.patches)
+        baseline = on_baseline()
+        if inp.carry is None and not (baseline and _started_with(wanted)):
+            workflow.upsert_search_attributes(wanted)
         self._pipeline = asyncio.create_task(self._execute())
         timeout = inp.constraints.timeout_minutes
         outcome: FeatureExecutionOutput
@@ -219,7 +236,7 @@ class FeatureExecutionWorkflow:
     async def _stages(self) -> FeatureExecutionOutput:
         carry = self._carry
         starting = carry is None or carry.stage == "admission"
-        if starting and workflow.patched(TENANT_CONCURRENCY_LIMIT):
+        if starting and applied(TENANT_CONCURRENCY_LIMIT):
             # beyond the tenant's limit the run waits here, still pending, in FIFO order
             await self._journal.carried(FeatureState.ANALYZING, lambda s: self._admission.wait(
                 self._journal, lambda: self._continue_as_new("admission"), s
@@ -243,7 +260,7 @@ class FeatureExecutionWorkflow:
                 analysis = await self._journal.carried(FeatureState.PLANNING, self._analyzed)
                 self._timeouts = analysis.phase_timeouts
                 self._verify_needed = analysis.verify_needed
-                agent = self._inp.engine == "agent" and workflow.patched(AGENT_TASKS)
+                agent = self._inp.engine == "agent" and applied(AGENT_TASKS)
                 if not approval:  # the plan is recorded with the change to executing
                     plan = (await self._journal.carried(
                         FeatureState.EXECUTING, lambda s: self._planned(declare=agent, state=s)
@@ -266,7 +283,7 @@ class FeatureExecutionWorkflow:
                             owner_id=self._lease.owner_id, verified_commit=verified),
                 policies.PUSH_TIMEOUT, "push the feature branch",
             )  # fmt: skip
-            if pushed.pull_request_wanted and workflow.patched(PULL_REQUEST_PATCH):
+            if pushed.pull_request_wanted and applied(PULL_REQUEST_DELIVERY):
                 return await deliver_pull_request(self._ref, pushed.result, stopping=self._stopping)
             return FeatureExecutionOutput(state=FeatureState.COMPLETED.label, result=pushed.result)
         except _ContinueAsNew:

@@ -23,16 +23,9 @@ from domain.values import ExecutionProgress
 from workflows import search_attributes as sa
 from workflows.activities import BookkeepingActivities
 from workflows.calls import bookkeeping
+from workflows.patches import SKIP_VERIFY_WITHOUT_COMMAND, STATE_WITH_ACTIVITY, applied
 
 R = TypeVar("R", bound=CarriedStateResult)
-
-# with nothing to run, verification is the verifying state and two skipped-phase events,
-# recorded in one local activity instead of two verify activities
-SKIP_VERIFY_WITHOUT_COMMAND = "skip-verify-without-command"
-
-# a phase activity records the state change that follows its result in the same
-# transaction, instead of a record_state local activity after it
-STATE_WITH_ACTIVITY = "state-with-activity"
 
 # where a continued run starts: a continued lock wait starts over at analyzing
 CARRIED_STATE = {
@@ -76,7 +69,7 @@ class Journal:
         record with its own result (one transaction and one bookkeeping call fewer); the
         run enters `state` once it returns, after recording the change itself if the
         activity did not (an older worker). Older runs: the call, then `transition`."""
-        if not workflow.patched(STATE_WITH_ACTIVITY):
+        if not applied(STATE_WITH_ACTIVITY):
             result = await call(None)
             await self.transition(state, **extra)
             return result
@@ -146,7 +139,7 @@ async def verify_or_skip(
     """Enter verifying and verify; when the analysis found nothing to run, record the two
     phases as the verify activity would have (skipped, passed) with the state change.
     Returns the verified commit (None when nothing ran)."""
-    if not needed and workflow.patched(SKIP_VERIFY_WITHOUT_COMMAND):
+    if not needed and applied(SKIP_VERIFY_WITHOUT_COMMAND):
         skipped = [
             StagedEvent(
                 event_id=str(workflow.uuid4()),

@@ -22,10 +22,7 @@ from domain.values import ExecutionError
 from workflows.activities import LockActivities
 from workflows.calls import bookkeeping
 from workflows.failures import Stop
-
-# workflow.patched ids: see docs/operations.md, "Changing the workflow"
-LEASE_LOSS_STOPS_RUN = "lease-loss-stops-run"
-LONG_WAITS_CONTINUE_AS_NEW = "long-waits-continue-as-new"
+from workflows.patches import LEASE_LOSS_STOPS_RUN, LONG_WAITS_CONTINUE_AS_NEW, applied
 
 
 def history_too_long(timings: WorkflowTimings) -> bool:
@@ -79,7 +76,7 @@ class Lease:
                         retryable=True,
                     )
                 )
-            if history_too_long(self._timings) and workflow.patched(LONG_WAITS_CONTINUE_AS_NEW):
+            if history_too_long(self._timings) and applied(LONG_WAITS_CONTINUE_AS_NEW):
                 continue_as_new()
             await workflow.sleep(self._timings.lock_retry_every_s)
 
@@ -102,7 +99,7 @@ class Lease:
                 failed, reason = True, f"it could not be refreshed ({err.cause or err})"
             if reason is None:
                 continue
-            if not workflow.patched(LEASE_LOSS_STOPS_RUN):
+            if not applied(LEASE_LOSS_STOPS_RUN):
                 if failed:  # the previous version's refresher died with the failed refresh
                     return
                 continue

@@ -15,8 +15,6 @@ from workflows import policies
 from workflows.activities import PullRequestActivities
 from workflows.failures import error_of
 
-PULL_REQUEST_PATCH = "pull-request-delivery"
-
 
 async def deliver_pull_request(
     ref: ExecutionRef, pushed: DeliveryResult, *, stopping: Callable[[], bool]

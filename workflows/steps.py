@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NoReturn
 
-from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
@@ -34,9 +33,7 @@ from workflows.activities import StepActivities
 from workflows.agent import agent_conversation
 from workflows.calls import Worktree
 from workflows.journal import Journal
-
-# runs from before it applied each declared step in its own activity
-SPEC_STEPS_TOGETHER = "spec-steps-together"
+from workflows.patches import AGENT_ENGINE, SPEC_STEPS_TOGETHER, applied
 
 
 class StepRunner:
@@ -65,7 +62,7 @@ class StepRunner:
 
     async def run_all(self, plan: ExecutionPlan, steps: Sequence[PlanStep]) -> None:
         """The plan's remaining `steps`, in order."""
-        if steps and self._engine == "spec" and workflow.patched(SPEC_STEPS_TOGETHER):
+        if steps and self._engine == "spec" and applied(SPEC_STEPS_TOGETHER):
             await self._declared(plan, steps)
             return
         for step in steps:
@@ -77,7 +74,7 @@ class StepRunner:
         done = self._journal.progress.completed_steps
         self._journal.set_progress(total, done, index, description)
         request = StepRequest(ref=self._ref, step_index=index, commit_timestamp=self._stamp + index)
-        if self._engine == "agent" and workflow.patched("agent-engine"):
+        if self._engine == "agent" and applied(AGENT_ENGINE):
             await agent_conversation(
                 self._worktree, self._ref, request, description, self._carry, self._timings,
                 self._hand_over,

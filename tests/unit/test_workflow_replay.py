@@ -5,8 +5,10 @@ BUILDER_RECORD_HISTORIES=1 and the workflow tests); `v0-*` are histories of the 
 before the phase split, `*-pre-tasks` agent runs from before the agent declared its task
 list (`agent-tasks` patch) and `*-pre-carried` runs from before phase activities recorded
 the state change that follows them (`state-with-activity` patch) and `*-pre-together` runs
-from before a spec plan's steps ran in one activity (`spec-steps-together` patch), kept to
-prove that runs started by them still replay (see docs/operations.md, "Changing the workflow").
+from before a spec plan's steps ran in one activity (`spec-steps-together` patch) and
+`*-pre-baseline` runs from before a new run recorded one marker for all the patches
+(workflows/patches.py), kept to prove that runs started by them still replay (see
+docs/operations.md, "Changing the workflow").
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from temporalio.worker import Replayer
 
 from builder.worker import PASSTHROUGH_MODULES, workflow_runner
 from workflows.feature_execution import FeatureExecutionWorkflow
+from workflows.patches import BASELINE
 
 ROOT = Path(__file__).resolve().parents[2]
-HISTORIES = sorted((ROOT / "tests" / "histories").glob("*.json"))
+HISTORY_DIR = ROOT / "tests" / "histories"
+HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
 PATHS = {
     "spec", "llm-repair", "agent", "agent-continue", "approval", "lock-wait", "timeout",
     "cancel", "worker-move", "tenant-limit-wait", "pull-request", "skip-verify",
@@ -41,22 +45,40 @@ def test_every_path_through_the_workflow_has_a_recorded_history() -> None:
     assert names >= PATHS
     assert {"v0-completed", "v0-failed", "v0-cancelled"} <= names
     assert {"agent-pre-tasks", "agent-continue-pre-tasks", "agent-continued-pre-tasks"} <= names
+    current = PATHS | {"agent-continued", "e2e-completed", "e2e-failed", "e2e-cancelled"}
+    assert {f"{name}-pre-baseline" for name in current} <= names
+    for name in current:  # recorded by this code: its one marker stands for every patch
+        assert _patches(HISTORY_DIR / f"{name}.json") == {BASELINE}
+        assert BASELINE not in _patches(HISTORY_DIR / f"{name}-pre-baseline.json")
     carried = {"spec", "approval", "cancel", "lock-wait", "agent-tasks", "tenant-limit-wait"}
     assert {f"{name}-pre-carried" for name in carried} <= names
-    for name in carried:  # the recorded path is the current one
-        assert "state-with-activity" in _patches(ROOT / "tests" / "histories" / f"{name}.json")
-        assert "state-with-activity" not in _patches(
-            ROOT / "tests" / "histories" / f"{name}-pre-carried.json"
-        )
+    for name in carried:  # the patch's own marker before the baseline, none before the patch
+        assert "state-with-activity" in _patches(HISTORY_DIR / f"{name}-pre-baseline.json")
+        assert "state-with-activity" not in _patches(HISTORY_DIR / f"{name}-pre-carried.json")
     together = {
         "spec", "worker-move", "approval", "cancel", "lock-wait", "pull-request", "skip-verify",
         "tenant-limit-wait", "timeout",
     }  # fmt: skip
-    for name in together:  # the recorded path is the current one, the old one is kept
-        assert "spec-steps-together" in _patches(ROOT / "tests" / "histories" / f"{name}.json")
-        assert "spec-steps-together" not in _patches(
-            ROOT / "tests" / "histories" / f"{name}-pre-together.json"
-        )
+    for name in together:
+        assert "spec-steps-together" in _patches(HISTORY_DIR / f"{name}-pre-baseline.json")
+        assert "spec-steps-together" not in _patches(HISTORY_DIR / f"{name}-pre-together.json")
+
+
+def test_a_run_upserts_its_search_attributes_only_where_its_start_did_not_set_them() -> None:
+    # e2e-completed started through the API, which sets them; spec through the client alone
+    for name, started_with_them in (("e2e-completed", True), ("spec", False)):
+        history = WorkflowHistory.from_json(name, (HISTORY_DIR / f"{name}.json").read_text())
+        start = history.events[0].workflow_execution_started_event_attributes
+        assert ("BuilderTenantId" in start.search_attributes.indexed_fields) is started_with_them
+        upserted = [
+            set(
+                e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            )
+            for e in history.events
+            if e.HasField("upsert_workflow_search_attributes_event_attributes")
+        ]
+        assert any("BuilderTenantId" in keys for keys in upserted) is not started_with_them
+        assert sum("TemporalChangeVersion" in keys for keys in upserted) == 1  # the baseline's
 
 
 def _patches(path: Path) -> set[str]:
@@ -127,7 +149,7 @@ def _replay_injected(tmp_path: Path, runner: str) -> subprocess.CompletedProcess
     )
     module = copy / "workflows" / "feature_execution.py"
     source = module.read_text()
-    marker = "        if inp.carry is None:\n            workflow.upsert_search_attributes("
+    marker = "        wanted = [\n            sa.TENANT.value_set(inp.tenant_id),"
     assert marker in source
     source = source.replace(marker, "        _clock.now()\n" + marker, 1)
     source = source.replace(
