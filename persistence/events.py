@@ -502,13 +502,6 @@ FROM inserted
 UNION ALL
 SELECT id, sequence_number, false, feature_execution_id FROM existing{bumped}
 """
-# One statement: dedupe against stored ids and within the batch, bump the cursor by the
-# number of new events, number them in arrival order, insert. A concurrent writer of the
-# same id from another process makes the insert fail as a whole; the batch is then retried
-# and finds the id stored. Inside a transaction (`in_transaction`) a failed statement would
-# end the transaction, so there the insert skips such an id (ON CONFLICT) and one more row,
-# id NULL, says the cursor was bumped: append_batch then undoes the statement and runs it
-# again (_undo_lost_race).
 # With `whole`, an id stored in another stream makes the statement insert nothing at all:
 # for a unit of work's events committed on their own, which must land all or none.
 _FOREIGN_GUARD = """
@@ -550,7 +543,9 @@ _UNDO_BATCH = text(
 WITH gone AS (
     DELETE FROM execution_events WHERE id = ANY(CAST(:ids AS uuid[]))
 ), messages_gone AS (
-    DELETE FROM webhook_messages WHERE event_id = ANY(CAST(:ids AS uuid[]))
+    DELETE FROM webhook_messages
+    WHERE event_id = ANY(CAST(:ids AS uuid[]))
+      AND feature_execution_id = CAST(:execution_id AS uuid)
 )
 UPDATE feature_executions SET sequence_cursor = sequence_cursor - :bumped
 WHERE id = CAST(:execution_id AS uuid)
@@ -640,9 +635,9 @@ async def append_batch(
         bumped = any(r.id is None for r in rows)
         if not bumped or all(i["id"] in results for i in items):
             break
+        await _undo_lost_race(conn, execution_id, items, results)
         if attempt == _RACE_ATTEMPTS - 1:
             raise LostRace(f"appending to feature execution {execution_id} lost same-id races")
-        await _undo_lost_race(conn, execution_id, items, results)
     outcome = _settled(execution_id, items, results)
     for item in outcome:
         if isinstance(item, Exception):

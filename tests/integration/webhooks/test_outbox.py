@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.events import EventLog, EventStore, append
-from persistence.tables import WebhookMessageRow
+from persistence.tables import FeatureExecutionRow, WebhookMessageRow
 from persistence.vault import Keyring
 from persistence.webhooks import WebhookSubscriptions
 from tests.integration.persistence.factories import committed_execution, stored_sequences
@@ -129,31 +129,45 @@ async def test_a_batch_that_loses_a_same_id_race_in_its_transaction_lands_once_w
     tenant = uuid.uuid4()
     await subscribe(sessions, webhook_keyring, tenant, URL, ["execution.completed"])
     execution = await committed_execution(sessions, tenant)
-    x, y, z = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    w, x, y, z = (uuid.uuid4() for _ in range(4))
 
     def staged(store: EventStore, *batch: tuple[uuid.UUID, str]) -> None:
         for eid, kind in batch:
             store.stage(execution.id, kind, {"n": str(eid)}, producer_id="t", event_id=eid)
 
+    async with sessions.begin() as session:  # stored before the race: seq 1
+        await append(session, execution.id, "step.started", {}, producer_id="t", event_id=w)
     async with sessions() as first, sessions() as second:
         await first.begin()
         early = EventStore(first)
         staged(early, (y, "step.started"), (z, "execution.completed"))
-        await early.flush()  # stored, not committed: holds the stream's row lock
+        await early.flush()  # seq 2 and 3, not committed: holds the stream's row lock
 
         await second.begin()
         late = EventStore(second)
-        staged(late, (x, "execution.completed"), (y, "step.started"))
-        racing = asyncio.create_task(late.flush())  # its snapshot cannot see y yet
+        # its snapshot cannot see y yet: the first attempt numbers y 4 (skipped) and x 5
+        staged(late, (y, "step.started"), (x, "execution.completed"), (x, "execution.completed"),
+               (w, "step.started"))  # fmt: skip
+        racing = asyncio.create_task(late.flush())
         await asyncio.sleep(0.5)
         assert not racing.done()  # waiting for the row lock
         await first.commit()
         landed = await asyncio.wait_for(racing, 10)
         await second.commit()
 
-    assert [(e.id, e.sequence_number, e.created) for e in landed] == [(x, 3, True), (y, 1, False)]
-    assert await stored_sequences(sessions, execution.id) == [1, 2, 3]
+    assert [(e.id, e.sequence_number, e.created) for e in landed] == [
+        (y, 2, False), (x, 4, True), (x, 4, False), (w, 1, False)
+    ]  # fmt: skip
+    assert await stored_sequences(sessions, execution.id) == [1, 2, 3, 4]
+    async with sessions() as session:
+        cursor = await session.scalar(
+            select(FeatureExecutionRow.sequence_cursor).where(
+                FeatureExecutionRow.id == execution.id
+            )
+        )
+    assert cursor == 4
     found = await messages(sessions, feature_execution_id=execution.id)
     assert sorted(str(m.event_id) for m in found) == sorted([str(x), str(z)])
+    # the first attempt's message (x numbered 5) went with its event
     numbered = [json.loads(m.payload)["data"]["sequence_number"] for m in found if m.event_id == x]
-    assert numbered == [3]
+    assert numbered == [4]
