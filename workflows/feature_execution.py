@@ -59,7 +59,7 @@ from workflows.patches import (
     PULL_REQUEST_DELIVERY,
     TENANT_CONCURRENCY_LIMIT,
     applied,
-    on_baseline,
+    baseline,
 )
 from workflows.pull_requests import deliver_pull_request
 from workflows.steps import StepRunner
@@ -161,8 +161,8 @@ class FeatureExecutionWorkflow:
         ]
         # first, so every run (a continued one too) records its baseline at its first task,
         # where a replay asks for it again (workflows.patches)
-        baseline = on_baseline()
-        if inp.carry is None and not (baseline and _started_with(wanted)):
+        on_baseline = bool(baseline())
+        if inp.carry is None and not (on_baseline and _started_with(wanted)):
             workflow.upsert_search_attributes(wanted)
         self._pipeline = asyncio.create_task(self._execute())
         timeout = inp.constraints.timeout_minutes

@@ -3,13 +3,14 @@
 Each `workflow.patched(id)` a run passes records a marker in its history, and the SDK's
 core adds an upsert of the `TemporalChangeVersion` search attribute to it: a spec run paid
 four of each for patches whose old branch only ever runs from histories recorded before
-them. A run that starts on this code records `BASELINE` once, at its first workflow task,
-and takes every patch in `IN_BASELINE` as applied without a marker of its own; a history
-without the `BASELINE` marker (recorded before it) asks for each patch as it always did,
-so it replays the branch it took. See docs/operations.md, "Changing the workflow".
+them. A run that starts on this code records the newest baseline's marker once, at its
+first workflow task, and takes every patch that baseline stands for as applied without a
+marker of its own; a history without it (recorded before it) replays with the baseline it
+recorded, or asks for each patch as it always did, so it replays the branch it took. See
+docs/operations.md, "Changing the workflow".
 
-A new patch is an id here and a call to `applied`; it joins `IN_BASELINE` only with a
-newer `BASELINE` id (the current one's runs recorded no marker for it).
+A new patch is an id here and a call to `applied`; it joins a baseline only in a new entry
+of BASELINES.
 """
 
 from __future__ import annotations
@@ -37,33 +38,44 @@ SPEC_STEPS_TOGETHER = "spec-steps-together"
 # recorded in one local activity instead of two verify activities
 SKIP_VERIFY_WITHOUT_COMMAND = "skip-verify-without-command"
 
-# Recorded by every run that starts on this code; it also stands for a run that takes the
-# search attributes its start set as set (no upsert of the same values at its first task).
-BASELINE = "baseline-2026-12"
-IN_BASELINE = frozenset(
-    {
-        LEASE_LOSS_STOPS_RUN,
-        LONG_WAITS_CONTINUE_AS_NEW,
-        TENANT_CONCURRENCY_LIMIT,
-        PULL_REQUEST_DELIVERY,
-        AGENT_ENGINE,
-        AGENT_TASKS,
-        STATE_WITH_ACTIVITY,
-        SPEC_STEPS_TOGETHER,
-        SKIP_VERIFY_WITHOUT_COMMAND,
-    }
+# The baselines, newest first: a run that starts on this code records the first marker;
+# a run that recorded an older one (or none) replays with what that one stands for. A new
+# baseline is a new entry at the front whose ids include every older entry's, never an
+# edit of an existing entry (the runs that recorded it took the old branch of anything
+# added to it since). Recording one also stands for a run that takes the search attributes
+# its start set as set (no upsert of the same values at its first task).
+BASELINES: tuple[tuple[str, frozenset[str]], ...] = (
+    (
+        "baseline-2026-12",
+        frozenset(
+            {
+                LEASE_LOSS_STOPS_RUN,
+                LONG_WAITS_CONTINUE_AS_NEW,
+                TENANT_CONCURRENCY_LIMIT,
+                PULL_REQUEST_DELIVERY,
+                AGENT_ENGINE,
+                AGENT_TASKS,
+                STATE_WITH_ACTIVITY,
+                SPEC_STEPS_TOGETHER,
+                SKIP_VERIFY_WITHOUT_COMMAND,
+            }
+        ),
+    ),
 )
+BASELINE, IN_BASELINE = BASELINES[0]
 
 
-def on_baseline() -> bool:
-    """Whether this run recorded BASELINE (the run calls this first, at its first task; the
-    SDK remembers the answer for the rest of the run)."""
-    return workflow.patched(BASELINE)
+def baseline() -> frozenset[str]:
+    """The patches this run takes as applied: those of the newest baseline it recorded, none
+    for a run from before them all. The run calls this first, at its first task, where a
+    replay asks again; the SDK remembers each answer for the rest of the run."""
+    for marker, ids in BASELINES:
+        if workflow.patched(marker):
+            return ids
+    return frozenset()
 
 
 def applied(patch_id: str) -> bool:
-    """`workflow.patched(patch_id)`, answered without a marker of its own on a run that
-    recorded BASELINE when the patch is one of IN_BASELINE."""
-    if patch_id in IN_BASELINE and on_baseline():
-        return True
-    return workflow.patched(patch_id)
+    """`workflow.patched(patch_id)`, answered without a marker of its own on a run whose
+    baseline stands for the patch."""
+    return patch_id in baseline() or workflow.patched(patch_id)

@@ -180,6 +180,34 @@ def test_a_non_deterministic_call_in_the_workflow_fails_replay_with_the_producti
     assert passed_through.returncode == 0, passed_through.stdout + passed_through.stderr
 
 
+def test_a_newer_baseline_in_front_still_replays_the_runs_of_the_older_one_and_before(
+    tmp_path: Path,
+) -> None:
+    """The way docs/operations.md says a baseline is added: a new entry at the front."""
+    copy = tmp_path / "next"
+    shutil.copytree(
+        ROOT / "workflows", copy / "workflows", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    module = copy / "workflows" / "patches.py"
+    source = module.read_text()
+    assert "\nBASELINES: " in source
+    module.write_text(
+        source
+        + '\nBASELINES = (("baseline-next", BASELINES[0][1] | {"a-later-patch"}), *BASELINES)\n'
+    )
+    script = tmp_path / "replay.py"
+    script.write_text(textwrap.dedent(_REPLAY))
+    for name in ("spec", "spec-pre-baseline", "agent-continued"):
+        done = subprocess.run(
+            [sys.executable, str(script), str(copy), str(HISTORY_DIR / f"{name}.json"),
+             "production"],
+            capture_output=True, text=True, cwd=ROOT, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        assert done.returncode == 0, (name, done.stdout + done.stderr)
+        assert "REPLAYED" in done.stdout
+
+
 def test_histories_of_this_version_carry_no_command_output() -> None:
     # a failed build's output is an artifact (build.log): none of it may enter a history
     for path in HISTORIES:
