@@ -30,6 +30,15 @@ async def messages(
         return list((await session.scalars(query)).all())
 
 
+async def subscribed_execution(
+    sessions: async_sessionmaker[AsyncSession], keyring: Keyring
+) -> FeatureExecutionRow:
+    """An execution of a new tenant that has one subscription to execution.completed."""
+    tenant = uuid.uuid4()
+    await subscribe(sessions, keyring, tenant, URL, ["execution.completed"])
+    return await committed_execution(sessions, tenant)
+
+
 async def test_only_live_subscriptions_of_the_tenant_for_the_event_type_get_a_message(
     sessions: async_sessionmaker[AsyncSession], webhook_keyring: Keyring
 ) -> None:
@@ -60,9 +69,7 @@ async def test_only_live_subscriptions_of_the_tenant_for_the_event_type_get_a_me
 async def test_other_event_types_and_re_appends_enqueue_nothing(
     sessions: async_sessionmaker[AsyncSession], webhook_keyring: Keyring
 ) -> None:
-    tenant = uuid.uuid4()
-    await subscribe(sessions, webhook_keyring, tenant, URL, ["execution.completed"])
-    execution = await committed_execution(sessions, tenant)
+    execution = await subscribed_execution(sessions, webhook_keyring)
     event_id = uuid.uuid4()
     async with sessions.begin() as session:
         await append(session, execution.id, "step.started", {"step": 0}, producer_id="t")
@@ -126,9 +133,7 @@ async def test_event_log_batches_enqueue_like_single_appends(
 async def test_a_batch_that_loses_a_same_id_race_in_its_transaction_lands_once_without_a_gap(
     sessions: async_sessionmaker[AsyncSession], webhook_keyring: Keyring
 ) -> None:
-    tenant = uuid.uuid4()
-    await subscribe(sessions, webhook_keyring, tenant, URL, ["execution.completed"])
-    execution = await committed_execution(sessions, tenant)
+    execution = await subscribed_execution(sessions, webhook_keyring)
     w, x, y, z = (uuid.uuid4() for _ in range(4))
 
     def staged(store: EventStore, *batch: tuple[uuid.UUID, str]) -> None:
