@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from email.utils import formatdate
+
+import pytest
 
 from activities.codegen.llm import ModelCallFailed
 from activities.retry_after import retry_after_seconds
@@ -14,8 +17,17 @@ from activities.runtime import (
     MESSAGE_CHARS,
     application_error,
     bounded,
+    maps_domain_errors,
 )
 from domain.errors import BuildFailed
+from persistence.events import LostRace
+from workflows.policies import (
+    BATCH_RETRY,
+    FORGE_RETRY,
+    VERIFY_RETRY,
+    WORKTREE_RETRY,
+    bookkeeping_retry,
+)
 
 TOKEN = "ghp_" + "A" * 36
 
@@ -61,3 +73,16 @@ def test_retry_after_in_seconds_milliseconds_dates_and_reset_headers() -> None:
     assert (retry_after_seconds({"x-ratelimit-reset": str(int(time.time()) + 60)}) or 0) >= 55
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+async def test_a_batch_that_keeps_losing_event_races_fails_its_activity_retryably() -> None:
+    @maps_domain_errors
+    async def appends() -> None:
+        raise LostRace("lost same-id races")
+
+    with pytest.raises(LostRace):  # not turned into a non-retryable ApplicationError
+        await appends()
+    every = [WORKTREE_RETRY, BATCH_RETRY, VERIFY_RETRY, FORGE_RETRY]
+    for policy in [*every, bookkeeping_retry(timedelta(minutes=5))]:
+        assert "LostRace" not in (policy.non_retryable_error_types or [])
+        assert policy.maximum_attempts != 1  # the next attempt finds the ids stored
