@@ -631,7 +631,11 @@ async def append_batch(
     conn = await session.connection()
     for attempt in range(_RACE_ATTEMPTS):
         rows = (await conn.execute(_APPEND_BATCH_IN_TRANSACTION[webhook], params)).all()
-        results = {r.id: (int(r.sequence_number), bool(r.created), r.stream) for r in rows if r.id}
+        results = {
+            r.id: (int(r.sequence_number), bool(r.created), r.stream)
+            for r in rows
+            if r.id is not None
+        }
         bumped = any(r.id is None for r in rows)
         if not bumped or all(i["id"] in results for i in items):
             break

@@ -62,7 +62,6 @@ BASELINES: tuple[tuple[str, frozenset[str]], ...] = (
         ),
     ),
 )
-BASELINE, IN_BASELINE = BASELINES[0]
 
 
 def baseline() -> frozenset[str]:

@@ -294,14 +294,7 @@ class FeatureExecutionRepository(TenantRepository[FeatureExecutionRow]):
     ) -> tuple[FeatureExecutionRow, RepositoryRow]:
         """The live execution and its live repository, both the tenant's, in one statement;
         NotFound for either."""
-        tid = as_uuid(tenant_id, "tenant")
-        eid = as_uuid(execution_id, self.noun)
-        found = (
-            await self.session.execute(_WITH_REPOSITORY, {"tenant_id": tid, "execution_id": eid})
-        ).one_or_none()
-        if found is None:
-            raise self.not_found(execution_id)
-        execution, repository = found
+        execution, repository = await self._live_one(_WITH_REPOSITORY, tenant_id, execution_id)
         if repository is None:
             raise NotFound(f"repository {execution.repository_id} not found")
         return execution, repository
@@ -310,14 +303,22 @@ class FeatureExecutionRepository(TenantRepository[FeatureExecutionRow]):
         self, tenant_id: uuid.UUID | str, execution_id: uuid.UUID | str
     ) -> tuple[uuid.UUID, str | None]:
         """(repository id, feature branch) of the live execution; NotFound otherwise."""
-        tid = as_uuid(tenant_id, "tenant")
-        eid = as_uuid(execution_id, self.noun)
-        found = (
-            await self.session.execute(_BRANCH, {"tenant_id": tid, "execution_id": eid})
-        ).one_or_none()
+        found = await self._live_one(_BRANCH, tenant_id, execution_id)
+        return found.repository_id, found.feature_branch
+
+    async def _live_one(
+        self, statement: Any, tenant_id: uuid.UUID | str, execution_id: uuid.UUID | str
+    ) -> Any:
+        """The one row of a built-once statement on the tenant's live execution (bound as
+        `tenant_id` and `execution_id`); NotFound when there is none."""
+        params = {
+            "tenant_id": as_uuid(tenant_id, "tenant"),
+            "execution_id": as_uuid(execution_id, self.noun),
+        }
+        found = (await self.session.execute(statement, params)).one_or_none()
         if found is None:
             raise self.not_found(execution_id)
-        return found.repository_id, found.feature_branch
+        return found
 
     async def current_state(
         self, tenant_id: uuid.UUID | str, execution_id: uuid.UUID | str

@@ -28,10 +28,11 @@ from temporalio.worker import Replayer
 
 from builder.worker import PASSTHROUGH_MODULES, workflow_runner
 from workflows.feature_execution import FeatureExecutionWorkflow
-from workflows.patches import BASELINE
+from workflows.patches import BASELINES
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORY_DIR = ROOT / "tests" / "histories"
+BASELINE = BASELINES[0][0]  # the marker a run recorded by this code carries
 HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
 PATHS = {
     "spec", "llm-repair", "agent", "agent-continue", "approval", "lock-wait", "timeout",
